@@ -1,0 +1,47 @@
+# okd-registry-toolkit: the two commands a newcomer needs are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+NODES ?= 3
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+
+.PHONY: deps demo test unit lab-up lab-down lab-status bench collection clean
+
+$(VENV)/.installed: requirements.txt
+	./scripts/install-system-deps.sh
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	mkdir -p .collections/ansible_collections/okd
+	ln -sfn ../../.. .collections/ansible_collections/okd/registry_toolkit
+	touch $@
+
+deps: $(VENV)/.installed
+
+lab-up: deps
+	$(PY) -m lab up --nodes $(NODES)
+
+lab-down:
+	@if [ -x $(PY) ]; then $(PY) -m lab down; fi
+
+lab-status: deps
+	$(PY) -m lab status
+
+demo: lab-up
+	$(PY) -m lab demo
+
+test: deps
+	$(PY) -m pytest
+
+unit: deps
+	$(PY) -m pytest tests/unit
+
+bench: lab-up
+	$(PY) scripts/bench.py
+
+collection: deps
+	$(VENV)/bin/ansible-galaxy collection build --force --output-path build/
+
+clean: lab-down
+	rm -rf $(VENV) .collections build
