@@ -1,0 +1,374 @@
+"""The lab's two container registries: "redhat" (like registry.redhat.io) and "quay" (like quay.io).
+
+Each is a real CNCF distribution (``docker-registry serve CONFIG``) with TLS from the lab CA and
+bearer-token auth through its own token realm (lab/tokenrealm.py, a separate process), all bound
+to ``lab.gateway``. Accounts live in ``.lab/registries/<reg>/accounts.json`` (0600, passwords
+generated once); the realm re-reads that file on every request, so ``set_revoked`` acts at once.
+Storage (``.lab/registries/<reg>/data``) persists across down/up; images are seeded by lab.images.
+See docs/lab-registries.md.
+"""
+import base64
+import datetime
+import hashlib
+import json
+import os
+import secrets
+import socket
+import string
+import threading
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import NameOID
+
+from lab import images, pki, proc
+
+REGISTRY_NAMES = ("redhat", "quay")
+
+# account kinds decide the shape of the generated password
+_SA, _PASSWORD, _ROBOT = "service-account", "password", "robot"
+_RH_PULLS = ["openshift3/*", "rhel7/*", "rhscl/*"]
+
+DEFS = {
+    "redhat": {
+        "registry_key": "redhat_registry",
+        "realm_key": "redhat_realm",
+        "realm_path": "/auth/realms/rhcc/protocol/redhat-docker-v2/auth",
+        "service": lambda lab: "docker-registry",
+        "issuer": lambda lab: lab.service_url("redhat_realm") + "/auth/realms/rhcc",
+        "error_message": "Invalid username or password",
+        "pusher": "lab-pusher",
+        "accounts": [
+            # username, kind, pull, push, revoked
+            ("11009103|lab-cluster", _SA, _RH_PULLS, [], False),
+            ("labuser", _PASSWORD, _RH_PULLS, [], False),
+            ("11009103|no-entitlement", _SA, [], [], False),
+            ("11009103|revoked-sa", _SA, _RH_PULLS, [], True),
+            ("lab-pusher", _PASSWORD, ["*"], ["*"], False),
+        ],
+    },
+    "quay": {
+        "registry_key": "quay_registry",
+        "realm_key": "quay_realm",
+        "realm_path": "/v2/auth",
+        # quay.io uses its SERVER_HOSTNAME (with the port when it is not 443) as the service
+        "service": lambda lab: lab.service_host("quay_registry"),
+        "issuer": lambda lab: "quay",
+        "error_message": "Invalid Username or Password",
+        "pusher": "laborg+pusher",
+        "accounts": [
+            ("laborg+robot", _ROBOT, ["laborg/*"], [], False),
+            ("laborg+pusher", _ROBOT, ["laborg/*"], ["laborg/*"], False),
+        ],
+    },
+}
+
+TOKEN_LIFETIME = 60  # seconds, short like the real services
+
+
+def _proc_names(name):
+    return "realm-" + name, "registry-" + name
+
+
+def _dir(lab, name):
+    return lab.paths.registries / name
+
+
+def _write_private(path, text):
+    tmp = str(path) + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, str(path))
+
+
+def _b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _new_password(kind, username):
+    if kind == _SA:
+        # Red Hat registry service-account tokens are long signed JWTs (~1 KB)
+        head = _b64url(b'{"alg":"RS512"}')
+        body = _b64url(json.dumps({"sub": secrets.token_hex(16), "lab": username}).encode())
+        return "%s.%s.%s" % (head, body, _b64url(secrets.token_bytes(512)))
+    if kind == _ROBOT:
+        # quay robot tokens: 64 upper-case letters and digits
+        alphabet = string.ascii_uppercase + string.digits
+        return "".join(secrets.choice(alphabet) for _ in range(64))
+    return secrets.token_urlsafe(18)
+
+
+def accounts_file(lab, name):
+    return _dir(lab, name) / "accounts.json"
+
+
+def _read_accounts(lab, name):
+    try:
+        return json.loads(accounts_file(lab, name).read_text()).get("accounts", [])
+    except (OSError, ValueError):
+        return []
+
+
+def _write_accounts(lab, name, accounts):
+    _write_private(accounts_file(lab, name), json.dumps({"accounts": accounts}, indent=1))
+
+
+def ensure_accounts(lab, name):
+    """(Re)write the accounts file: passwords kept from earlier runs, everything else as defined
+    (so `up` restores the defined revoked flags)."""
+    old = {a.get("username"): a for a in _read_accounts(lab, name)}
+    accounts = []
+    for username, kind, pull, push, revoked in DEFS[name]["accounts"]:
+        prev = old.get(username) or {}
+        pw = prev.get("password") if prev.get("kind") == kind and prev.get("password") else None
+        accounts.append({"username": username, "password": pw or _new_password(kind, username),
+                         "kind": kind, "pull": list(pull), "push": list(push), "revoked": revoked})
+    _write_accounts(lab, name, accounts)
+    return accounts
+
+
+def _public(accounts):
+    return [{k: a[k] for k in ("username", "password", "pull", "push", "revoked")} for a in accounts]
+
+
+def set_revoked(lab, registry, username, revoked):
+    """Revoke (or restore) one account; takes effect at the next token request. Also updates the
+    account in status.json when present. Returns the account (public fields)."""
+    if registry not in DEFS:
+        raise KeyError("unknown registry %r (known: %s)" % (registry, ", ".join(REGISTRY_NAMES)))
+    accounts = _read_accounts(lab, registry)
+    if not accounts:
+        raise RuntimeError("registry %s has no accounts yet (is the lab up?)" % registry)
+    for a in accounts:
+        if a.get("username") == username:
+            a["revoked"] = bool(revoked)
+            found = a
+            break
+    else:
+        raise KeyError("registry %s has no account %r (known: %s)"
+                       % (registry, username, ", ".join(a["username"] for a in accounts)))
+    _write_accounts(lab, registry, accounts)
+    status = lab.load_status()
+    try:
+        for a in status["registries"][registry]["accounts"]:
+            if a.get("username") == username:
+                a["revoked"] = bool(revoked)
+        lab.save_status(status)
+    except (KeyError, TypeError):
+        pass
+    return _public([found])[0]
+
+
+def _signing_cert(lab, name):
+    """Self-signed certificate of the realm's token-signing key: the registry's rootcertbundle."""
+    key_path = pki.signing_key(lab.paths, "token-" + name)
+    key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+    cert_path = _dir(lab, name) / "token-signing.crt"
+    pub = key.public_key().public_bytes(serialization.Encoding.DER,
+                                        serialization.PublicFormat.SubjectPublicKeyInfo)
+    if cert_path.exists():
+        try:
+            cur = x509.load_pem_x509_certificate(cert_path.read_bytes())
+            if cur.public_key().public_bytes(serialization.Encoding.DER,
+                                             serialization.PublicFormat.SubjectPublicKeyInfo) == pub:
+                return key_path, cert_path
+        except ValueError:
+            pass
+    now = datetime.datetime.now(datetime.timezone.utc)
+    subj = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, u"lab token signer " + name)])
+    cert = (x509.CertificateBuilder().subject_name(subj).issuer_name(subj).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=3650))
+            .sign(key, hashes.SHA256()))
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return key_path, cert_path
+
+
+def _notifications(lab, name):
+    """The registry's notifications endpoint when the API stand-in has published one."""
+    f = lab.paths.api / "notifications.json"
+    try:
+        spec = json.loads(f.read_text())
+    except (OSError, ValueError):
+        return None
+    if not spec.get("url"):
+        return None
+    headers = {k: (v if isinstance(v, list) else [v]) for k, v in (spec.get("headers") or {}).items()}
+    ep = {"name": spec.get("name") or "okd-lab-api", "url": spec["url"], "headers": headers,
+          "timeout": spec.get("timeout", "2s"), "threshold": spec.get("threshold", 5),
+          "backoff": spec.get("backoff", "1s")}
+    for k in ("ignoredmediatypes", "ignore"):
+        if k in spec:
+            ep[k] = spec[k]
+    return {"endpoints": [ep]}
+
+
+def _plan(lab, name):
+    """Write certificates, accounts and configs of one registry; return its description."""
+    d = DEFS[name]
+    rdir = _dir(lab, name)
+    (rdir / "data").mkdir(parents=True, exist_ok=True)
+    os.chmod(str(rdir), 0o700)
+    ca = pki.ensure_ca(lab.paths)
+    reg_name, realm_name = lab.names[d["registry_key"]], lab.names[d["realm_key"]]
+    reg_port, realm_port = lab.ports[d["registry_key"]], lab.ports[d["realm_key"]]
+    reg_cert, reg_key = pki.issue(lab.paths, "registry-" + name, [reg_name, lab.gateway])
+    realm_cert, realm_key = pki.issue(lab.paths, "realm-" + name, [realm_name, lab.gateway])
+    sign_key, sign_cert = _signing_cert(lab, name)
+    accounts = ensure_accounts(lab, name)
+    service, issuer = d["service"](lab), d["issuer"](lab)
+    realm_url = "https://%s:%d%s" % (realm_name, realm_port, d["realm_path"])
+
+    # the CA as a containers-style cert dir (for skopeo --dest-cert-dir)
+    cert_dir = rdir / "certs.d"
+    cert_dir.mkdir(exist_ok=True)
+    (cert_dir / "ca.crt").write_bytes(ca.read_bytes())
+
+    realm_cfg = {"name": name, "bind": lab.gateway, "port": realm_port, "public_host": realm_name,
+                 "cert": str(realm_cert), "key": str(realm_key), "signing_key": str(sign_key),
+                 "path": d["realm_path"], "issuer": issuer, "service": service,
+                 "accounts": str(accounts_file(lab, name)), "lifetime": TOKEN_LIFETIME,
+                 "error_message": d["error_message"]}
+    secret_file = rdir / "http-secret"
+    if not secret_file.exists():
+        _write_private(secret_file, secrets.token_hex(32))
+    reg_cfg = {
+        "version": "0.1",
+        "log": {"level": "info", "formatter": "text", "accesslog": {"disabled": False}},
+        "storage": {"filesystem": {"rootdirectory": str(rdir / "data")},
+                    "delete": {"enabled": True},
+                    "cache": {"blobdescriptor": "inmemory"},
+                    "maintenance": {"uploadpurging": {"enabled": False}}},
+        "http": {"addr": "%s:%d" % (lab.gateway, reg_port),
+                 "host": "https://%s:%d" % (reg_name, reg_port),
+                 "secret": secret_file.read_text().strip(),
+                 "relativeurls": False,
+                 "tls": {"certificate": str(reg_cert), "key": str(reg_key)},
+                 "headers": {"X-Content-Type-Options": ["nosniff"]}},
+        "auth": {"token": {"realm": realm_url, "service": service, "issuer": issuer,
+                           "rootcertbundle": str(sign_cert)}},
+        "health": {"storagedriver": {"enabled": False}},
+    }
+    notif = _notifications(lab, name)
+    if notif:
+        reg_cfg["notifications"] = notif
+    return {
+        "name": name, "dir": rdir, "ca_file": ca, "cert_dir": cert_dir,
+        "host": "%s:%d" % (reg_name, reg_port), "port": reg_port,
+        "realm_host": "%s:%d" % (realm_name, realm_port), "realm_port": realm_port,
+        "realm_path": d["realm_path"], "realm": realm_url, "service": service,
+        "accounts": accounts, "pusher": next((a["username"], a["password"]) for a in accounts
+                                            if a["username"] == d["pusher"]),
+        "configs": {"realm": (rdir / "realm.json", json.dumps(realm_cfg, indent=1, sort_keys=True)),
+                    # JSON is YAML: distribution reads it as its config.yml
+                    "registry": (rdir / "config.yml", json.dumps(reg_cfg, indent=1, sort_keys=True))},
+    }
+
+
+def _log_tail(lab, pname, n=30):
+    try:
+        lines = (lab.paths.logs / (pname + ".log")).read_text(errors="replace").splitlines()
+    except OSError:
+        return "(no log)"
+    return "\n".join(lines[-n:])
+
+
+def _listening(address, port):
+    try:
+        socket.create_connection((address, port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+def _start(lab, pname, cfg_path, cfg_text, argv, port, what):
+    """Start (or keep, when running with the same config) one daemon and wait for its port."""
+    fingerprint = hashlib.sha256(cfg_text.encode()).hexdigest()
+    fp_file = cfg_path.with_name(cfg_path.name + ".running")
+    pid = proc.recorded(lab.paths, pname).get(pname)
+    if pid and proc.alive(pid):
+        try:
+            same = fp_file.read_text().strip() == fingerprint
+        except OSError:
+            same = False
+        if same and _listening(lab.gateway, port):
+            return pid
+        proc.stop(lab.paths, pname)
+    elif pid:
+        proc.stop(lab.paths, pname)
+    if _listening(lab.gateway, port):
+        raise RuntimeError("%s: %s:%d is already in use by a process the lab did not start"
+                           % (what, lab.gateway, port))
+    _write_private(cfg_path, cfg_text)
+    pid = proc.spawn(lab.paths, pname, argv)
+    try:
+        proc.wait_port(lab.gateway, port, timeout=30, pid=pid, what=what)
+    except RuntimeError as e:
+        proc.stop(lab.paths, pname)
+        raise RuntimeError("%s\n--- last lines of %s ---\n%s" % (e, lab.paths.logs / (pname + ".log"),
+                                                                 _log_tail(lab, pname)))
+    fp_file.write_text(fingerprint)
+    return pid
+
+
+def _up_one(lab, name):
+    plan = _plan(lab, name)
+    realm_p, reg_p = _proc_names(name)
+    path, text = plan["configs"]["realm"]
+    _start(lab, realm_p, path, text, [lab.python, "-m", "lab.tokenrealm", str(path)],
+           plan["realm_port"], "token realm of registry %s" % name)
+    path, text = plan["configs"]["registry"]
+    _start(lab, reg_p, path, text, ["docker-registry", "serve", str(path)],
+           plan["port"], "registry %s (docker-registry)" % name)
+    digests = images.seed(lab, name, plan)
+    return {
+        "host": plan["host"],
+        "url": "https://" + plan["host"],
+        "ca_file": str(plan["ca_file"]),
+        "realm": plan["realm"],
+        "service": plan["service"],
+        "accounts": _public(plan["accounts"]),
+        "images": images.refs(name),
+        "digests": {ref: digests[ref] for ref in images.refs(name)},
+    }
+
+
+def up(lab):
+    """Start both registries and their token realms, seed the images. Returns {"redhat": R, "quay": R}."""
+    lab.paths.registries.mkdir(parents=True, exist_ok=True)
+    pki.ensure_ca(lab.paths)
+    # build the images first (umoci on one layout is not concurrency-safe), then bring both up at once
+    for name in REGISTRY_NAMES:
+        images.build(lab, name)
+    out, errors = {}, {}
+
+    def run(name):
+        try:
+            out[name] = _up_one(lab, name)
+        except Exception as e:  # reported below with the registry's name
+            errors[name] = e
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in REGISTRY_NAMES]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise RuntimeError("lab registries failed to start:\n" + "\n".join(
+            "[%s] %s" % (n, e) for n, e in sorted(errors.items())))
+    return {n: out[n] for n in REGISTRY_NAMES}
+
+
+def down(lab):
+    """Stop registries and realms (storage, accounts and image cache stay). Idempotent."""
+    for name in REGISTRY_NAMES:
+        for pname in _proc_names(name)[::-1]:
+            proc.stop(lab.paths, pname)
+            cfg = _dir(lab, name) / ("config.yml" if pname.startswith("registry") else "realm.json")
+            try:
+                os.unlink(str(cfg) + ".running")
+            except OSError:
+                pass
