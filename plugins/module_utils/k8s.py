@@ -1,0 +1,673 @@
+# -*- coding: utf-8 -*-
+# okd-registry-toolkit core: Kubernetes / OKD 3.11 API logic. Stdlib only, no I/O, Python 2.7 and 3.6+.
+"""API logic shared by the okd_* modules, computed client-side because OKD 3.11 (Kubernetes 1.11) has
+no server-side apply (415) and no server-side dry run (400).
+
+- ``connection_from_kubeconfig(cfg)``: a kubeconfig already loaded as a dict -> connection settings.
+- ``resource_path(api_version, kind, namespace, name)``: REST paths for the kinds the toolkit uses.
+- ``compare(desired, live)`` -> ``(needs_change, merge_patch)``: ``desired`` is a subset; only keys
+  it sets are compared. Lists are compared whole, except lists with merge semantics (``MERGE_KEYS``:
+  image stream tags by name, service account secrets by name, containers by name, ...), where desired
+  items are matched to live items by key and the patch carries the whole merged list.
+- ``redact(obj)``: a copy safe to show (Secret data -> key + sha256 fingerprint, never values).
+- ``dockerconfigjson_secret(...)``: a kubernetes.io/dockerconfigjson Secret from registry entries.
+- ``status_message(...)``: Kubernetes ``Status`` error bodies -> "403 Forbidden: secrets is forbidden: ...".
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import copy
+import hashlib
+import json
+import posixpath
+import re
+
+from .dockercfg import decode_auth, parse_config, render_config, set_auths
+from .errors import ToolkitError
+
+try:  # Python 3
+    string_types = (str,)
+    text_type = str
+except NameError:  # pragma: no cover
+    pass
+try:  # Python 2
+    string_types = (basestring,)  # noqa: F821  # pylint: disable=undefined-variable
+    text_type = unicode  # noqa: F821  # pylint: disable=undefined-variable
+except NameError:
+    pass
+
+
+# ---------------------------------------------------------------------------------------------------
+# Resource paths
+# kind -> (preferred apiVersion, plural, namespaced)
+KINDS = {
+    "Namespace": ("v1", "namespaces", False),
+    "Secret": ("v1", "secrets", True),
+    "ServiceAccount": ("v1", "serviceaccounts", True),
+    "ConfigMap": ("v1", "configmaps", True),
+    "Service": ("v1", "services", True),
+    "Endpoints": ("v1", "endpoints", True),
+    "Pod": ("v1", "pods", True),
+    "PersistentVolumeClaim": ("v1", "persistentvolumeclaims", True),
+    "PersistentVolume": ("v1", "persistentvolumes", False),
+    "Node": ("v1", "nodes", False),
+    "Role": ("rbac.authorization.k8s.io/v1", "roles", True),
+    "RoleBinding": ("rbac.authorization.k8s.io/v1", "rolebindings", True),
+    "ClusterRole": ("rbac.authorization.k8s.io/v1", "clusterroles", False),
+    "ClusterRoleBinding": ("rbac.authorization.k8s.io/v1", "clusterrolebindings", False),
+    "ImageStream": ("image.openshift.io/v1", "imagestreams", True),
+    "ImageStreamTag": ("image.openshift.io/v1", "imagestreamtags", True),
+    "ImageStreamImport": ("image.openshift.io/v1", "imagestreamimports", True),
+    "ImageStreamMapping": ("image.openshift.io/v1", "imagestreammappings", True),
+    "Image": ("image.openshift.io/v1", "images", False),
+    "DeploymentConfig": ("apps.openshift.io/v1", "deploymentconfigs", True),
+    "Route": ("route.openshift.io/v1", "routes", True),
+    "Project": ("project.openshift.io/v1", "projects", False),
+    "SecurityContextConstraints": ("security.openshift.io/v1", "securitycontextconstraints", False),
+}
+
+# OpenShift kinds written with the legacy "apiVersion: v1" (3.x templates) live in these groups.
+_LEGACY_OPENSHIFT = dict((k, v[0]) for k, v in KINDS.items() if v[0].endswith(".openshift.io/v1"))
+
+
+def kind_info(kind, api_version=None):
+    """(apiVersion, plural, namespaced) for a kind; a legacy ``v1`` OpenShift kind maps to its group."""
+    if kind not in KINDS:
+        raise ToolkitError("unsupported kind %r (supported: %s)" % (kind, ", ".join(sorted(KINDS))))
+    preferred, plural, namespaced = KINDS[kind]
+    if not api_version or (api_version == "v1" and kind in _LEGACY_OPENSHIFT):
+        api_version = preferred
+    return api_version, plural, namespaced
+
+
+def resource_path(api_version, kind, namespace=None, name=None, subresource=None):
+    """REST path of a collection (``name`` None) or an object, e.g. /api/v1/namespaces/ns/secrets/x."""
+    api_version, plural, namespaced = kind_info(kind, api_version)
+    base = "/api/v1" if api_version == "v1" else "/apis/" + api_version
+    if namespaced:
+        if not namespace:
+            raise ToolkitError("%s %s needs a namespace" % (kind, name or ""))
+        base += "/namespaces/" + _quote(namespace)
+    path = base + "/" + plural
+    if name:
+        path += "/" + _quote(name)
+        if subresource:
+            path += "/" + subresource
+    return path
+
+
+def object_path(obj, namespace=None):
+    """(collection_path, object_path) for a definition dict."""
+    kind = obj.get("kind")
+    if not kind:
+        raise ToolkitError("the definition has no kind")
+    meta = obj.get("metadata") or {}
+    name = meta.get("name")
+    if not name:
+        raise ToolkitError("the %s definition has no metadata.name" % kind)
+    ns = meta.get("namespace") or namespace
+    av = obj.get("apiVersion")
+    return resource_path(av, kind, ns, None), resource_path(av, kind, ns, name)
+
+
+def _quote(part):
+    part = text_type(part)
+    for ch in part:
+        if not (ch.isalnum() or ch in "-._:"):
+            raise ToolkitError("invalid name %r" % part)
+    return part
+
+
+def describe(obj, namespace=None):
+    """'Secret openshift/imagestreamsecret' for messages."""
+    meta = obj.get("metadata") or {}
+    ns = meta.get("namespace") or namespace
+    name = meta.get("name", "?")
+    return "%s %s" % (obj.get("kind", "?"), "%s/%s" % (ns, name) if ns else name)
+
+
+# ---------------------------------------------------------------------------------------------------
+# kubeconfig
+def _named(items, name, what):
+    for item in items or []:
+        if isinstance(item, dict) and item.get("name") == name:
+            body = item.get(what)
+            if not isinstance(body, dict):
+                raise ToolkitError("kubeconfig: %s %r has no %s section" % (what, name, what))
+            return body
+    raise ToolkitError("kubeconfig: %s %r not found" % (what, name))
+
+
+_B64_RE = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
+
+
+def _b64text(value, what):
+    try:
+        compact = "".join(value.split())
+        if not compact or len(compact) % 4 or not _B64_RE.match(compact):
+            raise ValueError(what)
+        return base64.b64decode(compact).decode("utf-8")
+    except Exception:
+        raise ToolkitError("kubeconfig: %s is not valid base64" % what)
+
+
+def connection_from_kubeconfig(cfg, context=None, base_dir=None):
+    """Connection settings from a kubeconfig dict (already parsed from YAML).
+
+    Returns {"server", "context", "namespace", "insecure", "ca_data" (PEM text or None), "ca_file",
+    "token", "client_cert_data", "client_key_data", "client_cert_file", "client_key_file",
+    "username", "password"}. Relative file paths are resolved against ``base_dir``.
+    """
+    if not isinstance(cfg, dict):
+        raise ToolkitError("kubeconfig: not a YAML mapping (is this a kubeconfig file?)")
+    if cfg.get("kind") not in (None, "Config"):
+        raise ToolkitError("kubeconfig: kind is %r, expected Config" % cfg.get("kind"))
+    ctx_name = context or cfg.get("current-context")
+    if not ctx_name:
+        raise ToolkitError("kubeconfig: no current-context set and no context given")
+    ctx = _named(cfg.get("contexts"), ctx_name, "context")
+    cluster_name = ctx.get("cluster")
+    if not cluster_name:
+        raise ToolkitError("kubeconfig: context %r names no cluster" % ctx_name)
+    cluster = _named(cfg.get("clusters"), cluster_name, "cluster")
+    server = cluster.get("server")
+    if not server or not isinstance(server, string_types):
+        raise ToolkitError("kubeconfig: cluster %r has no server URL" % cluster_name)
+    if not (server.startswith("https://") or server.startswith("http://")):
+        raise ToolkitError("kubeconfig: cluster %r server %r is not an http(s) URL" % (cluster_name, server))
+
+    def path(p):
+        if p and base_dir and not posixpath.isabs(p):
+            return posixpath.join(base_dir, p)
+        return p
+
+    conn = {
+        "server": server.rstrip("/"),
+        "context": ctx_name,
+        "namespace": ctx.get("namespace"),
+        "insecure": bool(cluster.get("insecure-skip-tls-verify", False)),
+        "ca_data": None,
+        "ca_file": path(cluster.get("certificate-authority")),
+        "token": None,
+        "client_cert_data": None,
+        "client_key_data": None,
+        "client_cert_file": None,
+        "client_key_file": None,
+        "username": None,
+        "password": None,
+    }
+    if cluster.get("certificate-authority-data"):
+        conn["ca_data"] = _b64text(cluster["certificate-authority-data"], "certificate-authority-data")
+    user_name = ctx.get("user")
+    user = _named(cfg.get("users"), user_name, "user") if user_name else {}
+    if user.get("token"):
+        conn["token"] = user["token"]
+    elif user.get("tokenFile"):
+        raise ToolkitError("kubeconfig: user %r uses tokenFile, which is not supported; put the token inline"
+                           % user_name)
+    if user.get("client-certificate-data"):
+        conn["client_cert_data"] = _b64text(user["client-certificate-data"], "client-certificate-data")
+    if user.get("client-key-data"):
+        conn["client_key_data"] = _b64text(user["client-key-data"], "client-key-data")
+    conn["client_cert_file"] = path(user.get("client-certificate"))
+    conn["client_key_file"] = path(user.get("client-key"))
+    if user.get("username"):
+        conn["username"] = user.get("username")
+        conn["password"] = user.get("password")
+    has_cert = conn["client_cert_data"] or conn["client_cert_file"]
+    has_key = conn["client_key_data"] or conn["client_key_file"]
+    if bool(has_cert) != bool(has_key):
+        raise ToolkitError("kubeconfig: user %r has a client certificate without a key (or the reverse)"
+                           % user_name)
+    if not (conn["token"] or has_cert or conn["username"]):
+        raise ToolkitError("kubeconfig: user %r has no credentials (token, client certificate or "
+                           "username/password)" % (user_name or ""))
+    return conn
+
+
+# ---------------------------------------------------------------------------------------------------
+# desired vs live
+# list path (keys from the object root, list indices dropped) -> merge key
+MERGE_KEYS = {
+    ("spec", "tags"): "name",                       # ImageStream spec.tags
+    ("secrets",): "name",                            # ServiceAccount secrets
+    ("imagePullSecrets",): "name",                   # ServiceAccount imagePullSecrets
+    ("spec", "template", "spec", "containers"): "name",
+    ("spec", "template", "spec", "initContainers"): "name",
+    ("spec", "template", "spec", "volumes"): "name",
+    ("spec", "template", "spec", "containers", "env"): "name",
+    ("spec", "template", "spec", "containers", "volumeMounts"): "mountPath",
+    ("spec", "template", "spec", "containers", "ports"): "containerPort",
+    ("spec", "ports"): "port",                      # Service ports
+}
+
+# never compared, never patched from the desired definition
+_IGNORED_META = ("resourceVersion", "uid", "creationTimestamp", "selfLink", "generation",
+                 "managedFields", "deletionTimestamp")
+
+
+def _merge_key(path):
+    return MERGE_KEYS.get(tuple(path))
+
+
+def _equal(desired, live, path):
+    """Is ``desired`` (a subset) satisfied by ``live``?"""
+    if isinstance(desired, dict):
+        if not isinstance(live, dict):
+            return False
+        for k, v in desired.items():
+            if v is None:
+                if live.get(k) is not None:
+                    return False
+                continue
+            if k not in live:
+                return False
+            if not _equal(v, live[k], path + [k]):
+                return False
+        return True
+    if isinstance(desired, list):
+        if not isinstance(live, list):
+            return False
+        key = _merge_key(path)
+        if key and all(isinstance(i, dict) and key in i for i in desired):
+            index = dict((i.get(key), i) for i in live if isinstance(i, dict))
+            return all(d[key] in index and _equal(d, index[d[key]], path) for d in desired)
+        if len(desired) != len(live):
+            return False
+        return all(_equal(d, l, path) for d, l in zip(desired, live))
+    if isinstance(desired, bool) or isinstance(live, bool):
+        return isinstance(desired, bool) and isinstance(live, bool) and desired == live
+    if isinstance(desired, (int, float)) and isinstance(live, (int, float)):
+        return desired == live
+    if isinstance(desired, string_types) and isinstance(live, string_types):
+        return text_type(desired) == text_type(live)
+    return desired == live
+
+
+def _merged(desired, live, path):
+    """The value to send so that the live value ends up satisfying ``desired``."""
+    if isinstance(desired, dict) and isinstance(live, dict):
+        out = copy.deepcopy(live)
+        for k, v in desired.items():
+            if v is None:
+                out.pop(k, None)
+            elif k in live:
+                out[k] = _merged(v, live[k], path + [k])
+            else:
+                out[k] = copy.deepcopy(v)
+        return out
+    if isinstance(desired, list) and isinstance(live, list):
+        key = _merge_key(path)
+        if key and all(isinstance(i, dict) and key in i for i in desired):
+            out = []
+            wanted = dict((d[key], d) for d in desired)
+            seen = set()
+            for item in live:
+                k = item.get(key) if isinstance(item, dict) else None
+                if k in wanted:
+                    out.append(_merged(wanted[k], item, path))
+                    seen.add(k)
+                else:
+                    out.append(copy.deepcopy(item))
+            out.extend(copy.deepcopy(d) for d in desired if d[key] not in seen)
+            return out
+    return strip_none(copy.deepcopy(desired))
+
+
+def strip_none(value):
+    if isinstance(value, dict):
+        return dict((k, strip_none(v)) for k, v in value.items() if v is not None)
+    if isinstance(value, list):
+        return [strip_none(v) for v in value]
+    return value
+
+
+def _patch(desired, live, path):
+    """JSON merge patch (RFC 7386) for the dict ``desired`` against ``live``; only changed keys."""
+    patch = {}
+    for k, v in desired.items():
+        if path == [] and k in ("apiVersion", "kind", "status"):
+            continue
+        if path == ["metadata"] and k in _IGNORED_META + ("name", "namespace"):
+            continue
+        lv = live.get(k) if isinstance(live, dict) else None
+        if v is None:
+            if lv is not None:
+                patch[k] = None
+            continue
+        if _equal(v, lv, path + [k]) and lv is not None:
+            continue
+        if isinstance(v, dict) and isinstance(lv, dict):
+            sub = _patch(v, lv, path + [k])
+            if sub:
+                patch[k] = sub
+        else:
+            patch[k] = _merged(v, lv, path + [k])
+    return patch
+
+
+def normalize_definition(desired):
+    """A copy of a definition ready to compare: Secret stringData folded into base64 data."""
+    desired = copy.deepcopy(desired)
+    if desired.get("kind") == "Secret" and desired.get("stringData"):
+        data = desired.setdefault("data", {}) or {}
+        for k, v in desired.pop("stringData").items():
+            data[k] = b64encode_text(v)
+        desired["data"] = data
+    return desired
+
+
+def compare(desired, live):
+    """(needs_change, merge_patch) of a desired definition against the live object.
+
+    Only keys set in ``desired`` are compared (server defaults and other writers' keys are left
+    alone); ``null`` in desired means "must be absent". ``status`` and server-managed metadata are
+    ignored. The patch is empty when nothing needs to change.
+    """
+    desired = normalize_definition(desired)
+    patch = _patch(desired, live or {}, [])
+    return bool(patch), patch
+
+
+def with_resource_version(patch, live):
+    """The patch guarded by the live object's resourceVersion: a concurrent writer gets 409 Conflict."""
+    patch = copy.deepcopy(patch)
+    rv = (live.get("metadata") or {}).get("resourceVersion")
+    if rv:
+        patch.setdefault("metadata", {})["resourceVersion"] = rv
+    return patch
+
+
+def apply_patch(live, patch):
+    """The object after a JSON merge patch (RFC 7386); used to show the 'after' of a diff."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = copy.deepcopy(live) if isinstance(live, dict) else {}
+    for k, v in patch.items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = apply_patch(out.get(k), v)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# redaction
+SECRET_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
+
+
+def fingerprint_bytes(data):
+    return "sha256:" + hashlib.sha256(data).hexdigest()[:16]
+
+
+def redact_value(b64value):
+    """'<redacted sha256:... N bytes>' for a base64 Secret value; never the value itself."""
+    try:
+        raw = base64.b64decode(b64value or "")
+    except Exception:
+        raw = (b64value or "").encode("utf-8")
+    return "<redacted %s, %d bytes>" % (fingerprint_bytes(raw), len(raw))
+
+
+def redact(obj):
+    """A copy of an object (or None) safe to show: Secret values become fingerprints."""
+    if not isinstance(obj, dict):
+        return obj
+    obj = copy.deepcopy(obj)
+    if obj.get("kind") == "Secret" or "data" in obj and obj.get("type", "").startswith("kubernetes.io/"):
+        if isinstance(obj.get("data"), dict):
+            obj["data"] = dict((k, redact_value(v)) for k, v in obj["data"].items())
+        if isinstance(obj.get("stringData"), dict):
+            obj["stringData"] = dict((k, redact_value(b64encode_text(v))) for k, v in obj["stringData"].items())
+        ann = (obj.get("metadata") or {}).get("annotations") or {}
+        for a in SECRET_ANNOTATIONS:
+            if a in ann:
+                ann[a] = "<redacted>"
+    return obj
+
+
+# ---------------------------------------------------------------------------------------------------
+# dockerconfigjson secrets
+DOCKERCONFIGJSON = "kubernetes.io/dockerconfigjson"
+
+
+def b64encode_text(value):
+    if isinstance(value, text_type):
+        value = value.encode("utf-8")
+    return base64.b64encode(value).decode("ascii")
+
+
+def decode_dockerconfigjson(secret):
+    """The parsed docker config held by a dockerconfigjson (or legacy dockercfg) Secret, or None."""
+    if not secret:
+        return None
+    data = secret.get("data") or {}
+    raw = data.get(".dockerconfigjson")
+    legacy = False
+    if raw is None and data.get(".dockercfg") is not None:
+        raw, legacy = data.get(".dockercfg"), True
+    if raw is None:
+        return None
+    try:
+        text = base64.b64decode(raw).decode("utf-8")
+    except Exception:
+        return None
+    if legacy:
+        try:
+            text = json.dumps({"auths": json.loads(text)})
+        except ValueError:
+            return None
+    try:
+        return parse_config(text)
+    except ToolkitError:
+        return None
+
+
+def _auths_view(config):
+    """Registry -> decoded (username, password, email) for comparison of configs (not bytes)."""
+    view = {}
+    for key, entry in (((config or {}).get("auths")) or {}).items():
+        try:
+            cred = decode_auth(entry)
+        except ToolkitError:
+            cred = None
+        view[key] = (cred, (entry or {}).get("email") or None if isinstance(entry, dict) else None)
+    return view
+
+
+def dockerconfigjson_secret(name, namespace, entries, live=None, exclusive=False, labels=None):
+    """(definition, needs_change) of a kubernetes.io/dockerconfigjson Secret holding ``entries``.
+
+    entries: [{"registry", "username", "password", optional "email"}]. With ``exclusive`` the secret
+    holds exactly these registries; otherwise other registries already in the live secret are kept.
+    The decision compares decoded auths, not bytes, so a secret written by `oc create secret` with the
+    same credentials is left alone.
+    """
+    if not entries:
+        raise ToolkitError("secret %s/%s: no registry entries given" % (namespace, name))
+    live_config = decode_dockerconfigjson(live)
+    base = {} if (exclusive or live_config is None) else live_config
+    if exclusive:
+        new, _ = set_auths({}, entries)
+    else:
+        new, _ = set_auths(copy.deepcopy(base), entries)
+    needs = (live is None or live.get("type") != DOCKERCONFIGJSON or live_config is None
+             or _auths_view(new) != _auths_view(live_config))
+    if not needs and live is not None and set(((live.get("data") or {}).keys())) != set([".dockerconfigjson"]):
+        needs = True
+    meta = {"name": name, "namespace": namespace}
+    if labels:
+        meta["labels"] = dict(labels)
+    definition = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": meta,
+        "type": DOCKERCONFIGJSON,
+        "data": {".dockerconfigjson": b64encode_text(render_config(new))},
+    }
+    return definition, needs
+
+
+# ---------------------------------------------------------------------------------------------------
+# service account links (oc secrets link --for=pull,mount)
+def sa_link_patch(sa, secret_name, for_=("pull",)):
+    """Merge patch that links ``secret_name`` to a ServiceAccount, or {} when already linked."""
+    patch = {}
+    for what, field in (("pull", "imagePullSecrets"), ("mount", "secrets")):
+        if what not in for_:
+            continue
+        current = sa.get(field) or []
+        if not any(isinstance(r, dict) and r.get("name") == secret_name for r in current):
+            patch[field] = [copy.deepcopy(r) for r in current] + [{"name": secret_name}]
+    return patch
+
+
+# ---------------------------------------------------------------------------------------------------
+# errors
+def status_message(code, reason, body, method=None, url=None):
+    """A clear one-line message from an API error: '403 Forbidden: secrets is forbidden: User ...'."""
+    msg = None
+    details = ""
+    try:
+        status = json.loads(body) if body else None
+    except (ValueError, TypeError):
+        status = None
+    if isinstance(status, dict):
+        msg = status.get("message")
+        causes = ((status.get("details") or {}).get("causes")) or []
+        parts = []
+        for c in causes:
+            if isinstance(c, dict) and c.get("message"):
+                field = c.get("field")
+                parts.append("%s: %s" % (field, c["message"]) if field else c["message"])
+        if parts and not all(p in (msg or "") for p in parts):
+            details = " (" + "; ".join(parts) + ")"
+        if not reason and status.get("reason"):
+            reason = status.get("reason")
+    if not msg:
+        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else (body or "")
+        msg = text.strip()[:300] or "no message from the server"
+    head = "%s %s" % (code, reason) if reason else "%s" % code
+    where = " (%s %s)" % (method, url) if method and url else ""
+    return "%s: %s%s%s" % (head, msg, details, where)
+
+
+def api_error(code, reason, body, method=None, url=None):
+    return ToolkitError(status_message(code, reason, body, method, url),
+                        retryable=code >= 500 or code == 429, status=code)
+
+
+def unreachable_error(url, cause):
+    return ToolkitError("cannot reach the OKD API at %s: %s" % (url, cause), retryable=True)
+
+
+# ---------------------------------------------------------------------------------------------------
+# image streams
+def split_image(ref):
+    """'HOST[:PORT]/REPO[:TAG|@DIGEST]' -> (registry, repo, tag, digest); registry None without a host."""
+    ref = ref.strip()
+    digest = None
+    if "@" in ref:
+        ref, digest = ref.split("@", 1)
+    first, _, rest = ref.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        registry, path = first, rest
+    else:
+        registry, path = None, ref
+    tag = None
+    last = path.rsplit("/", 1)[-1]
+    if ":" in last:
+        path, tag = path.rsplit(":", 1)
+    return registry, path, tag, digest
+
+
+def replace_registry(ref, old, new):
+    """``ref`` with registry ``old`` replaced by ``new``, or None when ``ref`` names another registry."""
+    registry, _, _, _ = split_image(ref)
+    if registry is None or registry.lower() != old.lower():
+        return None
+    return new + ref[len(registry):]
+
+
+def image_stream_definition(namespace, name, source, tags, scheduled=False, insecure=False,
+                            reference_policy=None):
+    """ImageStream with one spec tag per ``tags`` item importing ``source:TAG`` (kind DockerImage)."""
+    spec_tags = []
+    for tag in tags:
+        t = {"name": text_type(tag),
+             "from": {"kind": "DockerImage", "name": "%s:%s" % (source, tag)},
+             "importPolicy": {"scheduled": bool(scheduled)}}
+        if insecure:
+            t["importPolicy"]["insecure"] = True
+        if reference_policy:
+            t["referencePolicy"] = {"type": reference_policy}
+        spec_tags.append(t)
+    return {"apiVersion": "image.openshift.io/v1", "kind": "ImageStream",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"tags": spec_tags}}
+
+
+def tag_status(stream, tag):
+    """{"tag", "digest", "imported", "message", "reference"} from a live stream's status for one tag."""
+    res = {"tag": tag, "digest": None, "imported": False, "message": "", "reference": None}
+    for st in ((stream or {}).get("status") or {}).get("tags") or []:
+        if st.get("tag") != tag:
+            continue
+        items = st.get("items") or []
+        if items:
+            res["digest"] = items[0].get("image")
+            res["reference"] = items[0].get("dockerImageReference")
+            res["imported"] = True
+        for cond in st.get("conditions") or []:
+            if cond.get("type") == "ImportSuccess" and cond.get("status") == "False":
+                gen_item = items[0].get("generation", 0) if items else -1
+                gen_cond = cond.get("generation", 0)
+                if not items or gen_cond >= gen_item:
+                    res["imported"] = False
+                    res["message"] = cond.get("message") or cond.get("reason") or "import failed"
+    return res
+
+
+def spec_tag_source(stream, tag):
+    for t in ((stream or {}).get("spec") or {}).get("tags") or []:
+        if t.get("name") == tag:
+            return (t.get("from") or {}).get("name") if (t.get("from") or {}).get("kind") == "DockerImage" else None
+    return None
+
+
+def image_stream_import(namespace, name, images, resource_version=None):
+    """ImageStreamImport body (like `oc import-image`); images: [{"from": REF, "tag", "scheduled", "insecure"}]."""
+    meta = {"name": name, "namespace": namespace}
+    if resource_version:
+        meta["resourceVersion"] = resource_version
+    spec_images = []
+    for img in images:
+        spec_images.append({
+            "from": {"kind": "DockerImage", "name": img["from"]},
+            "to": {"name": text_type(img["tag"])},
+            "importPolicy": {"scheduled": bool(img.get("scheduled")), "insecure": bool(img.get("insecure"))},
+            "referencePolicy": {"type": img.get("reference_policy") or "Source"},
+        })
+    return {"apiVersion": "image.openshift.io/v1", "kind": "ImageStreamImport", "metadata": meta,
+            "spec": {"import": True, "images": spec_images}, "status": {}}
+
+
+def import_results(isi):
+    """Per-tag results from an ImageStreamImport response: [{"tag", "digest", "imported", "message"}]."""
+    out = []
+    spec_images = ((isi or {}).get("spec") or {}).get("images") or []
+    for i, img in enumerate(((isi or {}).get("status") or {}).get("images") or []):
+        st = img.get("status") or {}
+        tag = img.get("tag")
+        if not tag and i < len(spec_images):
+            tag = (spec_images[i].get("to") or {}).get("name")
+        ok = st.get("status") == "Success"
+        image = img.get("image") or {}
+        out.append({"tag": tag,
+                    "digest": (image.get("metadata") or {}).get("name") if ok else None,
+                    "imported": ok,
+                    "message": "" if ok else (st.get("message") or st.get("reason") or "import failed")})
+    return out

@@ -1,0 +1,251 @@
+# -*- coding: utf-8 -*-
+# okd-registry-toolkit: the HTTP adapter of the okd_* modules (runs on the controller).
+"""A small OKD 3.11 API client over ansible's ``open_url``: the kubeconfig's server, CA and bearer
+token (or client certificate), JSON in and out, Status errors turned into ToolkitError with clear
+messages. Plus ``ensure_object``/``remove_object``: create-or-update with a client-side diff (GET +
+compare + JSON merge patch only when needed), because OKD 3.11 has no server-side apply or dry run.
+
+Not part of the no-I/O core: this file reads the kubeconfig and talks HTTP.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import socket
+import tempfile
+
+from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
+from ansible.module_utils.urls import open_url
+
+from .errors import ToolkitError
+from .k8s import (api_error, apply_patch, compare, connection_from_kubeconfig, describe,
+                  normalize_definition, object_path, redact, strip_none, unreachable_error, with_resource_version)
+
+try:
+    import ssl
+    _SSL_ERRORS = (ssl.SSLError, ssl.CertificateError)
+except Exception:  # pragma: no cover
+    _SSL_ERRORS = ()
+
+try:
+    import yaml
+    HAS_YAML = True
+except ImportError:  # pragma: no cover
+    HAS_YAML = False
+
+
+def k8s_argument_spec():
+    """Options shared by every okd_* module."""
+    return dict(
+        kubeconfig=dict(type="path", required=True),
+        context=dict(type="str"),
+        validate_certs=dict(type="bool", default=True),
+        ca_file=dict(type="path"),
+        api_timeout=dict(type="int", default=30),
+    )
+
+
+def load_kubeconfig(path, context=None):
+    """Read a kubeconfig file (YAML) -> connection settings (see k8s.connection_from_kubeconfig)."""
+    if not HAS_YAML:
+        raise ToolkitError("PyYAML is needed on the controller to read the kubeconfig")
+    if not path:
+        raise ToolkitError("no kubeconfig given")
+    try:
+        with open(path, "r") as f:
+            cfg = yaml.safe_load(f)
+    except (IOError, OSError) as e:
+        raise ToolkitError("cannot read kubeconfig %s: %s" % (path, e.strerror or e))
+    except yaml.YAMLError as e:
+        raise ToolkitError("kubeconfig %s is not valid YAML: %s" % (path, str(e).splitlines()[0]))
+    try:
+        return connection_from_kubeconfig(cfg, context=context, base_dir=os.path.dirname(os.path.abspath(path)))
+    except ToolkitError as e:
+        raise ToolkitError("%s (%s)" % (e.msg, path))
+
+
+class Client(object):
+    """HTTP client for one API server. Use as a context manager (temp files for inline CA/key data)."""
+
+    def __init__(self, conn, validate_certs=True, ca_file=None, timeout=30):
+        self.conn = conn
+        self.server = conn["server"]
+        self.validate_certs = bool(validate_certs) and not conn.get("insecure")
+        self.timeout = timeout
+        self._tmp = []
+        self.ca_path = ca_file or conn.get("ca_file")
+        if not ca_file and conn.get("ca_data"):
+            self.ca_path = self._tempfile(conn["ca_data"])
+        self.client_cert = conn.get("client_cert_file")
+        self.client_key = conn.get("client_key_file")
+        if conn.get("client_cert_data"):
+            self.client_cert = self._tempfile(conn["client_cert_data"])
+        if conn.get("client_key_data"):
+            self.client_key = self._tempfile(conn["client_key_data"])
+        self.requests = []  # (method, path, status) of every request made, for results and tests
+
+    @classmethod
+    def from_params(cls, params):
+        conn = load_kubeconfig(params["kubeconfig"], params.get("context"))
+        return cls(conn, validate_certs=params.get("validate_certs", True), ca_file=params.get("ca_file"),
+                   timeout=params.get("api_timeout") or 30)
+
+    def _tempfile(self, text):
+        fd, path = tempfile.mkstemp(prefix="okd-k8s-", suffix=".pem")  # mode 0600
+        self._tmp.append(path)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        return path
+
+    def close(self):
+        for p in self._tmp:
+            try:
+                os.unlink(p)
+            except OSError:
+                pass
+        self._tmp = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    @property
+    def changing_requests(self):
+        return [r for r in self.requests if r[0] not in ("GET", "HEAD")]
+
+    def request(self, method, path, body=None, content_type="application/json", allow_404=False):
+        url = self.server + path
+        headers = {"Accept": "application/json"}
+        if self.conn.get("token"):
+            headers["Authorization"] = "Bearer %s" % self.conn["token"]
+        data = None
+        if body is not None:
+            data = json.dumps(body)
+            headers["Content-Type"] = content_type
+        kwargs = dict(method=method, headers=headers, data=data, timeout=self.timeout,
+                      validate_certs=self.validate_certs, ca_path=self.ca_path,
+                      client_cert=self.client_cert, client_key=self.client_key,
+                      follow_redirects="none", use_proxy=True, use_netrc=False)
+        if self.conn.get("username") and not self.conn.get("token"):
+            kwargs.update(url_username=self.conn["username"], url_password=self.conn.get("password") or "",
+                          force_basic_auth=True)
+        try:
+            resp = open_url(url, **kwargs)
+            status = resp.getcode()
+            text = resp.read()
+        except HTTPError as e:
+            try:
+                err_body = e.read()
+            except Exception:
+                err_body = b""
+            self.requests.append((method, path, e.code))
+            if e.code == 404 and allow_404:
+                return 404, None
+            raise api_error(e.code, e.reason if isinstance(e.reason, str) else "", err_body, method, url)
+        except URLError as e:
+            raise unreachable_error(self.server, getattr(e, "reason", e))
+        except _SSL_ERRORS as e:
+            raise unreachable_error(self.server, "TLS error: %s" % e)
+        except (socket.error, socket.timeout, OSError) as e:
+            raise unreachable_error(self.server, e)
+        self.requests.append((method, path, status))
+        if not text:
+            return status, None
+        try:
+            return status, json.loads(text)
+        except ValueError:
+            raise ToolkitError("%s %s: the API answered with non-JSON content" % (method, url))
+
+    def get(self, path):
+        """The object at ``path`` or None when it does not exist."""
+        return self.request("GET", path, allow_404=True)[1]
+
+    def post(self, path, body):
+        return self.request("POST", path, body)[1]
+
+    def patch(self, path, patch):
+        return self.request("PATCH", path, patch, content_type="application/merge-patch+json")[1]
+
+    def delete(self, path):
+        return self.request("DELETE", path, allow_404=True)[1]
+
+
+def ensure_object(client, desired, check_mode=False, namespace=None, guard=True):
+    """Create or update one object so that it satisfies ``desired`` (a subset of the live object).
+
+    GET, compare client-side, then POST (missing) or a JSON merge PATCH (only the differing keys) or
+    nothing. ``guard``: the patch carries the resourceVersion read (or the one given in
+    ``desired.metadata``), so a concurrent modification fails with 409 Conflict instead of being
+    overwritten. In check mode nothing is sent after the GET; the result says what would happen.
+
+    Returns {"changed", "method" (create|patch|None), "before", "after", "object", "patch"}; before/after
+    are redacted (Secrets show fingerprints only).
+    """
+    desired = normalize_definition(desired)
+    meta = desired.setdefault("metadata", {})
+    if namespace and not meta.get("namespace") and desired.get("kind") != "Namespace":
+        meta["namespace"] = namespace
+    coll_path, obj_path = object_path(desired, namespace)
+    live = client.get(obj_path)
+    if live is None:
+        body = dict(desired)
+        body["metadata"] = dict(meta)
+        body["metadata"].pop("resourceVersion", None)
+        body = strip_none(body)
+        result = {"changed": True, "method": "create", "before": None, "after": redact(body), "patch": None}
+        if check_mode:
+            result["object"] = redact(body)
+            return result
+        created = client.post(coll_path, body)
+        result["object"] = created
+        result["after"] = redact(created)
+        return result
+    needs, patch = compare(desired, live)
+    result = {"changed": needs, "method": "patch" if needs else None, "before": redact(live),
+              "after": redact(apply_patch(live, patch)) if needs else redact(live),
+              "patch": redact(dict(patch, kind=desired.get("kind"))) if needs else None}
+    if result["patch"]:
+        result["patch"].pop("kind", None)
+    if not needs:
+        result["object"] = live
+        return result
+    if guard:
+        user_rv = meta.get("resourceVersion")
+        patch = with_resource_version(patch, {"metadata": {"resourceVersion": user_rv}} if user_rv else live)
+    if check_mode:
+        result["object"] = apply_patch(live, patch)
+        return result
+    updated = client.patch(obj_path, patch)
+    result["object"] = updated
+    result["after"] = redact(updated)
+    return result
+
+
+def remove_object(client, desired, check_mode=False, namespace=None):
+    """Delete one object when it exists. Returns {"changed", "method", "before", "after"}."""
+    _, obj_path = object_path(desired, namespace)
+    live = client.get(obj_path)
+    if live is None:
+        return {"changed": False, "method": None, "before": None, "after": None, "object": None}
+    if not check_mode:
+        client.delete(obj_path)
+    return {"changed": True, "method": "delete", "before": redact(live), "after": None, "object": None}
+
+
+def run_module(module, fn):
+    """Call fn(client) with a client built from the module params; ToolkitError -> fail_json."""
+    try:
+        with Client.from_params(module.params) as client:
+            return fn(client)
+    except ToolkitError as e:
+        module.fail_json(msg=e.msg, status=e.status)
+
+
+__all__ = ["Client", "ensure_object", "remove_object", "k8s_argument_spec", "load_kubeconfig", "run_module",
+           "describe"]

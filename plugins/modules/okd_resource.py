@@ -1,0 +1,132 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Thin adapter over plugins/module_utils/k8s.py + k8s_client.py: create-or-update one API object.
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: okd_resource
+short_description: Create, update or delete one OKD 3.11 API object with a client-side diff
+description:
+  - Makes one object (any kind in the toolkit's kind table - core v1, rbac v1, image.openshift.io/v1,
+    apps.openshift.io/v1, route.openshift.io/v1, security.openshift.io/v1) satisfy a definition.
+  - The definition is a subset - only the keys it sets are compared; server defaults and keys set by
+    other writers are left alone. Lists are compared whole, except lists with merge semantics (image
+    stream tags, service account secrets/imagePullSecrets, containers, env, volumes, service ports),
+    whose items are matched by name (or port/mountPath). C(null) means "must be absent".
+  - "It GETs the object, compares client-side and sends a JSON merge patch with only the differing keys,
+    or nothing. OKD 3.11 (Kubernetes 1.11) has no server-side apply (415) and rejects dryRun (400), so
+    unlike kubernetes.core.k8s 6.x this module's check mode works there: it makes only GET requests."
+  - Updates carry the resourceVersion that was read (or the one given in the definition), so a
+    concurrent modification fails with 409 Conflict instead of being overwritten silently.
+  - Runs on the controller (C(delegate_to: localhost)).
+version_added: "0.1.0"
+author: okd-registry-toolkit developers
+options:
+  definition:
+    description: The object (apiVersion, kind, metadata.name, and the keys to manage).
+    type: dict
+    required: true
+  namespace:
+    description: Namespace for namespaced kinds when the definition has no metadata.namespace.
+    type: str
+  state:
+    description: C(present) creates or updates; C(absent) deletes the object when it exists.
+    type: str
+    choices: [present, absent]
+    default: present
+  kubeconfig:
+    description: Path of a kubeconfig on the controller (e.g. a copy of the master's admin.kubeconfig).
+    type: path
+    required: true
+  context:
+    description: kubeconfig context to use (default its current-context).
+    type: str
+  validate_certs:
+    description: Verify the API server's TLS certificate.
+    type: bool
+    default: true
+  ca_file:
+    description: CA bundle to verify the API server with, instead of the kubeconfig's.
+    type: path
+  api_timeout:
+    description: Seconds per API request.
+    type: int
+    default: 30
+notes:
+  - Supports check mode and diff mode. Diffs of Secrets show each key with a sha256 fingerprint and
+    size, never the values.
+"""
+
+EXAMPLES = r"""
+- name: Service account for the registry
+  okd.registry_toolkit.okd_resource:
+    kubeconfig: "{{ okd_kubeconfig }}"
+    definition:
+      apiVersion: v1
+      kind: ServiceAccount
+      metadata: {name: registry, namespace: default}
+  delegate_to: localhost
+  run_once: true
+
+- name: Remove a stale secret
+  okd.registry_toolkit.okd_resource:
+    kubeconfig: /tmp/admin.kubeconfig
+    state: absent
+    definition: {apiVersion: v1, kind: Secret, metadata: {name: old, namespace: openshift}}
+"""
+
+RETURN = r"""
+method:
+  description: The changing request made (or that would be made in check mode) - create, patch, delete - or null.
+  returned: always
+  type: str
+result:
+  description: The object after the task (redacted for Secrets; the would-be object in check mode).
+  returned: always
+  type: dict
+patch:
+  description: The JSON merge patch sent (or that would be sent), redacted for Secrets.
+  returned: when an update is needed
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.errors import ToolkitError
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.k8s import describe, redact
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.k8s_client import (
+    Client, ensure_object, k8s_argument_spec, remove_object)
+
+
+def main():
+    spec = k8s_argument_spec()
+    spec.update(
+        definition=dict(type="dict", required=True),
+        namespace=dict(type="str"),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+    )
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    p = module.params
+    definition = p["definition"]
+    what = describe(definition, p["namespace"])
+    try:
+        with Client.from_params(p) as client:
+            if p["state"] == "present":
+                res = ensure_object(client, definition, check_mode=module.check_mode, namespace=p["namespace"])
+            else:
+                res = remove_object(client, definition, check_mode=module.check_mode, namespace=p["namespace"])
+    except ToolkitError as e:
+        module.fail_json(msg="%s: %s" % (what, e.msg), status=e.status)
+    out = dict(changed=res["changed"], method=res["method"], result=redact(res["object"]))
+    if res.get("patch"):
+        out["patch"] = res["patch"]
+    if module._diff:
+        out["diff"] = dict(before=res["before"] or {}, after=res["after"] or {},
+                           before_header=what, after_header=what)
+    module.exit_json(**out)
+
+
+if __name__ == "__main__":
+    main()

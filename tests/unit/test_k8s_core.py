@@ -1,0 +1,328 @@
+# Unit tests of plugins/module_utils/k8s.py: kubeconfig parsing, desired-vs-live diff and merge patch,
+# Secret redaction, dockerconfigjson secrets, Status error messages, image stream helpers.
+import base64
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, ROOT)
+
+from plugins.module_utils import k8s  # noqa: E402
+from plugins.module_utils.errors import ToolkitError  # noqa: E402
+
+
+def b64(s):
+    return base64.b64encode(s.encode()).decode()
+
+
+CA_PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+
+
+def kubeconfig(**over):
+    cfg = {
+        "apiVersion": "v1", "kind": "Config", "current-context": "admin",
+        "clusters": [{"name": "lab", "cluster": {"server": "https://api.lab.test:8443/",
+                                                  "certificate-authority-data": b64(CA_PEM)}}],
+        "contexts": [{"name": "admin", "context": {"cluster": "lab", "user": "admin", "namespace": "default"}}],
+        "users": [{"name": "admin", "user": {"token": "tok-123"}}],
+    }
+    cfg.update(over)
+    return cfg
+
+
+# ------------------------------------------------------------------------------------------ kubeconfig
+def test_kubeconfig_token_and_ca_data():
+    c = k8s.connection_from_kubeconfig(kubeconfig())
+    assert c["server"] == "https://api.lab.test:8443"
+    assert c["ca_data"] == CA_PEM
+    assert c["token"] == "tok-123"
+    assert c["namespace"] == "default"
+    assert c["insecure"] is False
+
+
+def test_kubeconfig_client_cert_relative_paths_and_insecure():
+    cfg = kubeconfig(
+        clusters=[{"name": "lab", "cluster": {"server": "https://m:8443", "insecure-skip-tls-verify": True}}],
+        users=[{"name": "admin", "user": {"client-certificate": "admin.crt", "client-key": "admin.key"}}])
+    c = k8s.connection_from_kubeconfig(cfg, base_dir="/etc/origin/master")
+    assert c["insecure"] is True
+    assert c["client_cert_file"] == "/etc/origin/master/admin.crt"
+    assert c["client_key_file"] == "/etc/origin/master/admin.key"
+    assert c["token"] is None
+
+
+def test_kubeconfig_explicit_context():
+    cfg = kubeconfig()
+    cfg["contexts"].append({"name": "ro", "context": {"cluster": "lab", "user": "ro"}})
+    cfg["users"].append({"name": "ro", "user": {"token": "ro-tok"}})
+    assert k8s.connection_from_kubeconfig(cfg, context="ro")["token"] == "ro-tok"
+
+
+@pytest.mark.parametrize("cfg, expected", [
+    ("just a string", "not a YAML mapping"),
+    (kubeconfig(**{"current-context": None}), "no current-context"),
+    (kubeconfig(**{"current-context": "nope"}), "context 'nope' not found"),
+    (kubeconfig(clusters=[]), "cluster 'lab' not found"),
+    (kubeconfig(clusters=[{"name": "lab", "cluster": {}}]), "has no server URL"),
+    (kubeconfig(clusters=[{"name": "lab", "cluster": {"server": "api.lab.test:8443"}}]), "not an http(s) URL"),
+    (kubeconfig(users=[{"name": "admin", "user": {}}]), "has no credentials"),
+    (kubeconfig(users=[{"name": "admin", "user": {"client-certificate-data": b64("x")}}]), "without a key"),
+    (kubeconfig(clusters=[{"name": "lab", "cluster": {"server": "https://x", "certificate-authority-data": "%%%"}}]),
+     "not valid base64"),
+    (kubeconfig(kind="Pod"), "expected Config"),
+])
+def test_kubeconfig_errors(cfg, expected):
+    with pytest.raises(ToolkitError) as e:
+        k8s.connection_from_kubeconfig(cfg)
+    assert expected in e.value.msg
+    assert "tok-123" not in e.value.msg
+
+
+# ------------------------------------------------------------------------------------------ paths
+def test_resource_paths():
+    assert k8s.resource_path("v1", "Secret", "openshift", "imagestreamsecret") == \
+        "/api/v1/namespaces/openshift/secrets/imagestreamsecret"
+    assert k8s.resource_path(None, "ImageStream", "lab-apps") == \
+        "/apis/image.openshift.io/v1/namespaces/lab-apps/imagestreams"
+    # legacy v1 OpenShift kinds map to their group
+    assert k8s.resource_path("v1", "DeploymentConfig", "default", "docker-registry") == \
+        "/apis/apps.openshift.io/v1/namespaces/default/deploymentconfigs/docker-registry"
+    assert k8s.resource_path("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", None, "x") == \
+        "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/x"
+    assert k8s.resource_path(None, "Route", "default", "r") == "/apis/route.openshift.io/v1/namespaces/default/routes/r"
+    assert k8s.resource_path(None, "Namespace", None, "lab-apps") == "/api/v1/namespaces/lab-apps"
+    with pytest.raises(ToolkitError, match="needs a namespace"):
+        k8s.resource_path("v1", "Secret", None, "x")
+    with pytest.raises(ToolkitError, match="unsupported kind"):
+        k8s.resource_path("v1", "Frobnicator", "ns", "x")
+    with pytest.raises(ToolkitError, match="invalid name"):
+        k8s.resource_path("v1", "Secret", "ns", "../x")
+
+
+# ------------------------------------------------------------------------------------------ compare
+LIVE_SA = {
+    "apiVersion": "v1", "kind": "ServiceAccount",
+    "metadata": {"name": "default", "namespace": "lab-apps", "resourceVersion": "7", "uid": "u1",
+                 "labels": {"a": "1"}},
+    "secrets": [{"name": "default-token-x"}, {"name": "default-dockercfg-y"}],
+    "imagePullSecrets": [{"name": "default-dockercfg-y"}],
+}
+
+
+def test_subset_equal_makes_no_patch():
+    desired = {"apiVersion": "v1", "kind": "ServiceAccount",
+               "metadata": {"name": "default", "namespace": "lab-apps", "labels": {"a": "1"}},
+               "imagePullSecrets": [{"name": "default-dockercfg-y"}]}
+    assert k8s.compare(desired, LIVE_SA) == (False, {})
+
+
+def test_changed_label_patches_only_that_key():
+    desired = {"kind": "ServiceAccount", "metadata": {"name": "default", "labels": {"a": "2", "b": "x"}}}
+    needs, patch = k8s.compare(desired, LIVE_SA)
+    assert needs
+    assert patch == {"metadata": {"labels": {"a": "2", "b": "x"}}}
+
+
+def test_merge_list_appends_and_keeps_others():
+    desired = {"kind": "ServiceAccount", "metadata": {"name": "default"},
+               "imagePullSecrets": [{"name": "quay-pull"}]}
+    needs, patch = k8s.compare(desired, LIVE_SA)
+    assert needs
+    assert patch == {"imagePullSecrets": [{"name": "default-dockercfg-y"}, {"name": "quay-pull"}]}
+    after = k8s.apply_patch(LIVE_SA, patch)
+    assert k8s.compare(desired, after) == (False, {})
+
+
+def test_plain_list_compared_whole():
+    live = {"kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"x": "1"},
+            "spec": {"args": ["a", "b"]}}
+    assert k8s.compare({"kind": "ConfigMap", "metadata": {"name": "c"}, "spec": {"args": ["a", "b"]}}, live)[0] is False
+    needs, patch = k8s.compare({"kind": "ConfigMap", "metadata": {"name": "c"}, "spec": {"args": ["a"]}}, live)
+    assert needs and patch == {"spec": {"args": ["a"]}}
+
+
+def test_image_stream_tags_merge_by_name_with_server_defaults():
+    live = {"kind": "ImageStream", "metadata": {"name": "hello", "namespace": "lab-apps", "resourceVersion": "3"},
+            "spec": {"lookupPolicy": {"local": False}, "tags": [
+                {"name": "1.0", "from": {"kind": "DockerImage", "name": "quay.lab.test:5445/laborg/hello:1.0"},
+                 "generation": 2, "importPolicy": {"scheduled": False}, "referencePolicy": {"type": "Source"}},
+                {"name": "old", "from": {"kind": "DockerImage", "name": "x/y:old"}, "generation": 1}]}}
+    desired = k8s.image_stream_definition("lab-apps", "hello", "quay.lab.test:5445/laborg/hello", ["1.0"])
+    assert k8s.compare(desired, live) == (False, {})
+    desired = k8s.image_stream_definition("lab-apps", "hello", "quay.lab.test:5445/laborg/hello", ["1.0", "1.1"])
+    needs, patch = k8s.compare(desired, live)
+    assert needs
+    names = [t["name"] for t in patch["spec"]["tags"]]
+    assert names == ["1.0", "old", "1.1"]  # other tags kept, new appended
+    assert patch["spec"]["tags"][0]["generation"] == 2  # live item carried whole
+    assert "lookupPolicy" not in patch["spec"]
+
+
+def test_null_means_absent_and_type_mismatch():
+    live = {"kind": "Secret", "metadata": {"name": "s", "annotations": {"x": "1"}}, "type": "Opaque"}
+    needs, patch = k8s.compare({"kind": "Secret", "metadata": {"name": "s", "annotations": {"x": None}}}, live)
+    assert needs and patch == {"metadata": {"annotations": {"x": None}}}
+    assert k8s.compare({"kind": "Secret", "metadata": {"name": "s", "annotations": {"y": None}}}, live) == (False, {})
+    assert k8s.compare({"kind": "X", "metadata": {"name": "s"}, "spec": {"replicas": True}},
+                       {"spec": {"replicas": 1}})[0] is True
+
+
+def test_server_managed_metadata_ignored_and_guard():
+    desired = {"kind": "ServiceAccount", "metadata": {"name": "default", "resourceVersion": "1", "uid": "zzz"}}
+    assert k8s.compare(desired, LIVE_SA) == (False, {})
+    guarded = k8s.with_resource_version({"metadata": {"labels": {"a": "2"}}}, LIVE_SA)
+    assert guarded == {"metadata": {"labels": {"a": "2"}, "resourceVersion": "7"}}
+
+
+def test_secret_string_data_compared_as_data():
+    live = {"kind": "Secret", "metadata": {"name": "s"}, "type": "Opaque", "data": {"k": b64("v")}}
+    assert k8s.compare({"kind": "Secret", "metadata": {"name": "s"}, "stringData": {"k": "v"}}, live) == (False, {})
+    needs, patch = k8s.compare({"kind": "Secret", "metadata": {"name": "s"}, "stringData": {"k": "w"}}, live)
+    assert needs and patch == {"data": {"k": b64("w")}}
+
+
+# ------------------------------------------------------------------------------------------ redaction
+def test_redact_secret_never_shows_values():
+    secret = {"kind": "Secret", "metadata": {"name": "s", "annotations": {
+        "kubectl.kubernetes.io/last-applied-configuration": '{"data":{"password":"aHVudGVyMg=="}}'}},
+        "data": {"password": b64("hunter2")}, "stringData": {"token": "tok-abc"}}
+    red = k8s.redact(secret)
+    text = json.dumps(red)
+    assert "hunter2" not in text and b64("hunter2") not in text and "tok-abc" not in text
+    assert "aHVudGVyMg" not in text
+    assert red["data"]["password"].startswith("<redacted sha256:")
+    assert "7 bytes" in red["data"]["password"]
+    assert set(red["stringData"]) == {"token"}
+    assert secret["data"]["password"] == b64("hunter2")  # input untouched
+    # same value -> same fingerprint, different -> different
+    assert k8s.redact_value(b64("a")) == k8s.redact_value(b64("a")) != k8s.redact_value(b64("b"))
+    cm = {"kind": "ConfigMap", "data": {"k": "visible"}}
+    assert k8s.redact(cm) == cm
+
+
+# ------------------------------------------------------------------------------------------ dockerconfigjson
+ENTRY = {"registry": "registry.redhat.lab.test:5443", "username": "11009103|lab-cluster", "password": "tok-1"}
+
+
+def _config_of(secret):
+    return json.loads(base64.b64decode(secret["data"][".dockerconfigjson"]))
+
+
+def test_dockerconfigjson_new_secret():
+    d, needs = k8s.dockerconfigjson_secret("imagestreamsecret", "openshift", [ENTRY])
+    assert needs
+    assert d["type"] == "kubernetes.io/dockerconfigjson"
+    auth = _config_of(d)["auths"]["registry.redhat.lab.test:5443"]["auth"]
+    assert base64.b64decode(auth).decode() == "11009103|lab-cluster:tok-1"
+
+
+def test_dockerconfigjson_same_credentials_other_bytes_is_unchanged():
+    # as `oc create secret docker-registry` writes it: username/password/email fields, compact JSON
+    cfg = {"auths": {"registry.redhat.lab.test:5443": {
+        "username": ENTRY["username"], "password": "tok-1", "email": "x@example.com",
+        "auth": b64(ENTRY["username"] + ":tok-1")}}}
+    live = {"kind": "Secret", "type": "kubernetes.io/dockerconfigjson", "metadata": {"name": "s"},
+            "data": {".dockerconfigjson": b64(json.dumps(cfg, separators=(",", ":")))}}
+    _, needs = k8s.dockerconfigjson_secret("s", "openshift", [ENTRY], live=live)
+    assert needs is False
+    _, needs = k8s.dockerconfigjson_secret("s", "openshift", [dict(ENTRY, password="tok-2")], live=live)
+    assert needs is True
+
+
+def test_dockerconfigjson_keeps_or_drops_other_registries():
+    d, _ = k8s.dockerconfigjson_secret("s", "ns", [ENTRY])
+    live = dict(d, metadata={"name": "s"})
+    quay = {"registry": "quay.lab.test:5445", "username": "laborg+robot", "password": "r"}
+    merged, needs = k8s.dockerconfigjson_secret("s", "ns", [quay], live=live)
+    assert needs and set(_config_of(merged)["auths"]) == {"registry.redhat.lab.test:5443", "quay.lab.test:5445"}
+    live2 = dict(merged, metadata={"name": "s"})
+    only, needs = k8s.dockerconfigjson_secret("s", "ns", [quay], live=live2, exclusive=True)
+    assert needs and set(_config_of(only)["auths"]) == {"quay.lab.test:5445"}
+    _, needs = k8s.dockerconfigjson_secret("s", "ns", [quay], live=dict(only, metadata={"name": "s"}), exclusive=True)
+    assert needs is False
+
+
+def test_dockerconfigjson_wrong_type_or_garbage_needs_update():
+    live = {"kind": "Secret", "type": "Opaque", "metadata": {"name": "s"}, "data": {"x": b64("y")}}
+    assert k8s.dockerconfigjson_secret("s", "ns", [ENTRY], live=live)[1] is True
+    live = {"kind": "Secret", "type": "kubernetes.io/dockerconfigjson", "metadata": {"name": "s"},
+            "data": {".dockerconfigjson": b64("not json")}}
+    assert k8s.dockerconfigjson_secret("s", "ns", [ENTRY], live=live)[1] is True
+    with pytest.raises(ToolkitError, match="no registry entries"):
+        k8s.dockerconfigjson_secret("s", "ns", [])
+
+
+def test_sa_link_patch():
+    assert k8s.sa_link_patch(LIVE_SA, "default-dockercfg-y", ("pull",)) == {}
+    p = k8s.sa_link_patch(LIVE_SA, "quay-pull", ("pull", "mount"))
+    assert p["imagePullSecrets"][-1] == {"name": "quay-pull"} and len(p["imagePullSecrets"]) == 2
+    assert p["secrets"][-1] == {"name": "quay-pull"} and len(p["secrets"]) == 3
+
+
+# ------------------------------------------------------------------------------------------ errors
+def test_status_messages():
+    body = json.dumps({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Forbidden", "code": 403,
+                       "message": 'secrets is forbidden: User "readonly" cannot create secrets in the namespace '
+                                  '"openshift": no RBAC policy matched'})
+    msg = k8s.status_message(403, "Forbidden", body)
+    assert msg.startswith('403 Forbidden: secrets is forbidden: User "readonly" cannot create secrets')
+    body = json.dumps({"kind": "Status", "reason": "Conflict", "code": 409,
+                       "message": 'Operation cannot be fulfilled on secrets "s": the object has been modified'})
+    assert k8s.status_message(409, "", body, "PATCH", "https://a/x").startswith(
+        '409 Conflict: Operation cannot be fulfilled on secrets "s"')
+    body = json.dumps({"kind": "Status", "reason": "Invalid", "code": 422, "message": "Secret \"s\" is invalid",
+                       "details": {"causes": [{"field": "data[.dockerconfigjson]", "message": "invalid JSON"}]}})
+    m = k8s.status_message(422, "Unprocessable Entity", body)
+    assert "data[.dockerconfigjson]: invalid JSON" in m
+    assert k8s.status_message(502, "Bad Gateway", b"<html>proxy</html>") == "502 Bad Gateway: <html>proxy</html>"
+    e = k8s.api_error(503, "Service Unavailable", "")
+    assert e.retryable and e.status == 503 and "no message" in e.msg
+    e = k8s.unreachable_error("https://127.0.0.1:1", "[Errno 111] Connection refused")
+    assert "https://127.0.0.1:1" in e.msg and "Connection refused" in e.msg
+
+
+# ------------------------------------------------------------------------------------------ image streams
+def test_split_and_replace_registry():
+    assert k8s.split_image("registry.access.redhat.com/rhscl/python-36-rhel7:latest") == \
+        ("registry.access.redhat.com", "rhscl/python-36-rhel7", "latest", None)
+    assert k8s.split_image("quay.lab.test:5445/laborg/hello@sha256:ab") == ("quay.lab.test:5445", "laborg/hello", None, "sha256:ab")
+    assert k8s.split_image("laborg/hello:1.0") == (None, "laborg/hello", "1.0", None)
+    assert k8s.replace_registry("registry.access.redhat.com/a/b:1", "registry.access.redhat.com",
+                                "registry.redhat.io") == "registry.redhat.io/a/b:1"
+    assert k8s.replace_registry("quay.io/a/b:1", "registry.access.redhat.com", "registry.redhat.io") is None
+
+
+def test_tag_status_and_import_results():
+    stream = {"status": {"tags": [
+        {"tag": "1.0", "items": [{"image": "sha256:aa", "dockerImageReference": "q/l/h@sha256:aa", "generation": 2}]},
+        {"tag": "1.1", "items": [{"image": "sha256:bb", "generation": 1}],
+         "conditions": [{"type": "ImportSuccess", "status": "False", "generation": 3,
+                         "message": "unauthorized: authentication required"}]},
+    ]}}
+    assert k8s.tag_status(stream, "1.0")["digest"] == "sha256:aa" and k8s.tag_status(stream, "1.0")["imported"]
+    s11 = k8s.tag_status(stream, "1.1")
+    assert s11["imported"] is False and "unauthorized" in s11["message"]
+    assert k8s.tag_status(stream, "2.0")["imported"] is False
+    isi = {"spec": {"images": [{"to": {"name": "1.0"}}, {"to": {"name": "1.1"}}]},
+           "status": {"images": [
+               {"tag": "1.0", "status": {"status": "Success"}, "image": {"metadata": {"name": "sha256:aa"}}},
+               {"status": {"status": "Failure", "reason": "Unauthorized", "message": "unauthorized: x"}}]}}
+    assert k8s.import_results(isi) == [
+        {"tag": "1.0", "digest": "sha256:aa", "imported": True, "message": ""},
+        {"tag": "1.1", "digest": None, "imported": False, "message": "unauthorized: x"}]
+    body = k8s.image_stream_import("ns", "hello", [{"from": "q/l/h:1.0", "tag": "1.0"}])
+    assert body["spec"]["import"] is True and body["spec"]["images"][0]["to"] == {"name": "1.0"}
+
+
+def test_core_is_python27_compatible():
+    vermin = os.path.join(os.path.dirname(sys.executable), "vermin")
+    if not os.path.exists(vermin):
+        pytest.skip("vermin not installed")
+    out = subprocess.run([vermin, "-t=2.7-", "-t=3.6-", "--no-tips", "--violations",
+                          os.path.join(ROOT, "plugins/module_utils/k8s.py")],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
