@@ -21,7 +21,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
-from lab import images, pki, proc
+from lab import images, pki, proc, state
 
 REGISTRY_NAMES = ("redhat", "quay")
 
@@ -284,6 +284,32 @@ def _listening(address, port):
         return False
 
 
+def _port_free(address, port):
+    """True when address:port can be bound here (a connect test is not enough: off-machine
+    addresses may be answered by something else)."""
+    s = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((address, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def check_gateway(lab):
+    """Fail clearly when lab.gateway is not an address of this machine (bridge not up)."""
+    s = socket.socket(socket.AF_INET6 if ":" in lab.gateway else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind((lab.gateway, 0))
+    except OSError as e:
+        raise RuntimeError("lab registries: cannot bind the gateway address %s (%s); the bridge %s must "
+                           "be up first" % (lab.gateway, e.strerror, state.BRIDGE))
+    finally:
+        s.close()
+
+
 def _start(lab, pname, cfg_path, cfg_text, argv, port, what):
     """Start (or keep, when running with the same config) one daemon and wait for its port."""
     fingerprint = hashlib.sha256(cfg_text.encode()).hexdigest()
@@ -299,7 +325,7 @@ def _start(lab, pname, cfg_path, cfg_text, argv, port, what):
         proc.stop(lab.paths, pname)
     elif pid:
         proc.stop(lab.paths, pname)
-    if _listening(lab.gateway, port):
+    if not _port_free(lab.gateway, port):
         raise RuntimeError("%s: %s:%d is already in use by a process the lab did not start"
                            % (what, lab.gateway, port))
     _write_private(cfg_path, cfg_text)
@@ -338,6 +364,7 @@ def _up_one(lab, name):
 
 def up(lab):
     """Start both registries and their token realms, seed the images. Returns {"redhat": R, "quay": R}."""
+    check_gateway(lab)
     lab.paths.registries.mkdir(parents=True, exist_ok=True)
     pki.ensure_ca(lab.paths)
     # build the images first (umoci on one layout is not concurrency-safe), then bring both up at once

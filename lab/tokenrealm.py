@@ -151,6 +151,7 @@ def _basic(header):
 
 class Handler(BaseHTTPRequestHandler):
     server_version = "lab-token-realm/1"
+    sys_version = ""
     protocol_version = "HTTP/1.1"
     timeout = 30
 
