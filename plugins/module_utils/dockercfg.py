@@ -1,0 +1,572 @@
+# -*- coding: utf-8 -*-
+# okd-registry-toolkit core: docker config.json handling.
+# Stdlib only, no I/O, valid Python 2.7 and 3.6+ (runs on RHEL/CentOS 7 nodes).
+"""Pure functions over docker ``config.json`` documents.
+
+The file is the one kubelet/origin-node reads (``/var/lib/origin/.docker/config.json``)
+and the one ``docker login`` writes::
+
+    {"auths": {"registry.redhat.io": {"auth": "base64(USER:PASSWORD)", "email": "..."}},
+     "credsStore": "...", "credHelpers": {...}, "HttpHeaders": {...}}
+
+Everything here works on parsed documents (``collections.OrderedDict`` so the key
+order of an existing file survives a rewrite on every Python) and on text; reading
+and writing files is the adapters' job (the Ansible module, the pyinfra deploys).
+``render_config`` is the single serialization used by every front end, so files
+written by Ansible and by pyinfra are identical byte for byte.
+
+See docs/core.md for the decisions (format, redaction, key normalization).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import binascii
+import copy
+import hashlib
+import json
+import re
+import sys
+from collections import OrderedDict
+
+from .errors import ToolkitError
+
+_PY2 = sys.version_info[0] == 2
+if _PY2:  # pragma: no cover - exercised by the Python 2.7 run of the unit tests
+    _text_type = unicode  # noqa: F821 (Python 2 only)
+    _binary_type = str
+    _string_types = (str, unicode)  # noqa: F821
+else:
+    _text_type = str
+    _binary_type = bytes
+    _string_types = (str,)
+
+#: the key docker uses for Docker Hub in config.json
+DOCKER_HUB_KEY = "https://index.docker.io/v1/"
+_DOCKER_HUB_HOSTS = ("docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com")
+
+#: entry fields that hold credentials; replaced when new credentials are set
+_CREDENTIAL_FIELDS = ("auth", "username", "password", "identitytoken", "registrytoken")
+#: entry fields redacted by redact_config
+_SECRET_FIELDS = ("auth", "password", "identitytoken", "registrytoken")
+#: HttpHeaders whose names contain one of these are redacted too
+_SECRET_HEADER_WORDS = ("auth", "token", "cookie", "secret", "key", "password")
+
+_LABEL = r"[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?"
+_HOST_RE = re.compile(
+    r"^(?:\[[0-9a-f:.]+\]|" + _LABEL + r"(?:\." + _LABEL + r")*)(?::([0-9]{1,5}))?$"
+)
+_BASE64_RE = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
+_CONTROL_RE = re.compile(u"[\x00-\x1f\x7f]")
+
+
+def _to_text(value, what):
+    """Return ``value`` as text; bytes are decoded as UTF-8."""
+    if isinstance(value, _text_type):
+        return value
+    if isinstance(value, _binary_type):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ToolkitError("%s is not valid UTF-8 text" % what)
+    raise ToolkitError("%s must be a string, got %s" % (what, type(value).__name__))
+
+
+def _native(value):
+    """Text -> the native ``str`` of this Python (ASCII-safe on Python 2)."""
+    if _PY2 and isinstance(value, _text_type):
+        try:
+            return value.encode("ascii")
+        except UnicodeEncodeError:
+            return value
+    return value
+
+
+# --------------------------------------------------------------------------- parsing
+
+def _decode_auth_string(value, where):
+    """Decode a config.json ``auth`` value to (username, password); errors never echo it."""
+    if not isinstance(value, _string_types):
+        raise ToolkitError("%s: auth must be a string, got %s" % (where, type(value).__name__))
+    value = _to_text(value, "%s: auth" % where).strip().replace("\n", "").replace("\r", "")
+    if not _BASE64_RE.match(value) or len(value) % 4 != 0:
+        raise ToolkitError("%s: auth is not valid base64 (expected base64 of USERNAME:PASSWORD)" % where)
+    try:
+        raw = base64.b64decode(value.encode("ascii"))
+    except (TypeError, ValueError, binascii.Error):
+        raise ToolkitError("%s: auth is not valid base64 (expected base64 of USERNAME:PASSWORD)" % where)
+    try:
+        decoded = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ToolkitError("%s: auth does not decode to UTF-8 text (expected base64 of USERNAME:PASSWORD)" % where)
+    if u":" not in decoded:
+        raise ToolkitError("%s: auth does not decode to USERNAME:PASSWORD (no ':' separator)" % where)
+    username, password = decoded.split(u":", 1)
+    if not username:
+        raise ToolkitError("%s: auth decodes to an empty username" % where)
+    return username, password
+
+
+def _entry_where(source, key):
+    return "%s: auths[%s]" % (source, json.dumps(key))
+
+
+def parse_config(text, source="config.json"):
+    """Parse and validate config.json text; return an OrderedDict.
+
+    Empty or whitespace-only text is an empty config ({}).  Every problem raises
+    ToolkitError naming ``source`` (and for JSON errors the line and column).
+    """
+    text = _to_text(text, source)
+    if text.startswith(u"\ufeff"):
+        text = text[1:]
+    if not text.strip():
+        return OrderedDict()
+    try:
+        config = json.loads(text, object_pairs_hook=OrderedDict)
+    except ValueError as e:
+        lineno = getattr(e, "lineno", None)
+        if lineno is not None:
+            raise ToolkitError("%s: invalid JSON at line %d column %d: %s" % (source, lineno, e.colno, e.msg))
+        raise ToolkitError("%s: invalid JSON: %s" % (source, _py2_json_error(text, e)))
+    validate_config(config, source)
+    return config
+
+
+def _py2_json_error(text, error):
+    """Python 2: a JSON error message with line and column.
+
+    The C scanner of Python 2.7 reports nested errors as "No JSON object could be
+    decoded" without a position; the pure-Python scanner reports where it failed.
+    """
+    message = str(error)
+    if "line" in message:
+        return message
+    try:
+        from json import scanner
+        decoder = json.JSONDecoder(object_pairs_hook=OrderedDict)
+        decoder.scan_once = scanner.py_make_scanner(decoder)
+        decoder.decode(text)
+    except ValueError as e:
+        message = str(e)
+    if "line" not in message:
+        message += ": line 1 column 1 (char 0)"
+    return message
+
+
+def validate_config(config, source="config.json"):
+    """Check the structure of a parsed config; raise ToolkitError on the first problem."""
+    if not isinstance(config, dict):
+        raise ToolkitError("%s: the top level must be a JSON object, got %s" % (source, _json_type(config)))
+    auths = config.get("auths")
+    if auths is None:
+        return
+    if not isinstance(auths, dict):
+        raise ToolkitError("%s: \"auths\" must be a JSON object, got %s" % (source, _json_type(auths)))
+    for key, entry in auths.items():
+        where = _entry_where(source, key)
+        if not isinstance(entry, dict):
+            raise ToolkitError("%s: must be a JSON object, got %s" % (where, _json_type(entry)))
+        for field in ("username", "password", "email", "identitytoken", "registrytoken"):
+            value = entry.get(field)
+            if value is not None and not isinstance(value, _string_types):
+                raise ToolkitError("%s: %s must be a string, got %s" % (where, field, _json_type(value)))
+        auth = entry.get("auth")
+        if auth is not None and auth != u"":
+            _decode_auth_string(auth, where)
+
+
+def _json_type(value):
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, _string_types):
+        return "a string"
+    return "a number"
+
+
+# --------------------------------------------------------------------------- names
+
+def _host_part(name):
+    name = name.strip()
+    lower = name.lower()
+    for scheme in (u"https://", u"http://"):
+        if lower.startswith(scheme):
+            name = name[len(scheme):]
+            break
+    return name.split(u"/", 1)[0].lower()
+
+
+def _normalize_key(key):
+    """Lenient normalization of an existing config.json key (never raises)."""
+    try:
+        key = _to_text(key, "key")
+    except ToolkitError:
+        return key
+    host = _host_part(key)
+    if host in _DOCKER_HUB_HOSTS:
+        return DOCKER_HUB_KEY
+    return _native(host)
+
+
+def normalize_registry(name):
+    """Registry name -> the key used in config.json.
+
+    ``https://registry.redhat.io/v1/`` -> ``registry.redhat.io``; ``host:5000`` stays;
+    Docker Hub spellings (docker.io, index.docker.io, ...) -> ``https://index.docker.io/v1/``
+    as docker itself does.  Host names are lower-cased.  Invalid names raise ToolkitError.
+    """
+    text = _to_text(name, "registry name")
+    host = _host_part(text)
+    if not host:
+        raise ToolkitError("registry name must not be empty (expected HOST[:PORT])")
+    if host in _DOCKER_HUB_HOSTS:
+        return DOCKER_HUB_KEY
+    match = _HOST_RE.match(host)
+    if not match:
+        raise ToolkitError("invalid registry name %s: expected HOST[:PORT]" % json.dumps(text))
+    port = match.group(1)
+    if port is not None and not 0 < int(port) < 65536:
+        raise ToolkitError("invalid registry name %s: port out of range" % json.dumps(text))
+    return _native(host)
+
+
+# --------------------------------------------------------------------------- credentials
+
+def make_auth(username, password):
+    """base64 of "USERNAME:PASSWORD" (UTF-8), as docker stores it in ``auth``."""
+    username = _to_text(username, "username")
+    password = _to_text(password, "password")
+    raw = (username + u":" + password).encode("utf-8")
+    return _native(base64.b64encode(raw).decode("ascii"))
+
+
+def decode_auth(entry):
+    """One ``auths`` entry -> (username, password).
+
+    Uses ``auth`` when set, else separate ``username``/``password`` fields.
+    Raises ToolkitError when the entry holds no usable credentials.
+    """
+    if not isinstance(entry, dict):
+        raise ToolkitError("registry entry must be a JSON object, got %s" % _json_type(entry))
+    auth = entry.get("auth")
+    if auth:
+        return _decode_auth_string(auth, "registry entry")
+    username = entry.get("username")
+    password = entry.get("password")
+    if username and isinstance(username, _string_types) and isinstance(password, _string_types):
+        return username, password
+    raise ToolkitError("registry entry holds no username/password credentials")
+
+
+def _matching_keys(auths, norm):
+    return [key for key in auths if _normalize_key(key) == norm]
+
+
+def get_credentials(config, registry):
+    """(username, password) stored for ``registry`` or None.
+
+    Keys are compared normalized, so ``https://host/v1/`` matches ``host``.
+    An exact key is preferred; entries without credentials are skipped.
+    """
+    norm = normalize_registry(registry)
+    auths = (config or {}).get("auths") or {}
+    if not isinstance(auths, dict):
+        raise ToolkitError("config.json: \"auths\" must be a JSON object, got %s" % _json_type(auths))
+    keys = _matching_keys(auths, norm)
+    keys.sort(key=lambda k: 0 if k == norm else 1)
+    for key in keys:
+        try:
+            return decode_auth(auths[key])
+        except ToolkitError:
+            continue
+    return None
+
+
+def validate_entry_input(registry, username, password):
+    """Check one credential entry; return (normalized_registry, username, password) as text.
+
+    Raises ToolkitError for empty values, a username containing ':' (basic auth
+    would split it), and control characters (typically a trailing newline read from
+    a file).  '|' in usernames (registry.redhat.io service accounts) is fine.
+    The password never appears in a message.
+    """
+    if registry is None or (isinstance(registry, _string_types) and not registry.strip()):
+        raise ToolkitError("registry must not be empty")
+    norm = normalize_registry(registry)
+    if username is None or username == "":
+        raise ToolkitError("%s: username must not be empty" % norm)
+    if not isinstance(username, _string_types):
+        raise ToolkitError("%s: username must be a string, got %s" % (norm, type(username).__name__))
+    username = _to_text(username, "%s: username" % norm)
+    if u":" in username:
+        raise ToolkitError("%s: username must not contain ':' (it separates username and password in "
+                           "basic auth)" % norm)
+    if _CONTROL_RE.search(username):
+        raise ToolkitError("%s: username contains a control character (a trailing newline?)" % norm)
+    if username != username.strip():
+        raise ToolkitError("%s: username has leading or trailing whitespace" % norm)
+    if password is None or password == "":
+        raise ToolkitError("%s: password for %s must not be empty" % (norm, username))
+    if not isinstance(password, _string_types):
+        raise ToolkitError("%s: password for %s must be a string, got %s"
+                           % (norm, username, type(password).__name__))
+    password = _to_text(password, "%s: password" % norm)
+    if _CONTROL_RE.search(password):
+        raise ToolkitError("%s: password for %s contains a control character (a trailing newline from a "
+                           "file lookup?)" % (norm, username))
+    return norm, username, password
+
+
+def _auths_of(config, create):
+    auths = config.get("auths")
+    if auths is None:
+        if not create:
+            return None
+        auths = OrderedDict()
+        config["auths"] = auths
+    elif not isinstance(auths, dict):
+        raise ToolkitError("config.json: \"auths\" must be a JSON object, got %s" % _json_type(auths))
+    return auths
+
+
+def _copy_config(config):
+    if config is None:
+        return OrderedDict()
+    if not isinstance(config, dict):
+        raise ToolkitError("config.json: the top level must be a JSON object, got %s" % _json_type(config))
+    return copy.deepcopy(config)
+
+
+def set_auths(config, entries):
+    """Set credentials; return (new_config, changed_registries).
+
+    ``entries``: list of {"registry", "username", "password", optional "email"}.
+    The input is not modified.  Every other key survives (credsStore, credHelpers,
+    HttpHeaders, other registries, unknown fields of an entry).  Existing keys that
+    are other spellings of the same registry (``https://host/v1/`` for ``host``) are
+    updated in place instead of adding a duplicate; a new key is the normalized name.
+    Setting credentials drops stale ``username``/``password``/``identitytoken``/
+    ``registrytoken`` fields of that entry.  An entry whose stored credentials (and
+    email, if given) already match is left byte-identical and not reported.
+    ``changed_registries`` lists normalized names in input order.
+    """
+    new = _copy_config(config)
+    wanted = OrderedDict()
+    for index, entry in enumerate(entries or []):
+        if not isinstance(entry, dict):
+            raise ToolkitError("registry entry #%d must be a dict with registry, username, password" % (index + 1))
+        norm, username, password = validate_entry_input(
+            entry.get("registry"), entry.get("username"), entry.get("password"))
+        email = entry.get("email")
+        if email is not None and email != "":
+            email = _to_text(email, "%s: email" % norm)
+        else:
+            email = None
+        value = (username, password, email)
+        if norm in wanted and wanted[norm] != value:
+            raise ToolkitError("%s is listed more than once with different credentials" % norm)
+        wanted[norm] = value
+
+    changed = []
+    if not wanted:
+        return new, changed
+    auths = _auths_of(new, create=True)
+    for norm, (username, password, email) in wanted.items():
+        keys = _matching_keys(auths, norm) or [norm]
+        registry_changed = False
+        for key in keys:
+            old = auths.get(key)
+            entry = OrderedDict(old) if isinstance(old, dict) else OrderedDict()
+            try:
+                current = decode_auth(entry)
+            except ToolkitError:
+                current = None
+            keep_auth = current == (username, password) and bool(entry.get("auth"))
+            if not keep_auth:
+                # in place when the field exists (key order survives), else first
+                if "auth" in entry:
+                    entry["auth"] = make_auth(username, password)
+                else:
+                    entry = OrderedDict([("auth", make_auth(username, password))] + list(entry.items()))
+            for field in _CREDENTIAL_FIELDS:
+                if field != "auth":
+                    entry.pop(field, None)
+            if email is not None:
+                entry["email"] = _native(email)
+            if old is None or entry != old:
+                registry_changed = True
+                auths[key] = entry
+        if registry_changed:
+            changed.append(norm)
+    return new, changed
+
+
+def remove_auths(config, registries):
+    """Remove the entries of ``registries`` (any spelling); return (new_config, removed_registries).
+
+    Only the named registries' keys go; the input is not modified.  ``removed_registries``
+    lists the normalized names that had an entry.
+    """
+    new = _copy_config(config)
+    if isinstance(registries, _string_types):
+        registries = [registries]
+    norms = []
+    for registry in registries or []:
+        if isinstance(registry, dict):
+            registry = registry.get("registry") or registry.get("host")
+        norm = normalize_registry(registry)
+        if norm not in norms:
+            norms.append(norm)
+    removed = []
+    auths = _auths_of(new, create=False)
+    if not auths:
+        return new, removed
+    for norm in norms:
+        keys = _matching_keys(auths, norm)
+        for key in keys:
+            del auths[key]
+        if keys:
+            removed.append(norm)
+    return new, removed
+
+
+# --------------------------------------------------------------------------- output
+
+def render_config(config):
+    """The one serialization of a config for every front end.
+
+    JSON, 4-space indent, ``separators=(",", ": ")`` (no trailing spaces on Python 2),
+    key order preserved (no sorting), ASCII only (non-ASCII escaped as \\uXXXX, so the
+    bytes are the same on every Python), one trailing newline.
+    """
+    if config is None:
+        config = OrderedDict()
+    text = json.dumps(config, indent=4, separators=(",", ": "), sort_keys=False, ensure_ascii=True)
+    return _native(text) + "\n"
+
+
+def fingerprint(registry, secret):
+    """Short, non-reversible fingerprint of a secret: first 8 hex of sha256(registry NUL secret)."""
+    data = (_to_text(registry, "registry") + u"\0" + _to_text(secret, "secret")).encode("utf-8")
+    return hashlib.sha256(data).hexdigest()[:8]
+
+
+def _marker(registry, secret, username=None):
+    if username is not None:
+        return _native(u"<redacted:sha256:%s user=%s>" % (fingerprint(registry, secret), username))
+    return _native(u"<redacted:sha256:%s>" % fingerprint(registry, secret))
+
+
+def redact_config(config):
+    """A copy with every secret replaced by ``<redacted:sha256:XXXXXXXX user=NAME>``.
+
+    ``auth`` shows the username (never the password); ``password``, ``identitytoken``
+    and ``registrytoken`` get a bare marker; HttpHeaders whose names look secret
+    (auth, token, cookie, key, ...) become ``<redacted>``.  The fingerprint only
+    tells whether a secret changed between two versions.  Malformed values are
+    redacted too (``<redacted:invalid>``).
+    """
+    new = _copy_config(config)
+    auths = new.get("auths")
+    if isinstance(auths, dict):
+        for key, entry in list(auths.items()):
+            if not isinstance(entry, dict):
+                continue
+            norm = _normalize_key(key)
+            for field in _SECRET_FIELDS:
+                value = entry.get(field)
+                if not value:
+                    continue
+                if not isinstance(value, _string_types):
+                    entry[field] = "<redacted:invalid>"
+                    continue
+                username = None
+                if field == "auth":
+                    try:
+                        username = _decode_auth_string(value, key)[0]
+                    except ToolkitError:
+                        entry[field] = "<redacted:invalid>"
+                        continue
+                entry[field] = _marker(norm, value, username)
+    headers = new.get("HttpHeaders")
+    if isinstance(headers, dict):
+        for name in list(headers):
+            if any(word in _to_text(name, "header").lower() for word in _SECRET_HEADER_WORDS):
+                headers[name] = "<redacted>"
+    return new
+
+
+def summarize(config):
+    """One {"registry", "key", "username"} per ``auths`` entry (username None without credentials)."""
+    result = []
+    auths = (config or {}).get("auths") or {}
+    if not isinstance(auths, dict):
+        return result
+    for key, entry in auths.items():
+        try:
+            username = decode_auth(entry)[0]
+        except ToolkitError:
+            username = None
+        result.append({"registry": _normalize_key(key), "key": key, "username": username})
+    return result
+
+
+# --------------------------------------------------------------------------- planning
+
+def plan_update(existing_text, entries=None, remove=None, invalid_existing="fail", source="config.json"):
+    """Decide what a front end must write; shared by the Ansible module and pyinfra.
+
+    ``existing_text``: the current file content (text or bytes), or None when the file
+    does not exist.  ``entries``: credentials to set (see set_auths); ``remove``:
+    registry names to remove.  ``invalid_existing``: "fail" (raise ToolkitError naming
+    ``source``) or "replace" (start from an empty config).
+
+    Returns a dict: ``write`` (bool: the file must be (re)written with ``content``),
+    ``content`` (render_config of the new config), ``config``, ``registries_changed``,
+    ``registries_removed``, ``replaced_invalid`` (the parse error or None),
+    ``before``/``after`` (redacted renderings for a diff; ``before`` is "" for a
+    missing file).  A file is only rewritten when its parsed content changes, so
+    a file whose entries already match is left alone whatever its formatting.
+    """
+    if invalid_existing not in ("fail", "replace"):
+        raise ToolkitError("invalid_existing must be 'fail' or 'replace'")
+    exists = existing_text is not None
+    replaced_invalid = None
+    old = OrderedDict()
+    if exists:
+        try:
+            old = parse_config(existing_text, source)
+        except ToolkitError as e:
+            if invalid_existing != "replace":
+                raise ToolkitError("%s (fix or remove the file, or use invalid_existing=replace to "
+                                   "overwrite it)" % e.msg)
+            replaced_invalid = e.msg
+            old = OrderedDict()
+    new, changed = set_auths(old, entries or [])
+    new, removed = remove_auths(new, remove or [])
+    # a missing file with nothing to add stays missing (new == old == {})
+    write = new != old or replaced_invalid is not None
+    if replaced_invalid is not None:
+        before = "# existing file was not a valid docker config and is replaced\n"
+    elif exists:
+        before = render_config(redact_config(old))
+    else:
+        before = ""
+    return {
+        "write": write,
+        "content": render_config(new),
+        "config": new,
+        "registries_changed": changed,
+        "registries_removed": removed,
+        "replaced_invalid": replaced_invalid,
+        "before": before,
+        "after": render_config(redact_config(new)) if (write or exists) else "",
+    }

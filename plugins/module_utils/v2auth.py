@@ -1,0 +1,537 @@
+# -*- coding: utf-8 -*-
+# okd-registry-toolkit core: Docker Registry HTTP API v2 authentication, sans I/O.
+# Stdlib only, no I/O, valid Python 2.7 and 3.6+ (runs on RHEL/CentOS 7 nodes).
+"""The Docker Registry v2 login / pull-access check without doing any I/O itself.
+
+All network access goes through an injected *transport*::
+
+    transport(method, url, headers) -> (status_int, headers_dict_lowercase_keys, body_bytes)
+
+which raises ``ToolkitError`` on connection or TLS errors (``retryable=True`` for
+the ones worth retrying).  ``http_transport.make_urllib_transport`` is the stdlib
+implementation; the unit tests drive ``verify_access`` with fakes.
+
+Flow of ``verify_access`` (the one docker/skopeo/kubelet follow):
+
+1. ``GET /v2/`` without credentials.  200: no auth.  401: parse WWW-Authenticate.
+2. Bearer: ``GET realm?service=S[&scope=repository:REPO:pull]&account=USER`` with
+   Basic credentials.  401/403 there means bad credentials.  Then ``GET /v2/`` with
+   the token proves the registry accepts it.
+3. Basic: ``GET /v2/`` with Basic credentials.
+4. With an image: ``GET /v2/REPO/manifests/REF`` (Accept: every manifest type) proves
+   pull access; the digest comes from Docker-Content-Digest.
+
+Every failure is a ToolkitError whose message names the registry and carries the
+registry's own error text, e.g.
+``registry.redhat.io: login failed: 401 UNAUTHORIZED: Invalid username or password``.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import hashlib
+import json
+import re
+import sys
+
+from .errors import ToolkitError
+from .dockercfg import DOCKER_HUB_KEY, make_auth, normalize_registry, validate_entry_input
+
+try:  # Python 3
+    from urllib.parse import urlencode  # novm (Python 3 branch of a 2/3 import)
+    from http.client import responses as _REASONS  # novm (Python 3 branch of a 2/3 import)
+except ImportError:  # pragma: no cover - Python 2
+    from urllib import urlencode  # novm (Python 2 fallback)
+    from httplib import responses as _REASONS  # novm (Python 2 fallback)
+
+_PY2 = sys.version_info[0] == 2
+if _PY2:  # pragma: no cover
+    _text_type = unicode  # noqa: F821
+    _binary_type = str
+else:
+    _text_type = str
+    _binary_type = bytes
+
+#: media types accepted when fetching a manifest (docker schema 2, manifest list,
+#: OCI manifest and index, and docker schema 1 for old registries), as one header value
+MANIFEST_MEDIA_TYPES = (
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.v1+prettyjws",
+)
+MANIFEST_ACCEPT = ", ".join(MANIFEST_MEDIA_TYPES)
+
+_TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_TOKEN68_RE = re.compile(r"[A-Za-z0-9\-._~+/]+=*\s*(?:,|$)")
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_REPO_RE = re.compile(r"^" + _COMPONENT + r"(?:/" + _COMPONENT + r")*$")
+_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_DIGEST_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$")
+_CONTROL_RE = re.compile(u"[\x00-\x1f\x7f]+")
+_MAX_TEXT = 300
+
+
+def _to_text(value):
+    if value is None:
+        return u""
+    if isinstance(value, _text_type):
+        return value
+    if isinstance(value, _binary_type):
+        return value.decode("utf-8", "replace")
+    return _text_type(value)
+
+
+def _native(value):
+    if _PY2 and isinstance(value, _text_type):
+        try:
+            return value.encode("ascii")
+        except UnicodeEncodeError:
+            return value
+    return value
+
+
+def _clean(text, limit=_MAX_TEXT):
+    """External text made fit for one line of a message."""
+    text = _CONTROL_RE.sub(u" ", _to_text(text)).strip()
+    if len(text) > limit:
+        text = text[:limit - 3] + u"..."
+    return text
+
+
+# --------------------------------------------------------------------------- challenges
+
+def parse_challenge(header):
+    """Parse WWW-Authenticate into a list of (scheme_lower, params_dict).
+
+    Handles several challenges in one header (``Basic realm="a", Bearer realm="b"``),
+    quoted strings with commas and backslash escapes, unquoted values, any spacing,
+    and token68 (stored as params["token68"]).  Parameter names are lower-cased.
+    A list of header values is parsed as if joined.  Raises ToolkitError on an
+    unterminated quoted string.
+    """
+    if header is None:
+        return []
+    if isinstance(header, (list, tuple)):
+        result = []
+        for item in header:
+            result.extend(parse_challenge(item))
+        return result
+    text = _to_text(header)
+    n = len(text)
+    i = 0
+    challenges = []
+    current = None
+    while i < n:
+        while i < n and (text[i].isspace() or text[i] == u","):
+            i += 1
+        if i >= n:
+            break
+        start = i
+        while i < n and text[i] in _TOKEN_CHARS:
+            i += 1
+        word = text[start:i]
+        if not word:  # stray character: skip it
+            i += 1
+            continue
+        j = i
+        while j < n and text[j].isspace():
+            j += 1
+        if j < n and text[j] == u"=" and current is not None:
+            # auth-param: name = token / quoted-string
+            i = j + 1
+            while i < n and text[i].isspace():
+                i += 1
+            if i < n and text[i] == u'"':
+                i += 1
+                chars = []
+                closed = False
+                while i < n:
+                    c = text[i]
+                    if c == u"\\" and i + 1 < n:
+                        chars.append(text[i + 1])
+                        i += 2
+                        continue
+                    if c == u'"':
+                        closed = True
+                        i += 1
+                        break
+                    chars.append(c)
+                    i += 1
+                if not closed:
+                    raise ToolkitError("malformed WWW-Authenticate header: unterminated quoted string")
+                value = u"".join(chars)
+            else:
+                vstart = i
+                while i < n and text[i] != u"," and not text[i].isspace():
+                    i += 1
+                value = text[vstart:i]
+            current[1][_native(word.lower())] = _native(value)
+            continue
+        # a new challenge: scheme, then maybe token68
+        current = (_native(word.lower()), {})
+        challenges.append(current)
+        i = j
+        match = _TOKEN68_RE.match(text, i)
+        if match and u"=" not in text[i:match.end()].rstrip(u", \t").rstrip(u"="):
+            current[1]["token68"] = _native(text[i:match.end()].rstrip(u", \t"))
+            i = match.end()
+    return challenges
+
+
+# --------------------------------------------------------------------------- names
+
+def registry_base_url(host):
+    """HOST[:PORT] (any spelling) -> "https://HOST[:PORT]" (Docker Hub -> registry-1.docker.io)."""
+    norm = normalize_registry(host)
+    if norm == DOCKER_HUB_KEY:
+        return "https://registry-1.docker.io"
+    return "https://" + norm
+
+
+def scope_for(repository, actions=("pull",)):
+    """Token scope for a repository: ``repository:REPO:pull``."""
+    if isinstance(actions, (str, _text_type)):
+        actions = [actions]
+    return "repository:%s:%s" % (repository, ",".join(actions))
+
+
+def _looks_like_host(component):
+    return u"." in component or u":" in component or component == u"localhost"
+
+
+def split_image(image, registry=None):
+    """``REPO[:TAG|@DIGEST]`` -> (repository, reference); the tag defaults to "latest".
+
+    A leading registry host (``host:5000/repo:tag``) is accepted and dropped when it
+    matches ``registry`` (or when no registry is given); a different host raises
+    ToolkitError, as does an invalid repository name, tag or digest.
+    """
+    text = _to_text(image).strip()
+    if not text:
+        raise ToolkitError("image must not be empty (expected REPO:TAG)")
+    if u"@" in text:
+        name, reference = text.split(u"@", 1)
+        if not _DIGEST_RE.match(reference):
+            raise ToolkitError("invalid image %s: bad digest %s" % (json.dumps(text), json.dumps(reference)))
+        slash = name.rfind(u"/")
+        if u":" in name[slash + 1:]:  # repo:tag@digest: the digest wins
+            name = name[:slash + 1] + name[slash + 1:].split(u":", 1)[0]
+    else:
+        slash = text.rfind(u"/")
+        last = text[slash + 1:]
+        if u":" in last:
+            tag = last.split(u":", 1)[1]
+            name = text[:slash + 1] + last.split(u":", 1)[0]
+            reference = tag
+            if not _TAG_RE.match(tag):
+                raise ToolkitError("invalid image %s: bad tag %s" % (json.dumps(text), json.dumps(tag)))
+        else:
+            name, reference = text, u"latest"
+    parts = name.split(u"/")
+    if len(parts) > 1 and _looks_like_host(parts[0]):
+        image_host = normalize_registry(parts[0])
+        if registry is not None and normalize_registry(registry) != image_host:
+            raise ToolkitError("image %s names registry %s, not %s"
+                               % (json.dumps(text), image_host, normalize_registry(registry)))
+        name = u"/".join(parts[1:])
+    if not _REPO_RE.match(name):
+        raise ToolkitError("invalid image %s: repository name %s must be lower-case components "
+                           "separated by '/'" % (json.dumps(text), json.dumps(name)))
+    return _native(name), _native(reference)
+
+
+# --------------------------------------------------------------------------- token service
+
+def token_request(params, username=None, password=None, scopes=()):
+    """Build the token request for a Bearer challenge: (url, headers).
+
+    ``GET realm?service=S&scope=...&account=USER`` with Basic credentials, or
+    anonymous (no account, no Authorization) when no username is given.
+    """
+    realm = (params or {}).get("realm")
+    if not realm:
+        raise ToolkitError("Bearer challenge has no realm (token service URL)")
+    lower = realm.lower()
+    if not (lower.startswith("https://") or lower.startswith("http://")):
+        raise ToolkitError("Bearer challenge realm %s is not an http(s) URL" % json.dumps(realm))
+    query = []
+    if params.get("service"):
+        query.append(("service", _to_text(params["service"]).encode("utf-8")))
+    for scope in scopes or ():
+        query.append(("scope", _to_text(scope).encode("utf-8")))
+    headers = {}
+    if username:
+        query.append(("account", _to_text(username).encode("utf-8")))
+        headers["Authorization"] = "Basic " + make_auth(username, password or u"")
+    url = realm
+    if query:
+        url = realm + ("&" if "?" in realm else "?") + urlencode(query)
+    return _native(url), headers
+
+
+def parse_token_response(status, body):
+    """Token from the token service's response ("token", else "access_token").
+
+    Non-200 or a body without a token raises ToolkitError carrying the service's message.
+    """
+    if status != 200:
+        raise ToolkitError(explain_error(status, body, "token request failed"),
+                           retryable=_retryable(status), status=status)
+    try:
+        data = json.loads(_to_text(body))
+    except ValueError:
+        raise ToolkitError("token request failed: the token service answered 200 with a body that is not JSON",
+                           status=status)
+    token = None
+    if isinstance(data, dict):
+        token = data.get("token") or data.get("access_token")
+    if not token or not isinstance(token, (str, _text_type)):
+        raise ToolkitError("token request failed: the token service's answer has no \"token\" or "
+                           "\"access_token\"", status=status)
+    return _native(token)
+
+
+def _reason(status):
+    if not status:
+        return u"no HTTP status"
+    return u"%d %s" % (status, _REASONS.get(status, u"HTTP error"))
+
+
+def _detail_text(detail):
+    if detail is None or detail == u"" or detail == [] or detail == {}:
+        return u""
+    if isinstance(detail, (str, _text_type)):
+        return _clean(detail)
+    try:
+        return _clean(json.dumps(detail, sort_keys=True, separators=(",", ":")))
+    except (TypeError, ValueError):
+        return _clean(repr(detail))
+
+
+def explain_error(status, body, what):
+    """A one-line, never empty description of a registry error response.
+
+    Understands the registry format ``{"errors": [{"code", "message", "detail"}]}``,
+    OAuth/Keycloak ``{"error", "error_description"}``, Docker Hub ``{"details"}`` and
+    ``{"message"}``; otherwise the status text plus the first line of a short non-HTML
+    body.  Result: ``"WHAT: 401 UNAUTHORIZED: Invalid username or password"``.
+    """
+    text = _to_text(body)
+    data = None
+    if text.strip():
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+    coded = []  # "CODE: message (detail)" pieces from a registry errors list
+    plain = []  # messages without a code
+    if isinstance(data, dict):
+        errors = data.get("errors")
+        if isinstance(errors, list):
+            for item in errors:
+                if not isinstance(item, dict):
+                    if item:
+                        plain.append(_clean(item))
+                    continue
+                code = _clean(item.get("code") or u"")
+                message = _clean(item.get("message") or u"")
+                detail = _detail_text(item.get("detail"))
+                piece = u": ".join(p for p in (code, message) if p)
+                if detail and detail != message:
+                    piece = (piece + u" (%s)" % detail) if piece else detail
+                if piece:
+                    (coded if code else plain).append(piece)
+        if not coded and not plain:
+            error = data.get("error")
+            description = data.get("error_description") or data.get("message") or data.get("details")
+            if isinstance(error, dict):
+                description = description or error.get("message")
+                error = error.get("code") or error.get("type")
+            error_text = _detail_text(error)
+            description = _detail_text(description)
+            if error_text and description:
+                coded.append(u"%s: %s" % (error_text, description))
+            elif error_text or description:
+                plain.append(error_text or description)
+    elif text.strip() and not text.lstrip().startswith(u"<"):
+        first = text.strip().splitlines()[0]
+        plain.append(_clean(first, 200))
+    if coded:
+        status_text = u"%d %s" % (status, u"; ".join(coded + plain)) if status else u"; ".join(coded + plain)
+    elif plain:
+        status_text = u"%s: %s" % (_reason(status), u"; ".join(plain))
+    else:
+        status_text = _reason(status)
+    if what:
+        return _native(u"%s: %s" % (_to_text(what), status_text))
+    return _native(status_text)
+
+
+def _retryable(status):
+    return status == 429 or (status is not None and status >= 500)
+
+
+# --------------------------------------------------------------------------- verification
+
+def _call(transport, method, url, headers, host):
+    try:
+        status, resp_headers, body = transport(method, url, headers)
+    except ToolkitError as e:
+        msg = e.msg
+        if host not in _to_text(msg):
+            msg = "%s: %s" % (host, msg)
+        raise ToolkitError(msg, retryable=e.retryable, status=e.status)
+    lowered = {}
+    for key, value in (resp_headers or {}).items():
+        lowered[_to_text(key).lower()] = value
+    return status, lowered, body or b""
+
+
+def _fail(host, what, status, body, hint=None):
+    msg = explain_error(status, body, "%s: %s" % (host, what))
+    if hint:
+        msg = "%s (%s)" % (msg, hint)
+    raise ToolkitError(msg, retryable=_retryable(status), status=status)
+
+
+def _header(headers, name):
+    value = headers.get(name)
+    if isinstance(value, (list, tuple)):
+        value = ", ".join(_to_text(v) for v in value)
+    return value
+
+
+def verify_access(transport, registry, username=None, password=None, image=None):
+    """Prove that ``registry`` accepts the credentials (and, with ``image``, pull access).
+
+    Returns {"registry", "url", "auth_scheme" ("bearer"|"basic"|"none"), "realm",
+    "service", "logged_in", "image", "digest", "media_type", "msg"}.
+    Raises ToolkitError with a message naming the registry and carrying the
+    registry's own error text; ``retryable`` is set for 5xx/429 and connection errors.
+    """
+    host = normalize_registry(registry)
+    if username or password:
+        validate_entry_input(host, username, password)
+    base = registry_base_url(host)
+    repo = reference = image_ref = None
+    if image:
+        repo, reference = split_image(image, host)
+        if host == DOCKER_HUB_KEY and "/" not in repo:
+            repo = "library/" + repo
+        image_ref = ("%s@%s" if ":" in reference else "%s:%s") % (repo, reference)
+    result = {
+        "registry": host, "url": base, "auth_scheme": "none", "realm": None, "service": None,
+        "logged_in": False, "image": image_ref, "digest": None, "media_type": None,
+    }
+
+    status, headers, body = _call(transport, "GET", base + "/v2/", {}, host)
+    auth_header = None
+    challenge = None
+    if status == 200:
+        result["auth_scheme"] = "none"
+    elif status == 401:
+        challenges = parse_challenge(_header(headers, "www-authenticate"))
+        schemes = dict((scheme, params) for scheme, params in reversed(challenges))
+        if "bearer" in schemes:
+            challenge = schemes["bearer"]
+            result["auth_scheme"] = "bearer"
+            result["realm"] = challenge.get("realm")
+            result["service"] = challenge.get("service")
+            auth_header = _bearer_login(transport, host, base, challenge, username, password, repo, result)
+        elif "basic" in schemes:
+            result["auth_scheme"] = "basic"
+            result["realm"] = schemes["basic"].get("realm")
+            if not username:
+                raise ToolkitError("%s: the registry requires a login (Basic auth) but no credentials were given"
+                                   % host, status=401)
+            auth_header = "Basic " + make_auth(username, password)
+            status, headers, body = _call(transport, "GET", base + "/v2/", {"Authorization": auth_header}, host)
+            if status != 200:
+                _fail(host, "login failed", status, body)
+            result["logged_in"] = True
+        else:
+            offered = ", ".join(scheme for scheme, _ in challenges) or "none"
+            raise ToolkitError("%s: GET /v2/ answered 401 with no usable WWW-Authenticate challenge "
+                               "(offered: %s)" % (host, offered), status=401)
+    else:
+        hint = "is this a Docker Registry HTTP API v2 endpoint?" if status == 404 else None
+        _fail(host, "registry API check GET /v2/ failed", status, body, hint)
+
+    if repo:
+        _check_manifest(transport, host, base, repo, reference, image_ref, auth_header, challenge,
+                        username, password, result)
+
+    if result["auth_scheme"] == "none":
+        summary = "%s: no authentication required" % host
+    elif result["logged_in"]:
+        summary = "%s: login as %s succeeded (%s)" % (host, username, result["auth_scheme"])
+    else:
+        summary = "%s: anonymous access (%s)" % (host, result["auth_scheme"])
+    if image_ref:
+        summary += "; pull access to %s confirmed (%s)" % (image_ref, result["digest"])
+    result["msg"] = summary
+    return result
+
+
+def _get_token(transport, host, challenge, username, password, scopes):
+    url, headers = token_request(challenge, username, password, scopes)
+    status, _headers, body = _call(transport, "GET", url, headers, host)
+    if status in (401, 403):
+        if username:
+            _fail(host, "login failed", status, body)
+        _fail(host, "anonymous token request refused", status, body, "credentials are required")
+    if status != 200:
+        _fail(host, "token request to %s failed" % challenge.get("realm"), status, body)
+    try:
+        return parse_token_response(status, body)
+    except ToolkitError as e:
+        raise ToolkitError("%s: %s" % (host, e.msg), retryable=e.retryable, status=e.status)
+
+
+def _bearer_login(transport, host, base, challenge, username, password, repo, result):
+    scopes = [scope_for(repo)] if repo else []
+    token = _get_token(transport, host, challenge, username, password, scopes)
+    auth_header = "Bearer " + token
+    if username:
+        status, _headers, body = _call(transport, "GET", base + "/v2/", {"Authorization": auth_header}, host)
+        if status != 200:
+            _fail(host, "login failed: the registry rejected the token from %s" % challenge.get("realm"),
+                  status, body)
+        result["logged_in"] = True
+    return auth_header
+
+
+def _check_manifest(transport, host, base, repo, reference, image_ref, auth_header, challenge,
+                    username, password, result):
+    url = "%s/v2/%s/manifests/%s" % (base, repo, reference)
+    headers = {"Accept": MANIFEST_ACCEPT}
+    if auth_header:
+        headers["Authorization"] = auth_header
+    status, resp_headers, body = _call(transport, "GET", url, headers, host)
+    if status == 401 and challenge is not None:
+        # the registry may want a different scope than the one we asked for: follow it once
+        wanted = dict(parse_challenge(_header(resp_headers, "www-authenticate"))).get("bearer") or {}
+        scope = wanted.get("scope")
+        if scope and scope != scope_for(repo):
+            token = _get_token(transport, host, dict(challenge, **wanted), username, password, [scope])
+            headers["Authorization"] = "Bearer " + token
+            status, resp_headers, body = _call(transport, "GET", url, headers, host)
+    if status in (401, 403):
+        hint = None if username else "no credentials were given"
+        _fail(host, "pull access to %s denied" % image_ref, status, body, hint)
+    if status == 404:
+        _fail(host, "image %s not found" % image_ref, status, body)
+    if status != 200:
+        _fail(host, "fetching the manifest of %s failed" % image_ref, status, body)
+    digest = _header(resp_headers, "docker-content-digest")
+    if not digest:
+        data = body if isinstance(body, bytes) else _to_text(body).encode("utf-8")
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    media_type = _header(resp_headers, "content-type")
+    if media_type:
+        media_type = _to_text(media_type).split(";", 1)[0].strip()
+    result["digest"] = _native(_to_text(digest))
+    result["media_type"] = _native(media_type) if media_type else None
