@@ -91,3 +91,45 @@ def wait_port(host, port, timeout=30.0, pid=None, what=None):
                                    % (what or "daemon", pid, host, port))
             time.sleep(0.05)
     raise RuntimeError("%s did not listen on %s:%d within %.0fs" % (what or "daemon", host, port, timeout))
+
+
+def stop_many(paths, names, timeout=5.0):
+    """Stop several recorded daemons at once (TERM all, wait, KILL survivors). Idempotent."""
+    pids = {}
+    for name in names:
+        try:
+            pids[name] = int((paths.pids / (name + ".pid")).read_text().strip())
+        except (OSError, ValueError):
+            continue
+    kill_pids(pids.values(), timeout=timeout, group=True)
+    for name, pid in pids.items():
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        try:
+            (paths.pids / (name + ".pid")).unlink()
+        except OSError:
+            pass
+
+
+def kill_pids(pids, timeout=5.0, group=False):
+    """TERM the given pids (and their process groups if group), wait up to timeout, then KILL."""
+    pids = [p for p in set(pids) if p and p > 1]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            targets = [os.kill]
+            if group:
+                targets.insert(0, os.killpg)
+            for target in targets:
+                try:
+                    target(pid, sig)
+                except (ProcessLookupError, PermissionError):
+                    pass
+        deadline = time.time() + timeout
+        while time.time() < deadline and any(alive(p) for p in pids):
+            time.sleep(0.05)
+        pids = [p for p in pids if alive(p)]
+        if not pids:
+            break
+    return not pids
