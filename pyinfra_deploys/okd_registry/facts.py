@@ -1,0 +1,70 @@
+"""Facts that describe a credentials file WITHOUT its content.
+
+Fact output is printed by ``pyinfra -vvv`` (print_fact_output), so a fact must never return secrets:
+this one returns only existence, type, permissions, owner/group and a SHA-256 of the file.
+"""
+from __future__ import annotations
+
+import posixpath
+
+from pyinfra.api import FactBase, StringCommand, QuoteString
+
+_PERM_BITS = {"r": 4, "w": 2, "x": 1, "s": 1, "t": 1}
+
+
+def symbolic_to_octal(perms):
+    """'-rw-------' -> 0o600 (setuid/setgid/sticky bits are not needed here and ignored)."""
+    perms = perms[1:10]
+    value = 0
+    for i, ch in enumerate(perms):
+        bit = {0: 4, 1: 2, 2: 1}[i % 3] if ch in _PERM_BITS else 0
+        value |= bit << (3 * (2 - i // 3))
+    return value
+
+
+class RegistryAuthFile(FactBase):
+    """
+    Metadata of a docker-style credentials file and of its directory, never the content::
+
+        {"exists": bool, "type": "file"|"other"|None, "mode": 0o600, "user": "root", "group": "root",
+         "sha256": "hex"|None, "dir_exists": bool, "dir_mode": 0o700, "dir_user": ..., "dir_group": ...}
+
+    Needs only a POSIX shell and ``ls``; the hash uses sha256sum, shasum or openssl when present.
+    """
+
+    def command(self, path):
+        directory = posixpath.dirname(path) or "/"
+        script = (
+            'set -f; f=$1; d=$2; '
+            'if [ -d "$d" ]; then set -- $(ls -ld "$d"); echo "dir $1 $3 $4"; fi; '
+            'if [ -f "$f" ]; then set -- $(ls -ld "$f"); echo "file $1 $3 $4"; '
+            '  h=$( (sha256sum "$f" || shasum -a 256 "$f" || openssl dgst -sha256 -r "$f") 2>/dev/null ); '
+            '  set -- $h; echo "sha256 ${1:-unknown}"; '
+            'elif [ -e "$f" ]; then echo "other"; fi'
+        )
+        return StringCommand("sh", "-c", QuoteString(script), "okd-registry-fact",
+                             QuoteString(path), QuoteString(directory))
+
+    @staticmethod
+    def default():
+        return {"exists": False, "type": None, "mode": None, "user": None, "group": None,
+                "sha256": None, "dir_exists": False, "dir_mode": None, "dir_user": None,
+                "dir_group": None}
+
+    def process(self, output):
+        info = self.default()
+        for line in output:
+            bits = line.split()
+            if not bits:
+                continue
+            if bits[0] == "dir" and len(bits) >= 4:
+                info.update(dir_exists=True, dir_mode=symbolic_to_octal(bits[1]),
+                            dir_user=bits[2], dir_group=bits[3])
+            elif bits[0] == "file" and len(bits) >= 4:
+                info.update(exists=True, type="file", mode=symbolic_to_octal(bits[1]),
+                            user=bits[2], group=bits[3])
+            elif bits[0] == "sha256" and len(bits) >= 2:
+                info["sha256"] = None if bits[1] == "unknown" else bits[1].lower()
+            elif bits[0] == "other":
+                info.update(exists=True, type="other")
+        return info
