@@ -6,9 +6,9 @@ Docker v2 schema 2 manifests (what registry.redhat.io serves to OKD 3.11) and re
 digests; on a later ``up`` an image whose tag already resolves to the recorded digest is skipped.
 
 skopeo runs in a private mount namespace where ``/etc/hosts`` names the lab services (so seeding
-needs neither the lab's ``/etc/hosts`` block nor the lab hosts) and ``/var/lib`` is an overlay whose
-upper directory lives in the lab state dir (so its blob-info cache never lands in the machine's
-``/var/lib/containers``).
+needs neither the lab's ``/etc/hosts`` block nor the lab hosts) and ``/var/lib`` is an overlay with
+a throw-away tmpfs upper layer (so its blob-info cache never lands in the machine's
+``/var/lib/containers``, and parallel copies never share one).
 """
 import base64
 import hashlib
@@ -79,7 +79,7 @@ def _run(argv, what, env=None):
                        env=env)
     if p.returncode != 0:
         raise RuntimeError("%s failed (exit %d): %s" % (what, p.returncode,
-                                                        p.stdout.decode("utf-8", "replace")[-2000:]))
+                                                        p.stdout.decode("utf-8", "replace")[:3000]))
     return p.stdout.decode("utf-8", "replace")
 
 
@@ -220,20 +220,22 @@ def remote_digest(address, registry_host, ca_file, token, repo, tag):
 
 _SANDBOX = r'''set -e
 mount --bind "$1" /etc/hosts
-mount -t overlay overlay -o "lowerdir=/var/lib,upperdir=$2,workdir=$3" /var/lib
-shift 3
+mount -t tmpfs -o size=256m,mode=0700 lab-skopeo "$2"
+mkdir "$2/upper" "$2/work"
+mount -t overlay overlay -o "lowerdir=/var/lib,upperdir=$2/upper,workdir=$2/work" /var/lib
+shift 2
 exec "$@"
 '''
 
 
 def skopeo_argv(lab, hosts_file, argv):
-    """Wrap a skopeo command so it runs with a private /etc/hosts and a private /var/lib."""
-    base = lab.paths.registries / ".skopeo"
-    upper, work = base / "upper", base / "work"
-    for d in (upper, work):
-        d.mkdir(parents=True, exist_ok=True)
+    """Wrap a skopeo command so it runs with a private /etc/hosts and a private, throw-away /var/lib
+    (an overlay whose upper layer is a tmpfs that exists only in the command's mount namespace:
+    parallel runs share nothing and nothing is left behind)."""
+    scratch = lab.paths.registries / ".skopeo" / "scratch"
+    scratch.mkdir(parents=True, exist_ok=True)
     return (["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", _SANDBOX, "sh",
-             str(hosts_file), str(upper), str(work)] + list(argv))
+             str(hosts_file), str(scratch)] + list(argv))
 
 
 def write_hosts_file(lab):

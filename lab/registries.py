@@ -188,14 +188,15 @@ def _signing_cert(lab, name):
 
 
 def _notifications(lab, name):
-    """The registry's notifications endpoint when the API stand-in has published one."""
+    """(notifications config, CA file of the endpoint) when the API stand-in has published an
+    endpoint, else (None, None)."""
     f = lab.paths.api / "notifications.json"
     try:
         spec = json.loads(f.read_text())
     except (OSError, ValueError):
-        return None
-    if not spec.get("url"):
-        return None
+        return None, None
+    if not isinstance(spec, dict) or not spec.get("url"):
+        return None, None
     headers = {k: (v if isinstance(v, list) else [v]) for k, v in (spec.get("headers") or {}).items()}
     ep = {"name": spec.get("name") or "okd-lab-api", "url": spec["url"], "headers": headers,
           "timeout": spec.get("timeout", "2s"), "threshold": spec.get("threshold", 5),
@@ -203,7 +204,7 @@ def _notifications(lab, name):
     for k in ("ignoredmediatypes", "ignore"):
         if k in spec:
             ep[k] = spec[k]
-    return {"endpoints": [ep]}
+    return {"endpoints": [ep]}, spec.get("ca_file")
 
 
 def _plan(lab, name):
@@ -252,11 +253,22 @@ def _plan(lab, name):
                            "rootcertbundle": str(sign_cert)}},
         "health": {"storagedriver": {"enabled": False}},
     }
-    notif = _notifications(lab, name)
+    notif, notif_ca = _notifications(lab, name)
     if notif:
         reg_cfg["notifications"] = notif
+    # what the registry itself trusts as a TLS client (notification endpoints): the lab CA
+    # (+ the endpoint's CA), handed to docker-registry as SSL_CERT_FILE
+    trust = rdir / "client-trust.pem"
+    bundle = ca.read_text()
+    if notif_ca and os.path.abspath(notif_ca) != os.path.abspath(str(ca)):
+        try:
+            bundle += "\n" + open(notif_ca).read()
+        except OSError:
+            pass
+    if not trust.exists() or trust.read_text() != bundle:
+        trust.write_text(bundle)
     return {
-        "name": name, "dir": rdir, "ca_file": ca, "cert_dir": cert_dir,
+        "name": name, "dir": rdir, "ca_file": ca, "cert_dir": cert_dir, "trust": trust,
         "host": "%s:%d" % (reg_name, reg_port), "port": reg_port,
         "realm_host": "%s:%d" % (realm_name, realm_port), "realm_port": realm_port,
         "realm_path": d["realm_path"], "realm": realm_url, "service": service,
@@ -310,9 +322,10 @@ def check_gateway(lab):
         s.close()
 
 
-def _start(lab, pname, cfg_path, cfg_text, argv, port, what):
-    """Start (or keep, when running with the same config) one daemon and wait for its port."""
-    fingerprint = hashlib.sha256(cfg_text.encode()).hexdigest()
+def _start(lab, pname, cfg_path, cfg_text, argv, port, what, env=None):
+    """Start (or keep, when running with the same config and environment) one daemon and wait for
+    its port."""
+    fingerprint = hashlib.sha256((cfg_text + json.dumps(env or {}, sort_keys=True)).encode()).hexdigest()
     fp_file = cfg_path.with_name(cfg_path.name + ".running")
     pid = proc.recorded(lab.paths, pname).get(pname)
     if pid and proc.alive(pid):
@@ -329,7 +342,11 @@ def _start(lab, pname, cfg_path, cfg_text, argv, port, what):
         raise RuntimeError("%s: %s:%d is already in use by a process the lab did not start"
                            % (what, lab.gateway, port))
     _write_private(cfg_path, cfg_text)
-    pid = proc.spawn(lab.paths, pname, argv)
+    full_env = None
+    if env:
+        full_env = dict(os.environ)
+        full_env.update(env)
+    pid = proc.spawn(lab.paths, pname, argv, env=full_env)
     try:
         proc.wait_port(lab.gateway, port, timeout=30, pid=pid, what=what)
     except RuntimeError as e:
@@ -348,7 +365,8 @@ def _up_one(lab, name):
            plan["realm_port"], "token realm of registry %s" % name)
     path, text = plan["configs"]["registry"]
     _start(lab, reg_p, path, text, ["docker-registry", "serve", str(path)],
-           plan["port"], "registry %s (docker-registry)" % name)
+           plan["port"], "registry %s (docker-registry)" % name,
+           env={"SSL_CERT_FILE": str(plan["trust"])})
     digests = images.seed(lab, name, plan)
     return {
         "host": plan["host"],

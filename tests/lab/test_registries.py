@@ -41,9 +41,12 @@ def _host_exec(request, lab):
     fn = getattr(lab, "lab_exec", None)
     if fn is None:
         try:
-            fn = request.getfixturevalue("lab_exec")
+            fixture = request.getfixturevalue("lab_exec")
         except pytest.FixtureLookupError:
             fn = _cli_exec
+        else:
+            def fn(host, cmd):  # these tests look at failures themselves
+                return fixture(host, cmd, check=False)
     _EXEC["fn"] = fn
     yield
     _EXEC.clear()
