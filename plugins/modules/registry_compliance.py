@@ -1,0 +1,196 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Thin adapter over plugins/module_utils/compliance.py: gathers facts on the host, evaluates, reports.
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: registry_compliance
+short_description: Check a host's registry credentials files and report per check
+description:
+  - Checks each docker config file (by default C(/var/lib/origin/.docker/config.json)) on the host
+    for presence, mode 0600, root ownership, a private directory, valid JSON, an entry for every
+    expected registry, that the entry holds the expected (current) credential, and optionally that
+    the file's own credentials can log in and pull a test image.
+  - Never changes anything. Returns one result per check so that a report can say, per host and per
+    check, what is wrong. Secrets are never returned; credentials are compared by fingerprint.
+version_added: "0.1.0"
+author: okd-registry-toolkit developers
+options:
+  paths:
+    description: Credentials files to check.
+    type: list
+    elements: path
+    default: [/var/lib/origin/.docker/config.json]
+  expected:
+    description:
+      - Registries each file must have an entry for. With C(password), the entry must hold exactly
+        that credential (detects hosts left behind by a rotation).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      registry:
+        description: Registry host[:port] as used as key in config.json.
+        type: str
+        required: true
+      username:
+        description: Expected user name.
+        type: str
+      password:
+        description: Expected password or token (compared by fingerprint, never returned).
+        type: str
+      test_image:
+        description: REPO:TAG to prove pull access with the file's own credentials when I(verify_access).
+        type: str
+  verify_access:
+    description: Also log in to each expected registry with the credentials found in the first file.
+    type: bool
+    default: false
+  ca_file:
+    description:
+      - CA bundle on the host to verify registry TLS (for I(verify_access)).
+      - When not set, C(/etc/docker/certs.d/<registry>/ca.crt) is used if present (where docker and
+        OKD nodes keep registry CAs), else the system trust store.
+    type: path
+  validate_certs:
+    description: Verify registry TLS certificates.
+    type: bool
+    default: true
+  timeout:
+    description: Seconds per registry request.
+    type: int
+    default: 30
+  fail_on_findings:
+    description: Fail the task when any check fails (the results are returned either way).
+    type: bool
+    default: false
+notes:
+  - Supports check mode (it never changes anything).
+"""
+
+EXAMPLES = r"""
+- name: Check node credentials
+  okd.registry_toolkit.registry_compliance:
+    expected:
+      - registry: registry.redhat.io
+        username: "12345678|okd-cluster"
+        password: "{{ vault_okd_registry_redhat_token }}"
+        test_image: openshift3/ose-pod:v3.11
+    verify_access: true
+  register: compliance
+"""
+
+RETURN = r"""
+results:
+  description: One entry per check.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"check": "file_mode", "status": "fail", "path": "/var/lib/origin/.docker/config.json",
+            "message": "/var/lib/origin/.docker/config.json is mode 0644; must be 0600 (it holds registry credentials)"}]
+summary:
+  description: Counts per status, the failed checks and whether the host is compliant.
+  returned: always
+  type: dict
+compliant:
+  description: True when no check failed.
+  returned: always
+  type: bool
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_text
+
+from ansible_collections.okd.registry_toolkit.plugins.module_utils import compliance
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.errors import ToolkitError
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.http_transport import make_urllib_transport
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.v2auth import verify_access
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.dockercfg import get_credentials
+
+
+def gather(path):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None, None
+    try:
+        dst = os.stat(os.path.dirname(path) or ".")
+        dir_mode = dst.st_mode
+    except OSError:
+        dir_mode = None
+    with open(path, "rb") as f:
+        content = to_text(f.read(), errors="surrogate_or_strict")
+    return {"mode": st.st_mode, "uid": st.st_uid, "dir_mode": dir_mode}, content
+
+
+def registry_ca(ca_file, registry):
+    """The given CA bundle, else the registry's CA where docker keeps it (/etc/docker/certs.d)."""
+    if ca_file:
+        return ca_file
+    candidate = os.path.join("/etc/docker/certs.d", registry, "ca.crt")
+    return candidate if os.path.isfile(candidate) else None
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            paths=dict(type="list", elements="path", default=["/var/lib/origin/.docker/config.json"]),
+            expected=dict(type="list", elements="dict", default=[], options=dict(
+                registry=dict(type="str", required=True),
+                username=dict(type="str"),
+                password=dict(type="str", no_log=True),
+                test_image=dict(type="str"),
+            )),
+            verify_access=dict(type="bool", default=False),
+            ca_file=dict(type="path"),
+            validate_certs=dict(type="bool", default=True),
+            timeout=dict(type="int", default=30),
+            fail_on_findings=dict(type="bool", default=False),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    results = []
+    first_config = None
+    try:
+        for path in p["paths"]:
+            stat, content = gather(path)
+            res, config = compliance.evaluate_file(path, stat, content, p["expected"])
+            results.extend(res)
+            if first_config is None and config is not None:
+                first_config = config
+        if p["verify_access"]:
+            for ex in p["expected"]:
+                reg = ex["registry"]
+                transport = make_urllib_transport(ca_file=registry_ca(p["ca_file"], reg),
+                                                  validate_certs=p["validate_certs"], timeout=p["timeout"])
+                creds = get_credentials(first_config, reg) if first_config is not None else None
+                if creds is None:
+                    results.append(compliance.result("access", compliance.SKIP, "no credentials to try",
+                                                     registry=reg))
+                    continue
+                try:
+                    out = verify_access(transport, reg, creds[0], creds[1], image=ex.get("test_image"))
+                    msg = "logged in as %s" % creds[0]
+                    if out.get("digest"):
+                        msg += "; pulled manifest of %s (%s)" % (ex.get("test_image"), out["digest"])
+                    results.append(compliance.result("access", compliance.PASS, msg, registry=reg))
+                except ToolkitError as e:
+                    results.append(compliance.result("access", compliance.FAIL, str(e), registry=reg))
+    except ToolkitError as e:
+        module.fail_json(msg=str(e))
+    summary = compliance.summarize(results)
+    out = dict(changed=False, results=results, summary=summary, compliant=summary["compliant"])
+    if p["fail_on_findings"] and not summary["compliant"]:
+        module.fail_json(msg="%d compliance check(s) failed: %s" % (
+            len(summary["failed"]), "; ".join(r["message"] for r in summary["failed"])), **out)
+    module.exit_json(**out)
+
+
+if __name__ == "__main__":
+    main()
