@@ -216,6 +216,11 @@ def _normalize_key(key):
     return _native(host)
 
 
+def normalize_key(key):
+    """Normalized registry name of an existing config.json key; lenient (never raises)."""
+    return _normalize_key(key)
+
+
 def normalize_registry(name):
     """Registry name -> the key used in config.json.
 

@@ -1,0 +1,131 @@
+# -*- coding: utf-8 -*-
+# okd-registry-toolkit: filters over docker config.json content (controller side).
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+name: docker_config_auths
+short_description: Credentials of a docker config.json as a list (to distribute a master's file)
+description:
+  - Parses docker C(config.json) content with the toolkit core and returns one
+    C({registry, username, password}) per C(auths) entry that holds credentials; C(registry) is
+    the normalized name (C(HOST[:PORT])), ready for M(okd.registry_toolkit.registry_credentials).
+  - Accepts the file's text, the base64 C(content) of M(ansible.builtin.slurp), or the whole
+    slurp result. Use it only in tasks with C(no_log: true); the result holds passwords.
+  - The companion filter C(docker_config_redact) returns the parsed config with every secret
+    replaced by C(<redacted:sha256:XXXXXXXX user=NAME>), safe to display.
+options:
+  _input:
+    description: config.json text, base64 text, or a slurp result.
+    type: raw
+    required: true
+"""
+
+EXAMPLES = r"""
+- name: Read the master's file
+  ansible.builtin.slurp:
+    path: /var/lib/origin/.docker/config.json
+  register: __master_cfg
+  no_log: true
+
+- name: Write the same credentials on every node
+  okd.registry_toolkit.registry_credentials:
+    registries: "{{ __master_cfg | okd.registry_toolkit.docker_config_auths }}"
+  no_log: true
+
+- name: Show what the master has, safely
+  ansible.builtin.debug:
+    msg: "{{ __master_cfg | okd.registry_toolkit.docker_config_redact }}"
+"""
+
+RETURN = r"""
+_value:
+  description: List of C({registry, username, password}) (docker_config_auths) or the redacted config dict.
+  type: raw
+"""
+
+import base64
+import binascii
+import json
+
+from ansible.errors import AnsibleFilterError
+
+try:
+    from ansible_collections.okd.registry_toolkit.plugins.module_utils.errors import ToolkitError
+    from ansible_collections.okd.registry_toolkit.plugins.module_utils.dockercfg import (
+        decode_auth, parse_config, redact_config, normalize_key)
+except ImportError:  # repository root on sys.path (pyinfra, unit tests)
+    from plugins.module_utils.errors import ToolkitError
+    from plugins.module_utils.dockercfg import decode_auth, parse_config, redact_config, normalize_key
+
+
+def _text_of(data):
+    """config.json text from text, bytes, base64 text or a slurp result."""
+    if isinstance(data, dict) and "content" in data:
+        encoding = data.get("encoding", "base64")
+        data = data["content"]
+        if encoding == "base64":
+            return _b64(data)
+    if isinstance(data, bytes):
+        data = data.decode("utf-8")
+    if data is None:
+        return ""
+    if not isinstance(data, str):
+        raise AnsibleFilterError("expected config.json text, base64 text or a slurp result, got %s"
+                                 % type(data).__name__)
+    stripped = data.strip()
+    if not stripped or stripped.startswith("{") or stripped.startswith("["):
+        return data
+    return _b64(stripped)
+
+
+def _b64(data):
+    try:
+        return base64.b64decode(data, validate=False).decode("utf-8")
+    except (binascii.Error, ValueError, TypeError):
+        raise AnsibleFilterError("input is neither config.json text nor base64 of it")
+
+
+def _parse(data):
+    try:
+        return parse_config(_text_of(data), source="config.json (filter input)")
+    except ToolkitError as e:
+        raise AnsibleFilterError(e.msg)
+
+
+def docker_config_auths(data):
+    """[{registry, username, password}] for every auths entry with credentials."""
+    config = _parse(data)
+    found = {}
+    order = []
+    for key, entry in (config.get("auths") or {}).items():
+        try:
+            username, password = decode_auth(entry)
+        except ToolkitError:
+            continue  # entries without credentials (credsStore users) are skipped
+        registry = normalize_key(key)
+        if registry in found and key != registry:
+            continue  # two spellings of one registry: the first, or the exact key, wins
+        item = {"registry": registry, "username": username, "password": password}
+        if entry.get("email"):
+            item["email"] = entry["email"]
+        if registry not in found:
+            order.append(registry)
+        found[registry] = item
+    return [found[registry] for registry in order]
+
+
+def docker_config_redact(data):
+    """The parsed config with every secret redacted."""
+    # plain dicts (json round trip): Ansible's variable storage does not take OrderedDict
+    return json.loads(json.dumps(redact_config(_parse(data))))
+
+
+class FilterModule(object):
+    def filters(self):
+        return {
+            "docker_config_auths": docker_config_auths,
+            "docker_config_redact": docker_config_redact,
+        }

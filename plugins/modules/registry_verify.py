@@ -1,0 +1,263 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# okd-registry-toolkit: prove registry login and pull access over the Docker Registry v2 API.
+# Thin adapter over plugins/module_utils/v2auth.py + http_transport.py; Python 2.7 and 3.6+ targets.
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: registry_verify
+short_description: Prove that a container registry accepts credentials and allows pulling an image
+description:
+  - Speaks the Docker Registry HTTP API v2 directly (no docker, skopeo or podman needed, nothing on
+    any command line), the way docker and kubelet do; C(GET /v2/), then the Bearer token service
+    or Basic auth, then (with O(image)) the image manifest.
+  - Runs wherever the task runs; on the controller (C(delegate_to: localhost)) to check the
+    credentials themselves, or on every node to prove that node's network path, CA trust and its
+    own C(config.json) (O(config_path)) work.
+  - Read-only; never reports changed; runs in check mode too.
+  - Failures carry the registry's own error text, for example
+    C(registry.redhat.io: login failed: 401 UNAUTHORIZED: Invalid username or password).
+  - Connection errors, timeouts, HTTP 5xx and 429 are retried (O(retries)); a refused login
+    (401/403) never is.
+version_added: "0.1.0"
+author:
+  - okd-registry-toolkit developers
+options:
+  registry:
+    description: Registry as C(HOST[:PORT]) (other spellings such as C(https://HOST/v1/) are accepted).
+    type: str
+    required: true
+  username:
+    description: User name. Without O(username) and O(config_path) the check is anonymous.
+    type: str
+  password:
+    description: Password or token. Never logged or shown.
+    type: str
+  config_path:
+    description:
+      - Take the credentials for O(registry) from this docker config.json on the target, to prove
+        that the host's own file works. Mutually exclusive with O(username)/O(password).
+    type: path
+  image:
+    description:
+      - C(REPO:TAG) or C(REPO@DIGEST) (a leading C(HOST[:PORT]/) matching O(registry) is accepted);
+        when given, pull access is proven by fetching the image manifest.
+    type: str
+  ca_file:
+    description: CA bundle (on the target) to verify the registry's and token service's TLS certificates.
+      Default is the system trust store.
+    type: path
+  validate_certs:
+    description: Verify TLS certificates. Only turn off for throw-away test setups.
+    type: bool
+    default: true
+  proxy:
+    description:
+      - HTTP(S) proxy URL. Default is the environment (C(https_proxy), C(no_proxy)).
+    type: str
+  timeout:
+    description: Timeout in seconds of each HTTP request.
+    type: int
+    default: 30
+  retries:
+    description: How many times to retry after a connection error, timeout, HTTP 5xx or 429 (for slow links).
+    type: int
+    default: 2
+  retry_delay:
+    description: Seconds to wait before the first retry; doubles on each further retry.
+    type: int
+    default: 2
+notes:
+  - Supports check mode (the check is read-only and runs in check mode).
+  - Stdlib only on the target; Python 2.7 (2.7.9 or RHEL 7's backport) and 3.6+.
+seealso:
+  - module: okd.registry_toolkit.registry_credentials
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: Check the credentials once, from the controller
+  okd.registry_toolkit.registry_verify:
+    registry: registry.redhat.io
+    username: "12345678|okd-puller"
+    password: "{{ vault_redhat_registry_token }}"
+    image: openshift3/ose-pod:v3.11
+  delegate_to: localhost
+  run_once: true
+
+- name: Prove each node's own config.json works from that node
+  okd.registry_toolkit.registry_verify:
+    registry: registry.redhat.io
+    config_path: /var/lib/origin/.docker/config.json
+    image: openshift3/ose-pod:v3.11
+    ca_file: /etc/pki/ca-trust/source/anchors/registry-ca.crt
+    timeout: 60
+    retries: 3
+"""
+
+RETURN = r"""
+registry:
+  description: The normalized registry name.
+  returned: always
+  type: str
+  sample: registry.redhat.io
+url:
+  description: The registry's API base URL.
+  returned: success
+  type: str
+  sample: https://registry.redhat.io
+auth_scheme:
+  description: C(bearer) (token service), C(basic) or C(none) (no authentication required).
+  returned: success
+  type: str
+  sample: bearer
+realm:
+  description: The token service URL (Bearer) or the Basic realm.
+  returned: success
+  type: str
+  sample: https://registry.redhat.io/auth/realms/rhcc/protocol/redhat-docker-v2/auth
+service:
+  description: The token service's C(service) parameter.
+  returned: success
+  type: str
+logged_in:
+  description: True when credentials were given and accepted.
+  returned: success
+  type: bool
+image:
+  description: The checked image as C(REPO:TAG) or C(REPO@DIGEST).
+  returned: success
+  type: str
+  sample: openshift3/ose-pod:v3.11
+digest:
+  description: The manifest digest of O(image).
+  returned: when O(image) is given
+  type: str
+  sample: sha256:0123...
+media_type:
+  description: The manifest media type of O(image).
+  returned: when O(image) is given
+  type: str
+credentials_source:
+  description: Where the credentials came from (C(parameters), the O(config_path) file, or C(none)).
+  returned: always
+  type: str
+attempts:
+  description: Number of attempts made.
+  returned: always
+  type: int
+msg:
+  description: What was proven, or why it failed.
+  returned: always
+  type: str
+  sample: "registry.redhat.io: login as 12345678|okd-puller succeeded (bearer); pull access to openshift3/ose-pod:v3.11 confirmed (sha256:...)"
+"""
+
+import errno
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_native
+
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.errors import ToolkitError
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.dockercfg import (
+    get_credentials,
+    normalize_registry,
+    parse_config,
+)
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.v2auth import verify_access
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.http_transport import make_urllib_transport
+
+
+def _credentials_from_file(module, path, registry):
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except (IOError, OSError) as e:
+        if e.errno == errno.ENOENT:
+            raise ToolkitError("%s: cannot take credentials for %s: the file does not exist" % (path, registry))
+        raise ToolkitError("%s: cannot read: %s" % (path, to_native(e)))
+    config = parse_config(data, source=path)
+    credentials = get_credentials(config, registry)
+    if credentials is None:
+        raise ToolkitError("%s has no credentials for %s" % (path, normalize_registry(registry)))
+    module.no_log_values.add(credentials[1])  # mask the file's password in any output
+    return credentials
+
+
+def run(module):
+    params = module.params
+    registry = params["registry"]
+    username, password = params["username"], params["password"]
+    source = "none"
+    if params["config_path"]:
+        username, password = _credentials_from_file(module, params["config_path"], registry)
+        source = params["config_path"]
+    elif username or password:
+        if not (username and password):
+            raise ToolkitError("%s: username and password must be given together" % registry)
+        source = "parameters"
+    if params["retries"] < 0 or params["timeout"] <= 0:
+        raise ToolkitError("retries must be >= 0 and timeout > 0")
+
+    transport = make_urllib_transport(ca_file=params["ca_file"], validate_certs=params["validate_certs"],
+                                      timeout=params["timeout"], proxy=params["proxy"] or None)
+    attempts = 0
+    delay = max(params["retry_delay"], 0)
+    while True:
+        attempts += 1
+        try:
+            result = verify_access(transport, registry, username, password, params["image"])
+            break
+        except ToolkitError as e:
+            if not e.retryable or attempts > params["retries"]:
+                if attempts > 1:
+                    e.msg = "%s (after %d attempts)" % (e.msg, attempts)
+                e.attempts = attempts
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 60) if delay else 0
+    result["credentials_source"] = source
+    result["attempts"] = attempts
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            registry=dict(type="str", required=True),
+            username=dict(type="str"),
+            password=dict(type="str", no_log=True),
+            config_path=dict(type="path"),
+            image=dict(type="str"),
+            ca_file=dict(type="path"),
+            validate_certs=dict(type="bool", default=True),
+            proxy=dict(type="str"),
+            timeout=dict(type="int", default=30),
+            retries=dict(type="int", default=2),
+            retry_delay=dict(type="int", default=2),
+        ),
+        mutually_exclusive=[["config_path", "username"], ["config_path", "password"]],
+        required_together=[["username", "password"]],
+        supports_check_mode=True,
+    )
+    try:
+        result = run(module)
+    except ToolkitError as e:
+        module.fail_json(msg=e.msg, registry=module.params["registry"], changed=False,
+                         attempts=getattr(e, "attempts", 0),
+                         credentials_source=module.params["config_path"] or
+                         ("parameters" if module.params["username"] else "none"))
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == "__main__":
+    main()

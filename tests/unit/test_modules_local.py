@@ -1,0 +1,354 @@
+# -*- coding: utf-8 -*-
+# The collection's modules and filters run for real through ansible-playbook -c local against temp
+# paths (and, for registry_verify, a local HTTPS registry + token service, see local_registry.py).
+import base64
+import json
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from local_registry import DIGEST, LocalRegistry  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PLAYBOOK = os.path.join(ROOT, ".venv", "bin", "ansible-playbook")
+PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+
+USER = "12345678|okd-puller"
+PASSWORD = "S3cr3t-'quote\"-$(touch /tmp/pwned)-:colon-" + "t" * 40
+OTHER_AUTH = base64.b64encode(b"quayuser:quaypass-unrelated").decode("ascii")
+REG = "registry.lab.test:5443"
+
+pytestmark = pytest.mark.skipif(not os.path.exists(PLAYBOOK), reason="run `make deps` first")
+
+
+def auth_of(user, password):
+    return base64.b64encode(("%s:%s" % (user, password)).encode("utf-8")).decode("ascii")
+
+
+def run_play(tmp_path, tasks, args=(), callback="ansible.posix.json", check=False):
+    """Run one play on localhost; return (completed_process, {task_name: result})."""
+    play = [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]
+    path = tmp_path / ("play%d.yml" % len(list(tmp_path.glob("play*.yml"))))
+    path.write_text(json.dumps(play))
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK=callback,
+               ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"),
+               no_proxy="localhost,127.0.0.1", NO_PROXY="localhost,127.0.0.1")
+    cmd = [PLAYBOOK, str(path), "-i", "localhost,", "-c", "local",
+           "-e", "ansible_python_interpreter=%s" % PYTHON] + list(args)
+    proc = subprocess.run(cmd, cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=600)
+    results = {}
+    if callback == "ansible.posix.json":
+        text = proc.stdout
+        start = 0 if text.startswith("{") else text.find("\n{\n") + 1  # -vvv prints a preamble
+        assert start >= 0 and text[start:].startswith("{"), proc.stdout + proc.stderr
+        data = json.loads(text[start:])
+        for task in data["plays"][0]["tasks"]:
+            results[task["task"]["name"]] = task["hosts"]["localhost"]
+    return proc, results
+
+
+def cred_task(name, path, check=False, **params):
+    params.setdefault("path", str(path))
+    task = {"name": name, "okd.registry_toolkit.registry_credentials": params, "ignore_errors": True}
+    if check:
+        task["check_mode"] = True
+    return task
+
+
+def existing_config(path, mode=0o644, dir_mode=0o755):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(str(path.parent), dir_mode)
+    config = {
+        "auths": {
+            "quay.lab.test:8443": {"auth": OTHER_AUTH, "email": "ops@lab.test"},
+            "https://%s/v1/" % REG: {"auth": auth_of("olduser", "oldpass"), "x-extra": "kept"},
+        },
+        "credsStore": "secretservice",
+        "HttpHeaders": {"User-Agent": "okd-toolkit-test"},
+    }
+    path.write_text(json.dumps(config, indent="\t"))
+    os.chmod(str(path), mode)
+    return config
+
+
+def sha1(path):
+    import hashlib
+    return hashlib.sha1(path.read_bytes()).hexdigest()
+
+
+def mode_of(path):
+    return stat.S_IMODE(os.stat(str(path)).st_mode)
+
+
+ENTRY = {"registry": REG, "username": USER, "password": PASSWORD}
+
+
+# ---------------------------------------------------------------- registry_credentials
+
+def test_credentials_check_apply_idempotent_check(tmp_path):
+    path = tmp_path / "origin" / ".docker" / "config.json"
+    existing_config(path)
+    original = sha1(path)
+    tasks = [
+        cred_task("check", path, check=True, registries=[ENTRY]),
+        {"name": "stat after check", "ansible.builtin.stat": {"path": str(path), "checksum_algorithm": "sha1"}},
+        cred_task("apply", path, registries=[ENTRY]),
+        cred_task("again", path, registries=[ENTRY]),
+        cred_task("check again", path, check=True, registries=[ENTRY]),
+    ]
+    proc, r = run_play(tmp_path, tasks)
+    for name in ("check", "apply", "again", "check again"):
+        assert not r[name].get("failed"), (name, r[name])
+    assert r["check"]["changed"] is True
+    assert r["check"]["registries_changed"] == [REG] and r["check"]["content_changed"]
+    assert r["check"]["dir_mode_changed"] is True
+    assert "(check mode)" in r["check"]["msg"]
+    assert r["stat after check"]["stat"]["checksum"] == original  # check mode wrote nothing
+    assert r["apply"]["changed"] is True and r["apply"]["registries_changed"] == [REG]
+    assert r["again"]["changed"] is False and r["again"]["registries_changed"] == []
+    assert r["again"]["msg"].endswith("already up to date")
+    assert r["check again"]["changed"] is False
+
+    config = json.loads(path.read_text())
+    # updated in place under the existing (differently spelled) key, unknown field kept
+    assert config["auths"]["https://%s/v1/" % REG] == {"auth": auth_of(USER, PASSWORD), "x-extra": "kept"}
+    assert REG not in config["auths"]
+    assert config["auths"]["quay.lab.test:8443"] == {"auth": OTHER_AUTH, "email": "ops@lab.test"}
+    assert config["credsStore"] == "secretservice"
+    assert config["HttpHeaders"] == {"User-Agent": "okd-toolkit-test"}
+    assert mode_of(path) == 0o600 and mode_of(path.parent) == 0o700
+    assert os.stat(str(path)).st_uid == os.geteuid()
+    # no temp files left behind
+    assert sorted(p.name for p in path.parent.iterdir()) == ["config.json"]
+    assert PASSWORD not in proc.stdout
+
+
+def test_credentials_new_file_and_directory_with_backup_and_short_form(tmp_path):
+    path = tmp_path / "root" / ".docker" / "config.json"
+    tasks = [
+        cred_task("create", path, registry="https://%s/" % REG, username=USER, password=PASSWORD, backup=True),
+        cred_task("add second", path, registry="docker.io", username="hub", password="hubpw", backup=True),
+    ]
+    proc, r = run_play(tmp_path, tasks)
+    assert r["create"]["changed"] and r["create"]["dir_created"] and "backup_file" not in r["create"]
+    assert mode_of(path) == 0o600 and mode_of(path.parent) == 0o700
+    backup = r["add second"]["backup_file"]
+    assert os.path.dirname(backup) == str(path.parent) and mode_of(backup) == 0o600
+    with open(backup) as handle:
+        assert json.load(handle) == {"auths": {REG: {"auth": auth_of(USER, PASSWORD)}}}
+    config = json.loads(path.read_text())
+    assert list(config["auths"]) == [REG, "https://index.docker.io/v1/"]
+    # the exact bytes are the core's renderer (shared with pyinfra)
+    sys.path.insert(0, ROOT)
+    from plugins.module_utils import dockercfg
+    assert path.read_text() == dockercfg.render_config(dockercfg.parse_config(path.read_text()))
+
+
+def test_credentials_mode_only_fix_is_a_change(tmp_path):
+    path = tmp_path / "x" / ".docker" / "config.json"
+    path.parent.mkdir(parents=True)
+    os.chmod(str(path.parent), 0o700)
+    sys.path.insert(0, ROOT)
+    from plugins.module_utils import dockercfg
+    config, _ = dockercfg.set_auths({}, [ENTRY])
+    path.write_text(dockercfg.render_config(config))
+    os.chmod(str(path), 0o644)
+    before = path.read_bytes()
+    proc, r = run_play(tmp_path, [cred_task("check", path, check=True, registries=[ENTRY]),
+                                  cred_task("fix", path, registries=[ENTRY]),
+                                  cred_task("again", path, registries=[ENTRY])], args=["--diff"])
+    assert r["check"]["changed"] and r["check"]["mode_changed"] and not r["check"]["content_changed"]
+    assert r["fix"]["changed"] and r["fix"]["mode_changed"] and "set mode 0600" in r["fix"]["msg"]
+    assert r["again"]["changed"] is False
+    assert mode_of(path) == 0o600 and path.read_bytes() == before
+
+
+def test_credentials_absent_removes_only_its_entry(tmp_path):
+    path = tmp_path / "o" / ".docker" / "config.json"
+    existing_config(path, mode=0o600, dir_mode=0o700)
+    tasks = [
+        cred_task("check remove", path, check=True, state="absent", registry=REG),
+        cred_task("remove", path, state="absent", registries=[{"registry": REG}]),
+        cred_task("remove again", path, state="absent", registry=REG),
+        cred_task("remove from missing file", tmp_path / "missing" / "config.json", state="absent", registry=REG),
+    ]
+    proc, r = run_play(tmp_path, tasks)
+    assert r["check remove"]["changed"] and r["check remove"]["registries_removed"] == [REG]
+    assert r["remove"]["changed"] and r["remove"]["registries_removed"] == [REG]
+    assert r["remove again"]["changed"] is False and r["remove again"]["registries_removed"] == []
+    assert r["remove from missing file"]["changed"] is False
+    assert not (tmp_path / "missing").exists()
+    config = json.loads(path.read_text())
+    assert config["auths"] == {"quay.lab.test:8443": {"auth": OTHER_AUTH, "email": "ops@lab.test"}}
+    assert config["credsStore"] == "secretservice"
+
+
+def test_credentials_invalid_existing_fails_untouched_or_is_replaced(tmp_path):
+    path = tmp_path / "bad" / ".docker" / "config.json"
+    path.parent.mkdir(parents=True)
+    path.write_text('{\n  "auths": {\n    "r.test": {"auth": "abc"\n}\n')
+    os.chmod(str(path), 0o644)
+    original = path.read_bytes()
+    proc, r = run_play(tmp_path, [
+        cred_task("fail", path, registries=[ENTRY]),
+        cred_task("fail in check mode", path, check=True, registries=[ENTRY]),
+        cred_task("bad auth", tmp_path / "badauth.json", registries=[ENTRY]),
+    ])
+    for name in ("fail", "fail in check mode"):
+        assert r[name]["failed"] is True
+        msg = r[name]["msg"]
+        assert str(path) in msg and "invalid JSON" in msg and "line" in msg and "invalid_existing=replace" in msg
+    assert path.read_bytes() == original and mode_of(path) == 0o644
+    assert "backup" not in " ".join(p.name for p in path.parent.iterdir())
+
+    (tmp_path / "badauth.json").write_text('{"auths": {"r.test": {"auth": "bm9jb2xvbg=="}}}')
+    proc, r = run_play(tmp_path, [cred_task("bad auth", tmp_path / "badauth.json", registries=[ENTRY])])
+    assert r["bad auth"]["failed"] and 'auths["r.test"]' in r["bad auth"]["msg"]
+    assert "USERNAME:PASSWORD" in r["bad auth"]["msg"]
+
+    proc, r = run_play(tmp_path, [cred_task("replace", path, registries=[ENTRY], invalid_existing="replace",
+                                            backup=True)])
+    assert r["replace"]["changed"] and "replaced" in r["replace"]["msg"]
+    assert "invalid JSON" in r["replace"]["replaced_invalid"]
+    with open(r["replace"]["backup_file"], "rb") as handle:
+        assert handle.read() == original
+    assert mode_of(r["replace"]["backup_file"]) == 0o600
+    assert json.loads(path.read_text()) == {"auths": {REG: {"auth": auth_of(USER, PASSWORD)}}}
+
+
+def test_credentials_bad_input_fails_clearly(tmp_path):
+    path = tmp_path / "in" / "config.json"
+    proc, r = run_play(tmp_path, [
+        cred_task("colon user", path, registry=REG, username="a:b", password=PASSWORD),
+        cred_task("newline password", path, registry=REG, username=USER, password=PASSWORD + "\n"),
+        cred_task("no password", path, registry=REG, username=USER),
+    ])
+    assert "must not contain ':'" in r["colon user"]["msg"] and str(path) in r["colon user"]["msg"]
+    assert "control character" in r["newline password"]["msg"]
+    assert "must not be empty" in r["no password"]["msg"]
+    assert not path.exists()
+    assert PASSWORD not in proc.stdout
+
+
+def test_credentials_secrets_never_in_verbose_or_diff_output(tmp_path):
+    path = tmp_path / "v" / ".docker" / "config.json"
+    existing_config(path)
+    tasks = [
+        cred_task("check", path, check=True, registries=[ENTRY]),
+        cred_task("apply", path, registries=[ENTRY]),
+        cred_task("rotate", path, registries=[dict(ENTRY, password=PASSWORD + "-rotated")]),
+        cred_task("short", path, registry="other.lab.test", username="u2", password=PASSWORD + "-short"),
+        cred_task("invalid", tmp_path / "badjson", registries=[ENTRY]),
+    ]
+    (tmp_path / "badjson").write_text("{")
+    proc, _ = run_play(tmp_path, tasks, args=["-vvv", "--diff"], callback="default")
+    out = proc.stdout + proc.stderr
+    assert "TASK [rotate]" in out and "<redacted:sha256:" in out  # the diff ran, redacted
+    assert "user=%s" % USER in out
+    for secret in (PASSWORD, auth_of(USER, PASSWORD), auth_of(USER, PASSWORD + "-rotated"), "-rotated",
+                   auth_of("olduser", "oldpass"), "oldpass", OTHER_AUTH, "quaypass", "-short"):
+        assert secret not in out, secret
+
+
+# ---------------------------------------------------------------- filters
+
+def test_filters_on_text_and_slurp(tmp_path):
+    path = tmp_path / "f" / "config.json"
+    existing_config(path)
+    tasks = [
+        {"name": "slurp", "ansible.builtin.slurp": {"src": str(path)}, "register": "s", "no_log": True},
+        {"name": "facts", "ansible.builtin.set_fact": {
+            "from_b64": "{{ s.content | okd.registry_toolkit.docker_config_auths }}",
+            "from_text": "{{ s.content | b64decode | okd.registry_toolkit.docker_config_auths }}",
+            "from_slurp": "{{ s | okd.registry_toolkit.docker_config_auths }}",
+            "redacted": "{{ s.content | b64decode | okd.registry_toolkit.docker_config_redact }}"}},
+        {"name": "bad", "ansible.builtin.debug": {"msg": "{{ '{\"auths\": 1}' | okd.registry_toolkit.docker_config_auths }}"},
+         "ignore_errors": True},
+    ]
+    proc, r = run_play(tmp_path, tasks)
+    facts = r["facts"]["ansible_facts"]
+    expected = [{"registry": "quay.lab.test:8443", "username": "quayuser", "password": "quaypass-unrelated",
+                 "email": "ops@lab.test"},
+                {"registry": REG, "username": "olduser", "password": "oldpass"}]
+    assert facts["from_b64"] == expected and facts["from_text"] == expected and facts["from_slurp"] == expected
+    assert facts["redacted"]["auths"]["quay.lab.test:8443"]["auth"].endswith(" user=quayuser>")
+    assert "quaypass" not in json.dumps(facts["redacted"])
+    assert r["bad"]["failed"] and '"auths" must be a JSON object' in r["bad"]["msg"]
+
+
+# ---------------------------------------------------------------- registry_verify
+
+def verify_task(name, check=False, **params):
+    task = {"name": name, "okd.registry_toolkit.registry_verify": params, "ignore_errors": True}
+    if check:
+        task["check_mode"] = True
+    return task
+
+
+def test_verify_against_local_token_registry(tmp_path):
+    with LocalRegistry(str(tmp_path), users={USER: PASSWORD}) as reg:
+        cfg = tmp_path / "node" / ".docker" / "config.json"
+        cfg.parent.mkdir(parents=True)
+        cfg.write_text(json.dumps({"auths": {reg.host: {"auth": auth_of(USER, PASSWORD)}}}))
+        common = dict(registry=reg.host, ca_file=reg.paths["ca"], retries=0)
+        tasks = [
+            verify_task("login+pull", username=USER, password=PASSWORD, image="openshift3/ose-pod:v3.11", **common),
+            verify_task("check mode runs", check=True, username=USER, password=PASSWORD, **common),
+            verify_task("from file", config_path=str(cfg), image="openshift3/ose-pod:v3.11", **common),
+            verify_task("bad password", username=USER, password="wrong-" + PASSWORD, **common),
+            verify_task("missing image", username=USER, password=PASSWORD, image="openshift3/ose-pod:v9", **common),
+            verify_task("no ca", registry=reg.host, username=USER, password=PASSWORD, retries=0),
+            verify_task("file without entry", registry="other.test", config_path=str(cfg)),
+        ]
+        proc, r = run_play(tmp_path, tasks, args=["-vvv"], callback="ansible.posix.json")
+        ok = r["login+pull"]
+        assert not ok.get("failed") and ok["changed"] is False, ok
+        assert ok["auth_scheme"] == "bearer" and ok["logged_in"] and ok["digest"] == DIGEST
+        assert ok["realm"] == reg.realm and ok["credentials_source"] == "parameters"
+        assert r["check mode runs"]["logged_in"] is True and r["check mode runs"]["changed"] is False
+        assert r["from file"]["digest"] == DIGEST and r["from file"]["credentials_source"] == str(cfg)
+        assert r["bad password"]["failed"]
+        assert r["bad password"]["msg"] == \
+            "%s: login failed: 401 UNAUTHORIZED: Invalid username or password" % reg.host
+        assert r["bad password"]["attempts"] == 1
+        assert r["missing image"]["msg"].startswith(
+            "%s: image openshift3/ose-pod:v9 not found: 404 MANIFEST_UNKNOWN" % reg.host)
+        assert "TLS certificate verification failed" in r["no ca"]["msg"] and "ca_file" in r["no ca"]["msg"]
+        assert r["file without entry"]["msg"] == "%s has no credentials for other.test" % cfg
+        assert PASSWORD not in proc.stdout + proc.stderr
+        assert auth_of(USER, PASSWORD) not in proc.stdout + proc.stderr
+        # the password travelled only in Authorization headers, never in a URL
+        assert all(PASSWORD not in path for _, path, _ in reg.requests)
+
+
+def test_verify_retries_server_errors_but_not_bad_credentials(tmp_path):
+    with LocalRegistry(str(tmp_path), users={USER: PASSWORD}, fail_first=2) as reg:
+        common = dict(registry=reg.host, ca_file=reg.paths["ca"], retry_delay=0)
+        proc, r = run_play(tmp_path, [verify_task("retried", username=USER, password=PASSWORD, retries=2,
+                                                  **common)])
+        assert not r["retried"].get("failed"), r["retried"]
+        assert r["retried"]["attempts"] == 3 and r["retried"]["logged_in"]
+        reg.fail_first = 5
+        proc, r = run_play(tmp_path, [verify_task("gives up", username=USER, password=PASSWORD, retries=1,
+                                                  **common)])
+        assert r["gives up"]["failed"] and "503" in r["gives up"]["msg"] and "after 2 attempts" in r["gives up"]["msg"]
+        reg.fail_first = 0
+        before = len(reg.requests)
+        proc, r = run_play(tmp_path, [verify_task("no retry on 401", username=USER, password="nope", retries=3,
+                                                  **common)])
+        assert r["no retry on 401"]["failed"] and r["no retry on 401"]["attempts"] == 1
+        assert len(reg.requests) - before == 2  # ping + token, once
+
+
+def test_verify_basic_auth_registry(tmp_path):
+    with LocalRegistry(str(tmp_path), users={"basicuser": PASSWORD}, scheme="basic") as reg:
+        proc, r = run_play(tmp_path, [
+            verify_task("basic", registry=reg.host, username="basicuser", password=PASSWORD,
+                        image="openshift3/ose-pod:v3.11", ca_file=reg.paths["ca"]),
+            verify_task("anonymous", registry=reg.host, ca_file=reg.paths["ca"])])
+        assert r["basic"]["auth_scheme"] == "basic" and r["basic"]["digest"] == DIGEST
+        assert "requires a login (Basic auth)" in r["anonymous"]["msg"]
