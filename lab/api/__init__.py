@@ -1,0 +1,132 @@
+"""The lab's OKD 3.11 Kubernetes API stand-in (docs/lab-api.md).
+
+`up(lab)` starts `python -m lab.api serve` (HTTPS on lab.gateway:lab.ports["api"], certificate from the
+lab CA), writes the admin and readonly kubeconfigs and notifications.json, and returns the "api"
+fragment of `status --json`; `down(lab)` stops it. State persists in .lab/api/state.json.
+"""
+import base64
+import json
+import os
+import secrets
+
+from .. import pki, proc
+from ..state import REPO
+
+PROC_NAME = "api"
+NOTIFICATIONS_PATH = "/lab/registry/notifications"
+WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
+
+def _write_private(path, text):
+    tmp = str(path) + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, str(path))
+
+
+def tokens(paths):
+    """{"admin": TOKEN, "readonly": TOKEN}, created once (0600) and kept across restarts."""
+    path = paths.api / "tokens.json"
+    try:
+        toks = json.loads(path.read_text())
+        if toks.get("admin") and toks.get("readonly"):
+            return toks
+    except (OSError, ValueError):
+        pass
+    toks = {"admin": "sha256~" + secrets.token_urlsafe(32), "readonly": "sha256~" + secrets.token_urlsafe(32)}
+    _write_private(path, json.dumps(toks))
+    return toks
+
+
+def kubeconfig_text(url, ca_pem, user, token, namespace="default"):
+    cluster = url.split("://", 1)[-1].replace(".", "-")
+    uname = "%s/%s" % (user, cluster)
+    return "\n".join([
+        "apiVersion: v1",
+        "kind: Config",
+        "clusters:",
+        "- name: %s" % cluster,
+        "  cluster:",
+        "    server: %s" % url,
+        "    certificate-authority-data: %s" % base64.b64encode(ca_pem).decode("ascii"),
+        "users:",
+        "- name: %s" % uname,
+        "  user:",
+        "    token: %s" % token,
+        "contexts:",
+        "- name: %s" % user,
+        "  context:",
+        "    cluster: %s" % cluster,
+        "    namespace: %s" % namespace,
+        "    user: %s" % uname,
+        "current-context: %s" % user,
+        "preferences: {}",
+        ""])
+
+
+def fragment(lab):
+    paths = lab.paths
+    toks = tokens(paths)
+    url = "https://%s:%d" % (lab.names["api"], lab.ports["api"])
+    return {"url": url,
+            "kubeconfig": str(paths.api / "admin.kubeconfig"),
+            "readonly_kubeconfig": str(paths.api / "readonly.kubeconfig"),
+            "tokens": {"admin": toks["admin"], "readonly": toks["readonly"]},
+            "request_log": str(paths.api / "requests.log"),
+            "notifications_url": url + NOTIFICATIONS_PATH,
+            "notifications_log": str(paths.api / "notifications.log"),
+            "state_file": str(paths.api / "state.json")}
+
+
+def up(lab, import_interval=None):
+    paths = lab.paths
+    paths.api.mkdir(parents=True, exist_ok=True)
+    os.chmod(str(paths.api), 0o700)
+    toks = tokens(paths)
+    ca = pki.ensure_ca(paths)
+    port = lab.ports["api"]
+    sans = sorted(set([lab.names["api"], "api.lab.test", lab.gateway, "127.0.0.1", "localhost"]))
+    cert, key = pki.issue(paths, "api", sans)
+    if import_interval is None:
+        import_interval = float(os.environ.get("OKD_LAB_API_IMPORT_INTERVAL") or 60)
+    proc.stop(paths, PROC_NAME)
+    argv = [lab.python, "-m", "lab.api", "serve", "--dir", str(paths.api), "--listen", lab.gateway,
+            "--port", str(port), "--cert", str(cert), "--key", str(key), "--ca", str(ca),
+            "--import-interval", str(import_interval)]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    pid = proc.spawn(paths, PROC_NAME, argv, env=env, cwd=str(REPO))
+    proc.wait_port(lab.gateway, port, timeout=30, pid=pid, what="API stand-in")
+    frag = fragment(lab)
+    ca_pem = ca.read_bytes()
+    _write_private(frag["kubeconfig"], kubeconfig_text(frag["url"], ca_pem, "admin", toks["admin"]))
+    _write_private(frag["readonly_kubeconfig"], kubeconfig_text(frag["url"], ca_pem, "readonly", toks["readonly"]))
+    _write_private(paths.api / "notifications.json", json.dumps(
+        {"url": frag["notifications_url"], "headers": {"Authorization": ["Bearer " + toks["admin"]]},
+         "ca_file": str(ca)}, indent=2))
+    return frag
+
+
+def down(lab):
+    proc.stop(lab.paths, PROC_NAME)
+
+
+def read_requests(log_path, offset=0):
+    """([records], new_offset) of the request log from byte offset on."""
+    try:
+        with open(str(log_path), "rb") as f:
+            f.seek(offset)
+            data = f.read()
+    except OSError:
+        return [], offset
+    end = data.rfind(b"\n") + 1
+    recs = [json.loads(line) for line in data[:end].splitlines() if line.strip()]
+    return recs, offset + end
+
+
+def changing_requests(log_path, offset=0):
+    """Requests since offset that could change something (POST/PUT/PATCH/DELETE)."""
+    recs, _ = read_requests(log_path, offset)
+    return [r for r in recs if r.get("method") in WRITE_METHODS]

@@ -1,0 +1,29 @@
+"""`python -m lab.api serve --dir D --listen ADDR --port N --cert C --key K [--ca CA]`."""
+import argparse
+import sys
+
+from .server import serve
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m lab.api")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("serve", help="run the OKD 3.11 API stand-in")
+    s.add_argument("--dir", required=True, help="state directory (tokens.json, state.json, logs)")
+    s.add_argument("--listen", required=True)
+    s.add_argument("--port", type=int, required=True)
+    s.add_argument("--cert", required=True)
+    s.add_argument("--key", required=True)
+    s.add_argument("--ca", help="CA bundle trusted when importing from registries (the lab CA)")
+    s.add_argument("--import-interval", type=float, default=60.0,
+                   help="seconds between scheduled imports (importPolicy.scheduled); 0 disables")
+    s.add_argument("--import-timeout", type=float, default=15.0)
+    s.add_argument("--internal-registry", default=None,
+                   help="host:port shown as status.dockerImageRepository (default docker-registry.default.svc:5000)")
+    a = ap.parse_args(argv)
+    serve(a.dir, a.listen, a.port, a.cert, a.key, ca_file=a.ca, import_interval=a.import_interval,
+          internal_registry=a.internal_registry, import_timeout=a.import_timeout)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

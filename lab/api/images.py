@@ -1,0 +1,188 @@
+"""Image-stream import logic of the API stand-in, modelled on OKD 3.11's importer.
+
+Credentials come from the `kubernetes.io/dockerconfigjson` and legacy `kubernetes.io/dockercfg`
+secrets of the stream's namespace whose registry key matches the registry host; the registry is
+contacted with the lab's own v2 client (v2client.py)."""
+import base64
+import json
+import urllib.parse
+
+from . import v2client
+
+DOCKERCFG_TYPES = ("kubernetes.io/dockerconfigjson", "kubernetes.io/dockercfg")
+
+
+def _b64(s):
+    try:
+        return base64.b64decode(s).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _key_host(key):
+    """Normalise a docker config key ('https://quay.lab.test:5445/v1/', 'quay.lab.test:5445') to
+    'host[:port]' (lower case)."""
+    k = key.strip()
+    if "://" in k:
+        k = urllib.parse.urlsplit(k).netloc
+    else:
+        k = k.split("/", 1)[0]
+    return k.lower()
+
+
+def _host_matches(key_host, host):
+    host = host.lower()
+    if key_host == host:
+        return True
+    # default port: 'reg.lab.test' matches 'reg.lab.test:443' and vice versa
+    strip = lambda h: h[:-4] if h.endswith(":443") else h  # noqa: E731
+    return strip(key_host) == strip(host)
+
+
+def dockercfg_entries(secret):
+    """{key: entry} of a dockerconfigjson / dockercfg secret (empty if malformed)."""
+    data = secret.get("data") or {}
+    if secret.get("type") == "kubernetes.io/dockerconfigjson":
+        raw = _b64(data.get(".dockerconfigjson", ""))
+        try:
+            doc = json.loads(raw) if raw else {}
+            auths = doc.get("auths") if isinstance(doc, dict) else None
+        except ValueError:
+            auths = None
+    elif secret.get("type") == "kubernetes.io/dockercfg":
+        raw = _b64(data.get(".dockercfg", ""))
+        try:
+            auths = json.loads(raw) if raw else None
+        except ValueError:
+            auths = None
+    else:
+        auths = None
+    return auths if isinstance(auths, dict) else {}
+
+
+def credentials_for(secrets, host):
+    """[(username, password)] for host, from the secrets in name order (duplicates dropped)."""
+    out = []
+    for s in sorted(secrets, key=lambda s: s["metadata"]["name"]):
+        for key, entry in sorted(dockercfg_entries(s).items()):
+            if not isinstance(entry, dict) or not _host_matches(_key_host(key), host):
+                continue
+            user, pw = entry.get("username"), entry.get("password")
+            if entry.get("auth"):
+                dec = _b64(entry["auth"])
+                if dec and ":" in dec:
+                    user, pw = dec.split(":", 1)
+            if user is not None and pw is not None and (user, pw) not in out:
+                out.append((user, pw))
+    return out
+
+
+def import_reference(ref, secrets, ca_file, timeout=15.0):
+    """Resolve one DockerImage reference. -> {"ok": True, "digest", "reference", "mediaType", "host",
+    "repo", "tag"} or {"ok": False, "reason", "message"}."""
+    try:
+        host, repo, tag, digest = v2client.parse_reference(ref)
+        v2client.check_lab_host(host)
+    except v2client.RegistryError as e:
+        return {"ok": False, "reason": e.reason, "message": e.message}
+    creds = credentials_for(secrets, host)
+    failure = None
+    for cred in creds + [None]:
+        try:
+            c = v2client.Client(host, ca_file=ca_file, credentials=cred, timeout=timeout)
+            dg, mt, _ = c.manifest(repo, digest or tag)
+            return {"ok": True, "digest": dg, "reference": "%s/%s@%s" % (host, repo, dg), "mediaType": mt,
+                    "host": host, "repo": repo, "tag": tag}
+        except v2client.RegistryError as e:
+            if failure is None or (cred is not None and failure.get("anonymous")):
+                failure = {"ok": False, "reason": e.reason, "message": e.message, "anonymous": cred is None}
+            if e.reason != "Unauthorized":
+                break
+    failure.pop("anonymous", None)
+    return failure
+
+
+def list_tags(ref, secrets, ca_file, timeout=15.0):
+    """Tags of repository 'HOST/REPO' -> (host, repo, [tags]) or raises RegistryError."""
+    host, repo, _, _ = v2client.parse_reference(ref)
+    v2client.check_lab_host(host)
+    creds = credentials_for(secrets, host)
+    err = None
+    for cred in creds + [None]:
+        try:
+            return host, repo, v2client.Client(host, ca_file=ca_file, credentials=cred, timeout=timeout).tags(repo)
+        except v2client.RegistryError as e:
+            err = err or e
+            if e.reason != "Unauthorized":
+                break
+    raise err
+
+
+def status_generation(entry):
+    """The generation the status of one tag was last computed for (items or conditions)."""
+    gens = [0]
+    for it in (entry.get("items") or [])[:1]:
+        gens.append(int(it.get("generation") or 0))
+    for c in entry.get("conditions") or []:
+        gens.append(int(c.get("generation") or 0))
+    return max(gens)
+
+
+def find_tag(tags, name, field):
+    for t in tags or []:
+        if t.get(field) == name:
+            return t
+    return None
+
+
+def set_tag_status(stream, tag, result, generation, now):
+    """Record an import result for one tag in stream['status']['tags']; return True if it changed."""
+    status = stream.setdefault("status", {})
+    tags = status.get("tags") or []
+    status["tags"] = tags
+    entry = find_tag(tags, tag, "tag")
+    if entry is None:
+        entry = {"tag": tag, "items": None}
+        tags.append(entry)
+        changed = True
+    else:
+        changed = False
+    if result["ok"]:
+        items = entry.get("items") or []
+        first = items[0] if items else None
+        if first and first.get("image") == result["digest"] \
+                and first.get("dockerImageReference") == result["reference"]:
+            if int(first.get("generation") or 0) != generation:
+                first["generation"] = generation
+                changed = True
+        else:
+            items.insert(0, {"created": now, "dockerImageReference": result["reference"],
+                             "image": result["digest"], "generation": generation})
+            changed = True
+        entry["items"] = items
+        if entry.get("conditions"):
+            entry.pop("conditions")
+            changed = True
+    else:
+        cond = {"type": "ImportSuccess", "status": "False", "reason": result["reason"],
+                "message": result["message"], "generation": generation, "lastTransitionTime": now}
+        old = (entry.get("conditions") or [None])[0]
+        same = old and all(old.get(k) == cond[k] for k in ("type", "status", "reason", "message", "generation"))
+        if not same:
+            entry["conditions"] = [cond]
+            changed = True
+    tags.sort(key=lambda t: t.get("tag") or "")
+    return changed
+
+
+def image_object(result, now, uid, rv):
+    """A cluster-scoped image.openshift.io Image for an imported/pushed digest."""
+    return {"kind": "Image", "apiVersion": "image.openshift.io/v1",
+            "metadata": {"name": result["digest"], "uid": uid, "resourceVersion": rv, "creationTimestamp": now,
+                         "selfLink": "/apis/image.openshift.io/v1/images/" + result["digest"],
+                         "annotations": {"image.openshift.io/dockerLayersOrder": "ascending"}},
+            "dockerImageReference": result["reference"],
+            "dockerImageManifestMediaType": result.get("mediaType") or v2client.MANIFEST_V2,
+            "dockerImageMetadata": {"kind": "DockerImage", "apiVersion": "1.0", "Id": result["digest"],
+                                    "Created": now},
+            "dockerImageMetadataVersion": "1.0", "dockerImageLayers": []}

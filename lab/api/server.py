@@ -1,0 +1,477 @@
+"""HTTPS front end of the API stand-in: routing, bearer-token auth, discovery, request log and the
+registry notifications endpoint. Standard library only (http.server + ssl + threads)."""
+import hmac
+import json
+import os
+import re
+import socket
+import ssl
+import sys
+import threading
+import time
+import traceback
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from . import resources, v2client
+from .api import PATCH_TYPES, Api, ApiError, BY_KEY, bad_request, not_found, now
+from .store import Store
+
+NOTIFICATIONS_PATH = "/lab/registry/notifications"
+PUBLIC_PATHS = ("/healthz", "/healthz/ready", "/healthz/ping", "/version", "/version/", "/version/openshift")
+OPENAPI_PROTO = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+WRITE_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+_NAME_OK = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+class Response(object):
+    def __init__(self, code, body, ctype="application/json"):
+        self.code = code
+        self.body = body
+        self.ctype = ctype
+
+
+def _json(code, obj):
+    return Response(code, obj)
+
+
+class App(object):
+    """Everything the handler needs: the Api, tokens, logs."""
+
+    def __init__(self, state_dir, ca_file=None, internal_registry=None, import_timeout=15.0):
+        self.dir = str(state_dir)
+        with open(os.path.join(self.dir, "tokens.json")) as f:
+            toks = json.load(f)
+        self.tokens = dict((v, k) for k, v in toks.items())     # token -> user (admin | readonly)
+        self.log_lock = threading.Lock()
+        self.request_log = os.path.join(self.dir, "requests.log")
+        self.notifications_log = os.path.join(self.dir, "notifications.log")
+        kw = {}
+        if internal_registry:
+            kw["internal_registry"] = internal_registry
+        self.api = Api(Store(os.path.join(self.dir, "state.json")), ca_file=ca_file, log=self.note,
+                       import_timeout=import_timeout, **kw)
+        self.api.bootstrap()
+
+    # ---------------------------------------------------------------- logs
+    def note(self, msg):
+        sys.stderr.write("%s %s\n" % (now(), msg))
+        sys.stderr.flush()
+
+    def _append(self, path, rec):
+        line = json.dumps(rec, sort_keys=True) + "\n"
+        with self.log_lock:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, line.encode("utf-8"))
+            finally:
+                os.close(fd)
+
+    def log_request(self, user, method, path, query, status):
+        self._append(self.request_log, {"time": now(), "user": user, "method": method, "path": path,
+                                        "query": query, "status": status})
+
+    # ---------------------------------------------------------------- auth
+    def authenticate(self, header):
+        """-> (user or None, error Response or None)."""
+        if not header:
+            return None, None
+        scheme, _, tok = header.partition(" ")
+        if scheme.lower() == "bearer":
+            tok = tok.strip()
+            for known, user in self.tokens.items():
+                if hmac.compare_digest(known.encode(), tok.encode()):
+                    return user, None
+        return None, _json(401, ApiError(401, "Unauthorized", "Unauthorized").status())
+
+    # ---------------------------------------------------------------- routing
+    def handle(self, method, raw_path, headers, body, user):
+        u = urllib.parse.urlsplit(raw_path)
+        path = u.path
+        query = dict((k, v[-1]) for k, v in urllib.parse.parse_qs(u.query, keep_blank_values=True).items())
+        if path != "/" and path.endswith("/"):
+            path = path.rstrip("/")
+        if "dryRun" in query:
+            raise bad_request("dryRun is not supported")
+        if path in ("/healthz", "/healthz/ready", "/healthz/ping", "/healthz/log"):
+            return Response(200, b"ok", "text/plain; charset=utf-8")
+        if path in ("/version", "/version/"):
+            return _json(200, resources.VERSION)
+        if path == "/version/openshift":
+            return _json(200, resources.OPENSHIFT_VERSION)
+        if user is None:
+            return _json(401, ApiError(401, "Unauthorized", "Unauthorized").status())
+        if path == NOTIFICATIONS_PATH:
+            if method != "POST":
+                raise ApiError(405, "MethodNotAllowed", "only POST is allowed on " + path)
+            self._require_write(user, method, None, None, path)
+            return self.notifications(body, user)
+        if path == "/openapi/v2" or path == "/swagger.json":
+            if OPENAPI_PROTO in (headers.get("Accept") or "") and "json" not in (headers.get("Accept") or ""):
+                return Response(200, b"", "application/octet-stream")
+            return _json(200, {"swagger": "2.0", "info": {"title": "OpenShift API (with Kubernetes)",
+                                                         "version": "v3.11.0+0cbc58b"},
+                               "paths": {}, "definitions": {}})
+        if path == "/api":
+            return _json(200, {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
+                {"clientCIDR": "0.0.0.0/0", "serverAddress": headers.get("Host") or ""}]})
+        if path == "/oapi":
+            return _json(200, {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": None})
+        if path == "/apis":
+            return _json(200, resources.api_group_list())
+        parts = [urllib.parse.unquote(p) for p in path.split("/")[1:]]
+        if parts[0] == "apis" and len(parts) == 2:
+            if parts[1] not in resources.groups():
+                raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            g = resources.api_group(parts[1])
+            g.update({"kind": "APIGroup", "apiVersion": "v1"})
+            return _json(200, g)
+        if parts[0] == "api" and len(parts) == 2 and parts[1] == "v1":
+            return _json(200, resources.resource_list("", "v1"))
+        if parts[0] == "oapi" and len(parts) == 2 and parts[1] == "v1":
+            return _json(200, resources.resource_list(None, None, legacy=True))
+        if parts[0] == "apis" and len(parts) == 3:
+            rl = resources.resource_list(parts[1], parts[2])
+            if rl is None:
+                raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            return _json(200, rl)
+        if parts[0] == "api" and len(parts) >= 3 and parts[1] == "v1":
+            return self.resource(method, "", "v1", parts[2:], False, query, headers, body, user)
+        if parts[0] == "oapi" and len(parts) >= 3 and parts[1] == "v1":
+            return self.resource(method, None, None, parts[2:], True, query, headers, body, user)
+        if parts[0] == "apis" and len(parts) >= 4:
+            return self.resource(method, parts[1], parts[2], parts[3:], False, query, headers, body, user)
+        raise ApiError(404, "NotFound", "the server could not find the requested resource")
+
+    def _require_write(self, user, method, r, ns, path, name=None):
+        if user == "admin" or method in ("GET", "HEAD"):
+            return
+        verb = WRITE_VERBS.get(method, method.lower())
+        if r is None:
+            raise ApiError(403, "Forbidden", 'forbidden: User "%s" cannot %s path "%s"'
+                           % (user, method.lower(), path), {})
+        res = r.plural
+        what = '%s%s "%s"' % (r.plural, "." + r.group if r.group else "", name) if name else \
+            "%s%s" % (r.plural, "." + r.group if r.group else "")
+        scope = 'in the namespace "%s"' % ns if ns else "at the cluster scope"
+        d = {"kind": r.plural}
+        if name:
+            d["name"] = name
+        if r.group:
+            d["group"] = r.group
+        raise ApiError(403, "Forbidden", '%s is forbidden: User "%s" cannot %s %s%s %s: no RBAC policy matched'
+                       % (what, user, verb, res, "." + r.group if r.group else "", scope), d)
+
+    def _read_body(self, headers, body):
+        ctype = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if not body or not body.strip():
+            raise bad_request("the request body is empty")
+        if ctype in ("", "application/json", "*/*", "text/plain", "application/octet-stream"):
+            try:
+                return json.loads(body.decode("utf-8"))
+            except (ValueError, UnicodeDecodeError) as e:
+                raise bad_request("the body of the request is not valid JSON: %s" % e)
+        if ctype in ("application/yaml", "application/x-yaml", "text/yaml"):
+            try:
+                import yaml
+                return yaml.safe_load(body.decode("utf-8"))
+            except Exception as e:
+                raise bad_request("the body of the request is not valid YAML: %s" % e)
+        raise ApiError(415, "UnsupportedMediaType",
+                       'the body of the request was in an unknown format - accepted media types include: '
+                       'application/json, application/yaml')
+
+    def resource(self, method, group, version, rest, legacy, query, headers, body, user):
+        if rest and rest[0] == "watch" or query.get("watch") in ("1", "true", "True"):
+            raise ApiError(405, "MethodNotAllowed", "watch is not supported by the lab API stand-in")
+        ns = None
+        if rest[0] == "namespaces" and len(rest) >= 3:
+            r2 = resources.lookup(group, version, rest[2], legacy)
+            if r2 is not None and r2.namespaced:
+                ns = rest[1]
+                rest = rest[2:]
+        r = resources.lookup(group, version, rest[0], legacy)
+        if r is None or len(rest) > 3:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        name = rest[1] if len(rest) > 1 else None
+        sub = rest[2] if len(rest) > 2 else None
+        self._require_write(user, method, r, ns, None, name)
+        if r.namespaced and ns is None and (name or method != "GET"):
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        resp = self._resource(method, r, ns, name, sub, legacy, query, headers, body, user)
+        if legacy and isinstance(resp.body, dict) and resp.body.get("apiVersion") not in (None, "v1") \
+                and resp.body.get("kind") != "Status":
+            resp.body["apiVersion"] = "v1"
+        return resp
+
+    def _resource(self, method, r, ns, name, sub, legacy, query, headers, body, user):
+        api = self.api
+        ctype = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        ls, fs = query.get("labelSelector"), query.get("fieldSelector")
+        key = r.key
+        if key == "projects.project.openshift.io":
+            nsr = BY_KEY["namespaces"]
+            if name is None and method == "GET":
+                lst = api.list(nsr, None, ls, fs)
+                lst["kind"] = "ProjectList"
+                lst["apiVersion"] = "v1" if legacy else "project.openshift.io/v1"
+                return _json(200, lst)
+            if name is None and method == "POST":
+                return _json(201, api.project_request(self._read_body(headers, body), user, legacy))
+            if name and not sub:
+                try:
+                    if method == "GET":
+                        return _json(200, api.as_project(api.get(nsr, None, name), legacy))
+                    if method == "DELETE":
+                        api.delete(nsr, None, name, None, user)
+                        return _json(200, {"kind": "Status", "apiVersion": "v1", "metadata": {},
+                                           "status": "Success"})
+                    if method == "PUT":
+                        b = self._read_body(headers, body)
+                        b["kind"] = "Namespace"
+                        return _json(200, api.as_project(api.update(nsr, None, name, b, user), legacy))
+                    if method == "PATCH":
+                        return _json(200, api.as_project(api.patch(nsr, None, name, ctype, body, user), legacy))
+                except ApiError as e:
+                    if e.code == 404:
+                        raise not_found(r, name)
+                    raise
+            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        if key == "projectrequests.project.openshift.io":
+            if method == "POST" and name is None:
+                return _json(201, api.project_request(self._read_body(headers, body), user, legacy))
+            if method == "GET" and name is None:
+                return _json(200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"})
+            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        if key == "users.user.openshift.io":
+            if method == "GET" and name in ("~", user):
+                return _json(200, {"kind": "User", "apiVersion": "v1" if legacy else r.api_version,
+                                   "metadata": {"name": user, "selfLink": "/apis/user.openshift.io/v1/users/" + user,
+                                                "uid": "00000000-0000-0000-0000-%012d" % len(user),
+                                                "resourceVersion": "1", "creationTimestamp": None},
+                                   "identities": None, "groups": ["system:authenticated",
+                                                                  "system:authenticated:oauth"]})
+            if method == "GET" and name is None:
+                items = [{"metadata": {"name": u}, "identities": None, "groups": None}
+                         for u in sorted(self.tokens.values())]
+                return _json(200, {"kind": "UserList", "apiVersion": r.api_version, "metadata": {}, "items": items})
+            raise not_found(r, name or "")
+        if key == "imagestreamtags.image.openshift.io":
+            if method == "GET" and name is None:
+                return _json(200, api.list_istags(ns, ls, legacy))
+            if name is None and method != "POST":
+                raise ApiError(405, "MethodNotAllowed", "the server does not allow this method")
+            if method == "GET":
+                return _json(200, api.get_istag(ns, name, legacy))
+            if method == "POST":
+                b = self._read_body(headers, body)
+                return _json(201, api.put_istag(ns, (b.get("metadata") or {}).get("name") or "", b, user, True))
+            if method == "PUT":
+                return _json(200, api.put_istag(ns, name, self._read_body(headers, body), user, False))
+            if method == "PATCH":
+                from . import patch as patchlib
+                cur = api.get_istag(ns, name)
+                kind = PATCH_TYPES.get(ctype)
+                if kind is None:
+                    raise ApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format")
+                p = json.loads(body.decode("utf-8"))
+                new = patchlib.json_patch(cur, p) if kind == "json" else patchlib.merge_patch(cur, p)
+                return _json(200, api.put_istag(ns, name, new, user, False))
+            if method == "DELETE":
+                return _json(200, api.delete_istag(ns, name, user))
+        if key == "imagestreamimages.image.openshift.io":
+            if method == "GET" and name:
+                return _json(200, api.get_isimage(ns, name, legacy))
+            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method")
+        if key == "imagestreamimports.image.openshift.io":
+            if method == "POST" and name is None:
+                return _json(201, api.image_stream_import(ns, self._read_body(headers, body), user))
+            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method")
+        if key == "imagestreammappings.image.openshift.io":
+            if method == "POST" and name is None:
+                return _json(201, api.image_stream_mapping(ns, self._read_body(headers, body), user))
+            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method")
+        if key == "imagestreams.image.openshift.io" and sub == "secrets" and method == "GET":
+            return _json(200, api.stream_secrets(ns, name))
+        if key == "deploymentconfigs.apps.openshift.io" and sub == "instantiate" and method == "POST":
+            dc = api.get(r, ns, name)
+            st = dict(dc.get("status") or {})
+            st["latestVersion"] = int(st.get("latestVersion") or 0) + 1
+            return _json(201, api.update(r, ns, name, {"metadata": {}, "status": st}, user, "status"))
+        # generic
+        if sub not in (None, "status", "finalize"):
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if sub == "finalize" and key != "namespaces":
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if sub == "status" and ("status", r.kind, resources.STATUS_VERBS) not in r.subresources:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if name is None:
+            if method == "GET":
+                return _json(200, api.list(r, ns, ls, fs))
+            if method == "POST":
+                return _json(201, api.create(r, ns, self._read_body(headers, body), user))
+            if method == "DELETE" and "deletecollection" in r.verbs:
+                return _json(200, api.delete_collection(r, ns, ls, fs, user))
+            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        if method == "GET":
+            return _json(200, api.get(r, ns, name))
+        if method == "PUT":
+            return _json(200, api.update(r, ns, name, self._read_body(headers, body), user, sub))
+        if method == "PATCH":
+            return _json(200, api.patch(r, ns, name, ctype, body, user, sub))
+        if method == "DELETE" and sub is None:
+            opts = None
+            if body and body.strip():
+                try:
+                    opts = json.loads(body.decode("utf-8"))
+                except ValueError:
+                    raise bad_request("invalid DeleteOptions")
+            return _json(200, api.delete(r, ns, name, opts, user))
+        raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+
+    # ---------------------------------------------------------------- registry notifications
+    def notifications(self, body, user):
+        """distribution's `application/vnd.docker.distribution.events.v1+json` envelopes: a manifest push
+        with a tag to repository NS/NAME maps the digest into image stream NAME in namespace NS."""
+        try:
+            doc = json.loads(body.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            raise bad_request("notification envelope is not JSON")
+        events = doc.get("events") if isinstance(doc, dict) else None
+        if not isinstance(events, list):
+            raise bad_request("notification envelope has no events")
+        done = []
+        for ev in events:
+            if not isinstance(ev, dict) or ev.get("action") != "push":
+                continue
+            tgt = ev.get("target") or {}
+            repo, tag, digest = tgt.get("repository"), tgt.get("tag"), tgt.get("digest")
+            if not (repo and tag and digest) or tgt.get("mediaType") not in v2client.MANIFEST_TYPES:
+                continue
+            host = (ev.get("request") or {}).get("host") or urllib.parse.urlsplit(tgt.get("url") or "").netloc
+            rec = {"repository": repo, "tag": tag, "digest": digest, "host": host}
+            parts = repo.split("/")
+            if len(parts) != 2 or not _NAME_OK.match(parts[0]) or len(parts[0]) > 63 or not host:
+                rec["result"] = "ignored: repository is not NAMESPACE/NAME or no registry host"
+            else:
+                try:
+                    self.api.map_image(parts[0], parts[1], tag, digest, "%s/%s@%s" % (host, repo, digest),
+                                       tgt.get("mediaType"), user, create_namespace=True)
+                    rec["result"] = "mapped to imagestream %s/%s:%s" % (parts[0], parts[1], tag)
+                except ApiError as e:
+                    rec["result"] = "error: " + e.message
+            done.append(rec)
+        self._append(self.notifications_log, {"time": now(), "user": user, "events": len(events), "pushes": done})
+        return _json(200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"})
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "lab-okd-api/3.11"
+    timeout = 120
+
+    def log_message(self, fmt, *args):  # the request log is written by _handle
+        pass
+
+    def _read(self):
+        if (self.headers.get("Transfer-Encoding") or "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            return b"".join(chunks)
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    def _handle(self):
+        app = self.server.app
+        method = self.command
+        body = self._read()
+        u = urllib.parse.urlsplit(self.path)
+        user, err = app.authenticate(self.headers.get("Authorization"))
+        try:
+            if err is not None:
+                resp = err
+            else:
+                accept = self.headers.get("Accept") or ""
+                if accept and "json" not in accept and "*/*" not in accept and "protobuf" in accept \
+                        and not u.path.startswith("/openapi"):
+                    raise ApiError(406, "NotAcceptable", "only the following media types are accepted: "
+                                   "application/json, application/yaml")
+                resp = app.handle(method, self.path, self.headers, body, user)
+        except ApiError as e:
+            resp = _json(e.code, e.status())
+        except Exception as e:  # a bug: answer 500 and keep serving
+            traceback.print_exc()
+            resp = _json(500, ApiError(500, "InternalError", "Internal error occurred: %r" % (e,)).status())
+        data = resp.body if isinstance(resp.body, bytes) else json.dumps(resp.body).encode("utf-8")
+        try:
+            self.send_response(resp.code)
+            self.send_header("Content-Type", resp.ctype)
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            if method != "HEAD":
+                self.wfile.write(data)
+        finally:
+            if u.path != NOTIFICATIONS_PATH:
+                app.log_request(user, method, u.path, u.query, resp.code)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, addr, app, ctx):
+        self.app = app
+        self.ctx = ctx
+        ThreadingHTTPServer.__init__(self, addr, Handler)
+
+    def finish_request(self, request, client_address):
+        # TLS handshake in the worker thread, so a slow client never blocks accept()
+        request.settimeout(30)
+        try:
+            tls = self.ctx.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return
+        try:
+            self.RequestHandlerClass(tls, client_address, self)
+        except (ssl.SSLError, OSError):
+            pass
+        finally:
+            try:
+                tls.close()
+            except OSError:
+                pass
+
+    def handle_error(self, request, client_address):
+        traceback.print_exc()
+
+
+def serve(state_dir, listen, port, cert, key, ca_file=None, import_interval=60.0, internal_registry=None,
+          import_timeout=15.0):
+    app = App(state_dir, ca_file=ca_file, internal_registry=internal_registry, import_timeout=import_timeout)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    ctx.set_alpn_protocols(["http/1.1"])
+    srv = Server((listen, port), app, ctx)
+
+    def scheduler():
+        while True:
+            time.sleep(import_interval)
+            try:
+                app.api.scheduled_imports()
+            except Exception:
+                traceback.print_exc()
+
+    if import_interval and import_interval > 0:
+        threading.Thread(target=scheduler, name="scheduled-imports", daemon=True).start()
+    app.note("lab API stand-in listening on https://%s:%d (state %s)" % (listen, port, state_dir))
+    srv.serve_forever()
