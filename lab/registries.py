@@ -21,7 +21,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
-from lab import images, pki, proc, state
+from lab import images, pki, proc, state, tokenrealm
 
 REGISTRY_NAMES = ("redhat", "quay")
 
@@ -322,10 +322,11 @@ def check_gateway(lab):
         s.close()
 
 
-def _start(lab, pname, cfg_path, cfg_text, argv, port, what, env=None):
+def _start(lab, pname, cfg_path, cfg_text, argv, port, what, env=None, fingerprint_extra=""):
     """Start (or keep, when running with the same config and environment) one daemon and wait for
     its port."""
-    fingerprint = hashlib.sha256((cfg_text + json.dumps(env or {}, sort_keys=True)).encode()).hexdigest()
+    fingerprint = hashlib.sha256((cfg_text + json.dumps(env or {}, sort_keys=True)
+                                  + fingerprint_extra).encode()).hexdigest()
     fp_file = cfg_path.with_name(cfg_path.name + ".running")
     pid = proc.recorded(lab.paths, pname).get(pname)
     if pid and proc.alive(pid):
@@ -361,8 +362,10 @@ def _up_one(lab, name):
     plan = _plan(lab, name)
     realm_p, reg_p = _proc_names(name)
     path, text = plan["configs"]["realm"]
+    # the realm's own code is part of its fingerprint: an edited realm is restarted by the next up
+    code = hashlib.sha256(open(tokenrealm.__file__, "rb").read()).hexdigest()
     _start(lab, realm_p, path, text, [lab.python, "-m", "lab.tokenrealm", str(path)],
-           plan["realm_port"], "token realm of registry %s" % name)
+           plan["realm_port"], "token realm of registry %s" % name, fingerprint_extra=code)
     path, text = plan["configs"]["registry"]
     _start(lab, reg_p, path, text, ["docker-registry", "serve", str(path)],
            plan["port"], "registry %s (docker-registry)" % name,

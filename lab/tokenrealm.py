@@ -15,7 +15,6 @@ import fnmatch
 import hashlib
 import hmac
 import json
-import os
 import ssl
 import sys
 import time

@@ -71,16 +71,24 @@ def _host_root(lab, host):
 
 
 def _put(lab, host, name, content):
-    """Write a 0600 file into the host's /root (from the machine side: no secret on any command
-    line), and check the host sees it with that mode. Returns its path inside the host."""
-    d = _host_root(lab, host)
-    p = d / name
+    """Write a 0600 file into the host's /root from the machine side (no secret on any command
+    line). Returns its path inside the host; callers check the mode the host sees with _MODE."""
+    p = _host_root(lab, host) / name
     fd = os.open(str(p), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(content)
-    rc, out, err = _exec(lab, host, "stat -c %a /root/" + shlex.quote(name))
-    assert rc == 0 and out.strip() == "600", (rc, out, err)
     return "/root/" + name
+
+
+def _mode_prefix(path):
+    """Shell prefix printing the file's mode as seen inside the host as the first output line."""
+    return "stat -c 'mode=%%a' %s && " % shlex.quote(path)
+
+
+def _split_mode(out):
+    first, _, rest = out.partition("\n")
+    assert first == "mode=600", "file not 0600 inside the host: %r" % first
+    return rest
 
 
 def _rm(lab, host, name):
@@ -107,10 +115,14 @@ def _inspect(lab, reg, username, password, ref, host=HOST):
     name = "auth-%s.json" % uuid.uuid4().hex[:8]
     path = _put(lab, host, name, _authfile(reg, username, password))
     try:
-        return _exec(lab, host, "skopeo inspect --retry-times 0 --authfile %s docker://%s/%s"
-                     % (path, reg["host"], ref))
+        rc, out, err = _exec(lab, host, _mode_prefix(path) + "skopeo inspect --retry-times 0 "
+                             "--authfile %s docker://%s/%s" % (path, reg["host"], ref))
+        return rc, _split_mode(out), err
     finally:
         _rm(lab, host, name)
+
+
+_SEP = "=====split====="
 
 
 def _token_request(lab, reg, username, password, scope, host=HOST):
@@ -129,11 +141,11 @@ def _token_request(lab, reg, username, password, scope, host=HOST):
         cfg_lines.append('user = "%s:%s"' % (username, password))
     cfg = _put(lab, host, "curl-%s.cfg" % tag, "\n".join(cfg_lines) + "\n")
     try:
-        rc, out, err = _exec(lab, host, "curl -K %s" % cfg)
+        rc, out, err = _exec(lab, host, _mode_prefix(cfg) + "curl -K %s && echo %s && cat /root/hdr-%s "
+                             "&& echo %s && cat /root/body-%s" % (cfg, _SEP, tag, _SEP, tag))
         assert rc == 0, (out, err)
-        _, hdr, _ = _exec(lab, host, "cat /root/hdr-%s" % tag)
-        _, body, _ = _exec(lab, host, "cat /root/body-%s" % tag)
-        return int(out.strip()), hdr, body
+        code, hdr, body = _split_mode(out).split(_SEP + "\n")
+        return int(code.strip()), hdr, body
     finally:
         for n in ("ca-%s.crt", "curl-%s.cfg", "hdr-%s", "body-%s"):
             _rm(lab, host, n % tag)
