@@ -19,6 +19,7 @@ DEFAULT_SERVICE_ACCOUNTS = ["builder", "default", "deployer"]
 INTERNAL_REGISTRY = "docker-registry.default.svc:5000"
 ROUTER_DOMAIN = "apps.lab.test"
 MAX_REPOSITORY_TAGS = 50
+REPO_CHECK = "openshift.io/image.dockerRepositoryCheck"
 
 GENERATION_TYPES = {"deployments.apps", "daemonsets.apps", "statefulsets.apps", "replicasets.apps",
                     "replicationcontrollers", "deploymentconfigs.apps.openshift.io",
@@ -464,10 +465,15 @@ class Api(object):
             for t in spec.get("tags") or []:
                 if t.get("importPolicy") is None:
                     t["importPolicy"] = {}
-                if t.get("referencePolicy") is None:
+                if not (t.get("referencePolicy") or {}).get("type"):
                     t["referencePolicy"] = {"type": "Source"}
                 if "annotations" in t and not t["annotations"]:
                     t.pop("annotations")
+            if old is not None and (old.get("spec") or {}).get("dockerImageRepository") != \
+                    spec.get("dockerImageRepository"):
+                (md.get("annotations") or {}).pop(REPO_CHECK, None)
+                if "annotations" in md and not md["annotations"]:
+                    md.pop("annotations")
             st = obj.setdefault("status", {})
             st["dockerImageRepository"] = "%s/%s/%s" % (self.internal_registry, md.get("namespace"), md["name"])
         elif key == "persistentvolumeclaims":
@@ -804,14 +810,17 @@ class Api(object):
         return [s for s in self.store.items("secrets", ns) if s.get("type") in images.DOCKERCFG_TYPES]
 
     def import_stream(self, ns, name, force=False, scheduled_only=False):
-        """Import the DockerImage tags of a stream that need it (spec generation newer than status, or
-        all/scheduled ones when forced). Contacts registries without holding the lock."""
+        """Import what a stream needs, like OKD's controller: DockerImage spec tags whose generation is
+        newer than their status (all of them / the scheduled ones when forced), and the tags of
+        spec.dockerImageRepository when the stream has no `openshift.io/image.dockerRepositoryCheck`
+        annotation yet. Registries are contacted without holding the lock."""
         with self.lock:
             stream = self.store.get("imagestreams.image.openshift.io", ns, name)
             if stream is None:
                 return None
+            spec = stream.get("spec") or {}
             work = []
-            for t in (stream.get("spec") or {}).get("tags") or []:
+            for t in spec.get("tags") or []:
                 frm = t.get("from") or {}
                 if frm.get("kind") != "DockerImage" or not frm.get("name"):
                     continue
@@ -820,16 +829,20 @@ class Api(object):
                 entry = images.find_tag((stream.get("status") or {}).get("tags"), t["name"], "tag") or {}
                 if force or images.status_generation(entry) < int(t.get("generation") or 0):
                     work.append((t["name"], frm["name"]))
+            repo = spec.get("dockerImageRepository")
+            checked = REPO_CHECK in (stream["metadata"].get("annotations") or {})
+            if not repo or scheduled_only or (checked and not force):
+                repo = None
             secrets = self._dockercfg_secrets(ns)
-            has_refs = any(((t.get("from") or {}).get("kind") == "ImageStreamTag")
-                           for t in (stream.get("spec") or {}).get("tags") or [])
-        if not work and not has_refs:
+            has_refs = any(((t.get("from") or {}).get("kind") == "ImageStreamTag") for t in spec.get("tags") or [])
+        if not work and not has_refs and not repo:
             return stream
         results = {}
         for tag, ref in work:
             results[tag] = (ref, images.import_reference(ref, secrets, self.ca_file, self.import_timeout))
             self.log("import %s/%s:%s from %s: %s" % (ns, name, tag, ref, "ok " + results[tag][1]["digest"]
                                                         if results[tag][1]["ok"] else results[tag][1]["message"]))
+        repo_results = self._import_repository(repo, secrets) if repo else None
         with self.lock:
             stream = self.store.get("imagestreams.image.openshift.io", ns, name)
             if stream is None:
@@ -842,12 +855,44 @@ class Api(object):
                     images.set_tag_status(stream, t["name"], res, int(t.get("generation") or 0), t_now)
                     if res["ok"]:
                         self._ensure_image(res, t_now)
+            if repo_results is not None and (stream.get("spec") or {}).get("dockerImageRepository") == repo:
+                self._apply_repository(stream, repo_results, t_now)
             self._resolve_tag_references(stream, t_now)
             if stream != old:
                 stream["metadata"]["resourceVersion"] = self.store.next_rv()
                 self.store.put("imagestreams.image.openshift.io", stream)
                 self.store.save()
             return stream
+
+    def _import_repository(self, repo, secrets):
+        """[(tag, result)] for the tags of a repository, or a single (None, failure)."""
+        try:
+            host, rp, tags = images.list_tags(repo, secrets, self.ca_file, self.import_timeout)
+        except Exception as e:
+            return [(None, {"ok": False, "reason": getattr(e, "reason", "InternalError"),
+                            "message": getattr(e, "message", str(e))})]
+        out = []
+        for tg in sorted(tags)[:MAX_REPOSITORY_TAGS]:
+            out.append((tg, images.import_reference("%s/%s:%s" % (host, rp, tg), secrets, self.ca_file,
+                                                    self.import_timeout)))
+        self.log("import repository %s: %d tags" % (repo, len(out)))
+        return out
+
+    def _apply_repository(self, stream, results, t_now):
+        """Status tags from a repository import (spec tags win: those are imported on their own)."""
+        gen = int(stream["metadata"].get("generation") or 1)
+        spec_tags = set(t.get("name") for t in (stream.get("spec") or {}).get("tags") or [])
+        for tag, res in results:
+            if tag is None or tag in spec_tags:
+                continue
+            images.set_tag_status(stream, tag, res, gen, t_now)
+            if res["ok"]:
+                self._ensure_image(res, t_now)
+        if results and results[0][0] is not None or not results:
+            stream["metadata"].setdefault("annotations", {})[REPO_CHECK] = t_now
+        else:
+            self.log("repository import of %s/%s failed: %s" % (stream["metadata"]["namespace"],
+                                                                 stream["metadata"]["name"], results[0][1]["message"]))
 
     def _ensure_image(self, res, t_now):
         if not self.store.exists("images.image.openshift.io", None, res["digest"]):
@@ -888,6 +933,9 @@ class Api(object):
                 self.log("scheduled import of %s/%s failed: %r" % (ns, name, e))
 
     def image_stream_import(self, ns, body, user):
+        """POST imagestreamimports (`oc import-image`): import spec.images (-> spec tag `to.name`) and/or
+        spec.repository (-> status tags, spec.dockerImageRepository); with spec.import the stream is
+        created/updated, otherwise this is a dry look-up."""
         r = BY_KEY["imagestreamimports.image.openshift.io"]
         self._check_body(r, body)
         name = body["metadata"].get("name")
@@ -899,45 +947,53 @@ class Api(object):
         if not imgs and not repo:
             raise invalid(r, name, [("spec", "FieldValueRequired",
                                      "Required value: you must specify at least one image or a repository import")])
-        with self.lock:
-            if not self._ns_exists(ns):
-                raise not_found_ns(ns)
-            secrets = self._dockercfg_secrets(ns)
-        t_now = now()
-        status = {}
-        wanted = []     # (tag, ref, importPolicy, referencePolicy, result)
-        img_status = []
+        causes = []
         for i, im in enumerate(imgs):
             frm = im.get("from") or {}
             if frm.get("kind") != "DockerImage" or not frm.get("name"):
-                raise invalid(r, name, [("spec.images[%d].from.kind" % i, "FieldValueInvalid",
-                                         "Invalid value: %s: only DockerImage is supported" % json.dumps(frm.get("kind")))])
-            res = images.import_reference(frm["name"], secrets, self.ca_file, self.import_timeout)
-            tag = (im.get("to") or {}).get("name")
-            img_status.append((tag, res))
-            if tag:
-                wanted.append((tag, frm["name"], im.get("importPolicy"), im.get("referencePolicy"), res))
-        if img_status:
-            status["images"] = [self._isi_image(tag, res, t_now) for tag, res in img_status]
+                causes.append(("spec.images[%d].from.kind" % i, "FieldValueInvalid",
+                               "Invalid value: %s: only DockerImage is supported" % json.dumps(frm.get("kind"))))
         if repo:
             frm = repo.get("from") or {}
             if frm.get("kind") != "DockerImage" or not frm.get("name"):
-                raise invalid(r, name, [("spec.repository.from.kind", "FieldValueInvalid",
-                                         "Invalid value: %s: only DockerImage is supported" % json.dumps(frm.get("kind")))])
-            try:
-                host, rp, tags = images.list_tags(frm["name"], secrets, self.ca_file, self.import_timeout)
-                rimgs = []
-                for tg in sorted(tags)[:MAX_REPOSITORY_TAGS]:
-                    ref = "%s/%s:%s" % (host, rp, tg)
-                    res = images.import_reference(ref, secrets, self.ca_file, self.import_timeout)
-                    rimgs.append(self._isi_image(tg, res, t_now))
-                    wanted.append((tg, ref, repo.get("importPolicy"), repo.get("referencePolicy"), res))
-                status["repository"] = {"status": {"metadata": {}, "status": "Success"}, "images": rimgs}
-            except Exception as e:
-                reason = getattr(e, "reason", "InternalError")
-                status["repository"] = {"status": self._failure(reason, getattr(e, "message", str(e)))}
+                causes.append(("spec.repository.from.kind", "FieldValueInvalid",
+                               "Invalid value: %s: only DockerImage is supported" % json.dumps(frm.get("kind"))))
+        if causes:
+            raise invalid(r, name, causes)
+        sr = BY_KEY["imagestreams.image.openshift.io"]
+        with self.lock:
+            if not self._ns_exists(ns):
+                raise not_found_ns(ns)
+            cur = self.store.get(sr.key, ns, name)
+            rv = body["metadata"].get("resourceVersion")
+            if spec.get("import") and cur is not None and rv and rv != cur["metadata"]["resourceVersion"]:
+                raise conflict(sr, name, "the image stream was updated from %s to %s" % (rv, cur["metadata"]
+                                                                                          ["resourceVersion"]))
+            secrets = self._dockercfg_secrets(ns)
+        t_now = now()
+        status = {}
+        wanted = []     # (tag, ref, importPolicy, referencePolicy, result) -> spec tags
+        if imgs:
+            status["images"] = []
+            for im in imgs:
+                ref = im["from"]["name"]
+                res = images.import_reference(ref, secrets, self.ca_file, self.import_timeout)
+                tag = (im.get("to") or {}).get("name")
+                status["images"].append(self._isi_image(tag, res, t_now))
+                if tag:
+                    wanted.append((tag, ref, im.get("importPolicy"), im.get("referencePolicy"), res))
+        repo_results = None
+        if repo:
+            repo_results = self._import_repository(repo["from"]["name"], secrets)
+            if repo_results and repo_results[0][0] is None:
+                status["repository"] = {"status": self._failure(repo_results[0][1]["reason"],
+                                                                repo_results[0][1]["message"])}
+            else:
+                status["repository"] = {"status": {"metadata": {}, "status": "Success"},
+                                        "images": [self._isi_image(tg, res, t_now) for tg, res in repo_results]}
         if spec.get("import"):
-            status["import"] = self._apply_import(ns, name, wanted, user, t_now)
+            status["import"] = self._apply_import(ns, name, wanted, repo and repo["from"]["name"], repo_results,
+                                                  user, t_now)
         out = copy.deepcopy(body)
         out["kind"] = "ImageStreamImport"
         out["apiVersion"] = r.api_version
@@ -945,7 +1001,7 @@ class Api(object):
         out["status"] = status
         return out
 
-    def _apply_import(self, ns, name, wanted, user, t_now):
+    def _apply_import(self, ns, name, wanted, repo, repo_results, user, t_now):
         r = BY_KEY["imagestreams.image.openshift.io"]
         with self.lock:
             old = self.store.get(r.key, ns, name)
@@ -953,30 +1009,40 @@ class Api(object):
                 self._create(r, ns, {"metadata": {"name": name}, "spec": {}}, user)
                 old = self.store.get(r.key, ns, name)
             new = copy.deepcopy(old)
-            tags = new.setdefault("spec", {}).get("tags") or []
+            new.setdefault("spec", {})
+            tags = new["spec"].get("tags") or []
             new["spec"]["tags"] = tags
             for tag, ref, ipol, rpol, _ in wanted:
                 t = images.find_tag(tags, tag, "name")
-                want = {"name": tag, "from": {"kind": "DockerImage", "name": ref}}
                 if t is None:
-                    t = dict(want)
+                    t = {"name": tag}
                     tags.append(t)
-                t["from"] = want["from"]
+                t["from"] = {"kind": "DockerImage", "name": ref}
                 if ipol:
                     t["importPolicy"] = dict((k, v) for k, v in ipol.items() if v not in (None, False))
                 if rpol and rpol.get("type"):
                     t["referencePolicy"] = rpol
                 t.pop("generation", None)
+            if not tags:
+                new["spec"].pop("tags")
+            if repo and not new["spec"].get("dockerImageRepository"):
+                new["spec"]["dockerImageRepository"] = repo
             self._normalize(r, new, old, user)
             self._generations(r, new, old)
-            for t in tags:
-                if t.get("generation") is None:
-                    t["generation"] = new["metadata"]["generation"]
-            gens = dict((t["name"], int(t.get("generation") or 0)) for t in tags)
+            gens = dict((t["name"], int(t.get("generation") or 0)) for t in new["spec"].get("tags") or [])
             for tag, ref, _, _, res in wanted:
                 images.set_tag_status(new, tag, res, gens.get(tag, new["metadata"]["generation"]), t_now)
                 if res["ok"]:
                     self._ensure_image(res, t_now)
+            if repo_results is not None and new["spec"].get("dockerImageRepository") == repo:
+                self._apply_repository(new, repo_results, t_now)
+            elif repo_results is not None:
+                gen = int(new["metadata"].get("generation") or 1)
+                for tg, res in repo_results:
+                    if tg is not None and tg not in gens:
+                        images.set_tag_status(new, tg, res, gen, t_now)
+                        if res["ok"]:
+                            self._ensure_image(res, t_now)
             self._resolve_tag_references(new, t_now)
             if new != old:
                 new["metadata"]["resourceVersion"] = self.store.next_rv()

@@ -523,6 +523,82 @@ def test_image_import_needs_the_namespace_secret(status, dyn, core, ns):
     assert t["items"][1]["image"] == want
 
 
+def _redhat_account(status, name):
+    for a in status["registries"]["redhat"]["accounts"]:
+        if a["username"] == name or a["username"].endswith("|" + name):
+            return a
+    pytest.fail("no redhat account %s" % name)
+
+
+def test_import_with_legacy_dockercfg_and_rotated_credentials(status, dyn, core, ns):
+    """registry.redhat.io-like realm: a wrong password is reported with the realm's message; after the
+    secret is rotated, `oc import-image` of the stream's tags succeeds. Legacy .dockercfg secret, URL key."""
+    rh = status["registries"]["redhat"]
+    sa = _redhat_account(status, "lab-cluster")
+    ref = "%s/rhel7/rhel:7.9" % rh["host"]
+
+    def dockercfg(password):
+        return _b64(json.dumps({"https://%s/v1/" % rh["host"]: {
+            "username": sa["username"], "password": password, "email": "lab@example.org",
+            "auth": _b64("%s:%s" % (sa["username"], password))}}))
+
+    core.create_namespaced_secret(ns, {"metadata": {"name": "imagestreamsecret"}, "type": "kubernetes.io/dockercfg",
+                                       "data": {".dockercfg": dockercfg("wrong-" + uuid.uuid4().hex)}})
+    iss = dyn.resources.get(api_version="image.openshift.io/v1", kind="ImageStream")
+    out = iss.create(namespace=ns, body={
+        "apiVersion": "image.openshift.io/v1", "kind": "ImageStream", "metadata": {"name": "rhel"},
+        "spec": {"tags": [{"name": "7.9", "from": {"kind": "DockerImage", "name": ref}}]}}).to_dict()
+    cond = _tag_status(out, "7.9")["conditions"][0]
+    assert cond["reason"] == "Unauthorized" and "invalid username or password" in cond["message"].lower()
+    core.patch_namespaced_secret("imagestreamsecret", ns, {"data": {".dockercfg": dockercfg(sa["password"])}})
+    # the stream does not retry by itself (no scheduled policy); an import does
+    assert _tag_status(iss.get(namespace=ns, name="rhel").to_dict(), "7.9").get("conditions")
+    isi = dyn.resources.get(api_version="image.openshift.io/v1", kind="ImageStreamImport")
+    res = isi.create(namespace=ns, body={
+        "apiVersion": "image.openshift.io/v1", "kind": "ImageStreamImport",
+        "metadata": {"name": "rhel", "resourceVersion": out["metadata"]["resourceVersion"]},
+        "spec": {"import": True, "images": [{"from": {"kind": "DockerImage", "name": ref},
+                                             "to": {"name": "7.9"}}]}}).to_dict()
+    assert res["status"]["images"][0]["status"]["status"] == "Success"
+    t = _tag_status(iss.get(namespace=ns, name="rhel").to_dict(), "7.9")
+    assert t["items"][0]["image"] == rh["digests"]["rhel7/rhel:7.9"] and not t.get("conditions")
+    # an import request based on a stale stream is refused like OKD does
+    with pytest.raises(ApiException) as e:
+        isi.create(namespace=ns, body={
+            "apiVersion": "image.openshift.io/v1", "kind": "ImageStreamImport",
+            "metadata": {"name": "rhel", "resourceVersion": out["metadata"]["resourceVersion"]},
+            "spec": {"import": True, "images": [{"from": {"kind": "DockerImage", "name": ref},
+                                                 "to": {"name": "7.9"}}]}})
+    assert e.value.status == 409
+
+
+def test_repository_import(status, dyn, core, ns):
+    quay = status["registries"]["quay"]
+    core.create_namespaced_secret(ns, {"metadata": {"name": "quay"}, "type": "kubernetes.io/dockerconfigjson",
+                                       "data": {".dockerconfigjson": _dockerconfigjson(
+                                           quay["host"], _quay_account(status, False))}})
+    # a stream with spec.dockerImageRepository imports the repository's tags when created
+    iss = dyn.resources.get(api_version="image.openshift.io/v1", kind="ImageStream")
+    out = iss.create(namespace=ns, body={
+        "apiVersion": "image.openshift.io/v1", "kind": "ImageStream", "metadata": {"name": "repo"},
+        "spec": {"dockerImageRepository": "%s/laborg/hello" % quay["host"]}}).to_dict()
+    got = dict((t["tag"], t["items"][0]["image"]) for t in out["status"]["tags"])
+    want = dict((k.split(":", 1)[1], v) for k, v in quay["digests"].items() if k.startswith("laborg/hello:"))
+    assert got == want
+    assert "openshift.io/image.dockerRepositoryCheck" in out["metadata"]["annotations"]
+    # `oc import-image --all --from=...` (spec.repository) creates a stream the same way
+    isi = dyn.resources.get(api_version="image.openshift.io/v1", kind="ImageStreamImport")
+    res = isi.create(namespace=ns, body={
+        "apiVersion": "image.openshift.io/v1", "kind": "ImageStreamImport", "metadata": {"name": "all"},
+        "spec": {"import": True, "repository": {"from": {"kind": "DockerImage",
+                                                         "name": "%s/laborg/hello" % quay["host"]}}}}).to_dict()
+    assert res["status"]["repository"]["status"]["status"] == "Success"
+    assert sorted(i["tag"] for i in res["status"]["repository"]["images"]) == sorted(want)
+    stream = iss.get(namespace=ns, name="all").to_dict()
+    assert stream["spec"]["dockerImageRepository"] == "%s/laborg/hello" % quay["host"]
+    assert dict((t["tag"], t["items"][0]["image"]) for t in stream["status"]["tags"]) == want
+
+
 def test_import_refuses_non_lab_registries(dyn, ns):
     iss = dyn.resources.get(api_version="image.openshift.io/v1", kind="ImageStream")
     out = iss.create(namespace=ns, body={
