@@ -5,46 +5,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-DOCUMENTATION = r"""
-name: docker_config_auths
-short_description: Credentials of a docker config.json as a list (to distribute a master's file)
-description:
-  - Parses docker C(config.json) content with the toolkit core and returns one
-    C({registry, username, password}) per C(auths) entry that holds credentials; C(registry) is
-    the normalized name (C(HOST[:PORT])), ready for M(okd.registry_toolkit.registry_credentials).
-  - Accepts the file's text, the base64 C(content) of M(ansible.builtin.slurp), or the whole
-    slurp result. Use it only in tasks with C(no_log: true); the result holds passwords.
-  - The companion filter C(docker_config_redact) returns the parsed config with every secret
-    replaced by C(<redacted:sha256:XXXXXXXX user=NAME>), safe to display.
-options:
-  _input:
-    description: config.json text, base64 text, or a slurp result.
-    type: raw
-    required: true
-"""
-
-EXAMPLES = r"""
-- name: Read the master's file
-  ansible.builtin.slurp:
-    path: /var/lib/origin/.docker/config.json
-  register: __master_cfg
-  no_log: true
-
-- name: Write the same credentials on every node
-  okd.registry_toolkit.registry_credentials:
-    registries: "{{ __master_cfg | okd.registry_toolkit.docker_config_auths }}"
-  no_log: true
-
-- name: Show what the master has, safely
-  ansible.builtin.debug:
-    msg: "{{ __master_cfg | okd.registry_toolkit.docker_config_redact }}"
-"""
-
-RETURN = r"""
-_value:
-  description: List of C({registry, username, password}) (docker_config_auths) or the redacted config dict.
-  type: raw
-"""
+# Documentation: docker_config_auths.yml and docker_config_redact.yml beside this file (one per filter).
 
 import base64
 import binascii

@@ -520,7 +520,12 @@ def _check_manifest(transport, host, base, repo, reference, image_ref, auth_head
             headers["Authorization"] = "Bearer " + token
             status, resp_headers, body = _call(transport, "GET", url, headers, host)
     if status in (401, 403):
-        hint = None if username else "no credentials were given"
+        if not username:
+            hint = "no credentials were given"
+        elif result.get("logged_in") and challenge is not None:
+            hint = "the login as %s succeeded but the token grants no pull access to %s" % (username, repo)
+        else:
+            hint = "the login as %s succeeded but has no pull access to %s" % (username, repo)
         _fail(host, "pull access to %s denied" % image_ref, status, body, hint)
     if status == 404:
         _fail(host, "image %s not found" % image_ref, status, body)

@@ -12,15 +12,15 @@ DOCUMENTATION = r"""
 module: registry_verify
 short_description: Prove that a container registry accepts credentials and allows pulling an image
 description:
-  - Speaks the Docker Registry HTTP API v2 directly (no docker, skopeo or podman needed, nothing on
-    any command line), the way docker and kubelet do; C(GET /v2/), then the Bearer token service
-    or Basic auth, then (with O(image)) the image manifest.
-  - Runs wherever the task runs; on the controller (C(delegate_to: localhost)) to check the
+  - "Speaks the Docker Registry HTTP API v2 directly (no docker, skopeo or podman needed, nothing on
+    any command line), the way docker and kubelet do: C(GET /v2/), then the Bearer token service
+    or Basic auth, then (with O(image)) the image manifest."
+  - "Runs wherever the task runs: on the controller (C(delegate_to: localhost)) to check the
     credentials themselves, or on every node to prove that node's network path, CA trust and its
-    own C(config.json) (O(config_path)) work.
+    own C(config.json) (O(config_path)) work."
   - Read-only; never reports changed; runs in check mode too.
-  - Failures carry the registry's own error text, for example
-    C(registry.redhat.io: login failed: 401 UNAUTHORIZED: Invalid username or password).
+  - "Failures carry the registry's own error text, for example
+    C(registry.redhat.io: login failed: 401 UNAUTHORIZED: Invalid username or password)."
   - Connection errors, timeouts, HTTP 5xx and 429 are retried (O(retries)); a refused login
     (401/403) never is.
 version_added: "0.1.0"

@@ -98,7 +98,12 @@ try:
     tls = None
 except ToolkitError as e:
     tls = str(e)
-print(json.dumps({"digest": result["digest"], "logged_in": result["logged_in"], "failure": failure, "tls": tls}))
+redirects = {}
+for name, url in (("same", sys.argv[6]), ("other", sys.argv[7])):
+    status, headers, body = transport("GET", url, {"Authorization": "Basic c2VjcmV0"})
+    redirects[name] = [status, json.loads(body.decode("utf-8"))["authorization"]]
+print(json.dumps({"digest": result["digest"], "logged_in": result["logged_in"], "failure": failure, "tls": tls,
+                  "redirects": redirects}))
 """
 
 
@@ -109,12 +114,17 @@ def test_http_transport_real_tls_login_on_old_python(version, tmp_path):
     if not os.path.exists(python):
         pytest.skip("python%s not installed (pyenv)" % version)
     user, password = "12345678|okd-puller", "pa:ss w0rd"
-    with LocalRegistry(str(tmp_path), users={user: password}) as reg:
+    with LocalRegistry(str(tmp_path), users={user: password}) as reg, \
+            LocalRegistry(str(tmp_path), users={}, paths=reg.paths) as other:
         env = dict(os.environ, no_proxy="localhost,127.0.0.1", NO_PROXY="localhost,127.0.0.1")
-        proc = subprocess.run([python, "-c", SMOKE, ROOT, reg.host, reg.paths["ca"], user, password],
-                              capture_output=True, text=True, env=env, timeout=120)
+        same = "https://%s/redirect?to=https://%s/echo-auth" % (reg.host, reg.host)
+        elsewhere = "https://%s/redirect?to=https://%s/echo-auth" % (reg.host, other.host)
+        proc = subprocess.run([python, "-c", SMOKE, ROOT, reg.host, reg.paths["ca"], user, password, same,
+                               elsewhere], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = json.loads(proc.stdout)
     assert out["digest"] == DIGEST and out["logged_in"] is True
     assert out["failure"] == "%s: login failed: 401 UNAUTHORIZED: Invalid username or password" % reg.host
     assert "TLS certificate verification failed" in out["tls"]
+    # a redirect keeps Authorization on the same host and drops it for another one (as docker does)
+    assert out["redirects"] == {"same": [200, "Basic c2VjcmV0"], "other": [200, None]}

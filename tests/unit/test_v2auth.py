@@ -341,6 +341,8 @@ def test_verify_access_bearer_denied_pull():
         v.verify_access(registry, HOST, "limited", "pw", IMAGE)
     assert info.value.msg.startswith(
         HOST + ": pull access to openshift3/ose-pod:v3.11 denied: 401 UNAUTHORIZED: authentication required")
+    assert info.value.msg.endswith("(the login as limited succeeded but the token grants no pull access to "
+                                   "openshift3/ose-pod)")
     assert info.value.status == 401
 
 
