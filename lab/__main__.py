@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from lab import hosts, inventory, pki, proc, state
+from lab import hosts, proc, state
 
 DEFAULT_NODES = 3
 # exit codes of `status`
@@ -45,6 +45,7 @@ def _nodes_of(status):
 
 
 def _finish_status(lab, status):
+    from lab import inventory
     status["state_dir"] = str(lab.paths.root)
     status["ca_file"] = str(lab.paths.ca_cert)
     if status.get("hosts"):
@@ -62,6 +63,7 @@ def cmd_up(args):
     t0 = time.time()
     timings = {}
     lab.paths.mkdirs()
+    from lab import pki
     pki.ensure_ca(lab.paths)
     status = dict(prev)
     status.update({"state_dir": str(lab.paths.root), "ca_file": str(lab.paths.ca_cert)})
@@ -121,10 +123,13 @@ def cmd_down(args):
         errors.append("hosts.down: %s" % e)
     # anything else recorded by a component that did not clean up after itself
     left = proc.recorded(lab.paths)
+    hosts.forget_foreign_pids(lab.paths, set(left), str(lab.paths.root))
+    left = proc.recorded(lab.paths)
     if left:
         warn("stopping leftover recorded daemons: %s" % ", ".join(sorted(left)))
         proc.stop_many(lab.paths, list(left))
     hosts.network_down(lab)
+    from lab import inventory
     inventory.remove(lab)
     try:
         lab.paths.status.unlink()
