@@ -8,7 +8,6 @@ import json
 import re
 import secrets as _random
 import threading
-import time
 import uuid
 
 from . import images, patch as patchlib, resources

@@ -4,7 +4,6 @@ import hmac
 import json
 import os
 import re
-import socket
 import ssl
 import sys
 import threading

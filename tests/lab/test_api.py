@@ -153,7 +153,11 @@ def test_fresh_cluster_namespaces_and_service_accounts(core):
     assert {"default", "kube-system", "openshift"} <= names
     sa = core.read_namespaced_service_account("default", "openshift")
     # like OKD: every service account gets a dockercfg pull secret
-    assert [s.name for s in sa.image_pull_secrets][0].startswith("default-dockercfg-")
+    pull = [s.name for s in sa.image_pull_secrets if s.name.startswith("default-dockercfg-")]
+    assert pull
+    sec = core.read_namespaced_secret(pull[0], "openshift")
+    assert sec.type == "kubernetes.io/dockercfg"
+    assert sec.metadata.annotations["kubernetes.io/service-account.name"] == "default"
 
 
 # ------------------------------------------------------------------------------------ typed CRUD
@@ -691,3 +695,86 @@ def test_scheduled_import_follows_the_registry(status, lab_exec, tmp_path):
     a.scheduled_imports()
     t = _tag_status(a.get(BY_KEY["imagestreams.image.openshift.io"], "default", "sched"), "v1")
     assert [i["image"] for i in t["items"]] == [quay["digests"]["laborg/hello:1.1"], quay["digests"][QUAY_SOURCE]]
+
+
+# ------------------------------------------------------------------------------------ concurrency
+def test_concurrent_writers_get_distinct_resource_versions(core, ns):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def make(i):
+        return core.create_namespaced_config_map(ns, {"metadata": {"name": "c%d" % i}, "data": {"i": str(i)}})
+
+    with ThreadPoolExecutor(8) as ex:
+        made = list(ex.map(make, range(32)))
+    assert len({m.metadata.resource_version for m in made}) == 32
+    assert len({m.metadata.uid for m in made}) == 32
+    assert sorted(c.metadata.name for c in core.list_namespaced_config_map(ns).items) == \
+        sorted("c%d" % i for i in range(32))
+    # read-modify-write races: every writer either wins or gets 409, never a lost update
+    base = core.read_namespaced_config_map("c0", ns)
+
+    def bump(i):
+        base.data = {"i": "writer-%d" % i}
+        try:
+            core.replace_namespaced_config_map("c0", ns, base)
+            return "ok"
+        except ApiException as e:
+            return e.status
+
+    with ThreadPoolExecutor(8) as ex:
+        outcomes = list(ex.map(bump, range(8)))
+    assert outcomes.count("ok") == 1 and outcomes.count(409) == 7
+
+
+# ------------------------------------------------------------------------------------ patch engine (in-process)
+def test_strategic_merge_patch_directives():
+    from lab.api import patch, resources
+
+    def mk(path):
+        return resources.merge_key("deploymentconfigs.apps.openshift.io", path)
+
+    orig = {"metadata": {"finalizers": ["a", "b"], "labels": {"x": "1", "y": "2"}},
+            "spec": {"triggers": [{"type": "ConfigChange"}, {"type": "ImageChange"}],
+                     "template": {"spec": {
+                         "containers": [{"name": "app", "image": "i",
+                                         "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]}],
+                         "volumes": [{"name": "v1", "emptyDir": {}}]}}}}
+    p = {"metadata": {"$deleteFromPrimitiveList/finalizers": ["a"], "finalizers": ["c"], "labels": {"y": None}},
+         "spec": {"triggers": [{"type": "ConfigChange"}],          # no merge key: replaced
+                  "template": {"spec": {
+                      "containers": [{"name": "app", "env": [{"name": "A", "$patch": "delete"},
+                                                             {"name": "C", "value": "3"}]},
+                                     {"name": "side", "image": "s"}],
+                      "volumes": [{"$patch": "replace"}, {"name": "v2", "emptyDir": {}}]}}}}
+    out = patch.strategic_merge_patch(orig, p, mk)
+    assert out["metadata"] == {"finalizers": ["b", "c"], "labels": {"x": "1"}}
+    assert out["spec"]["triggers"] == [{"type": "ConfigChange"}]
+    cs = out["spec"]["template"]["spec"]["containers"]
+    assert cs == [{"name": "app", "image": "i", "env": [{"name": "B", "value": "2"}, {"name": "C", "value": "3"}]},
+                  {"name": "side", "image": "s"}]
+    assert out["spec"]["template"]["spec"]["volumes"] == [{"name": "v2", "emptyDir": {}}]
+    assert orig["metadata"]["finalizers"] == ["a", "b"]          # the original is untouched
+    # $retainKeys and $patch: replace on a map
+    out = patch.strategic_merge_patch({"spec": {"a": 1, "b": 2, "c": {"d": 1}}},
+                                      {"spec": {"$retainKeys": ["a", "c"], "c": {"$patch": "replace", "e": 2}}}, mk)
+    assert out == {"spec": {"a": 1, "c": {"e": 2}}}
+    with pytest.raises(patch.PatchError):
+        patch.strategic_merge_patch(orig, {"spec": {"template": {"spec": {"containers": [{"image": "no-name"}]}}}},
+                                    mk)
+
+
+def test_json_patch_and_merge_patch_engines():
+    from lab.api import patch
+    doc = {"a": {"b/c": 1, "l": [1, 2]}}
+    out = patch.json_patch(doc, [{"op": "add", "path": "/a/l/-", "value": 3},
+                                 {"op": "move", "from": "/a/b~1c", "path": "/a/m"},
+                                 {"op": "copy", "from": "/a/m", "path": "/n"},
+                                 {"op": "replace", "path": "/a/l/0", "value": 0},
+                                 {"op": "test", "path": "/n", "value": 1}])
+    assert out == {"a": {"l": [0, 2, 3], "m": 1}, "n": 1} and doc == {"a": {"b/c": 1, "l": [1, 2]}}
+    for bad in ([{"op": "remove", "path": "/nope"}], [{"op": "replace", "path": "/x", "value": 1}],
+                [{"op": "test", "path": "/a/l/0", "value": 9}]):
+        with pytest.raises(patch.PatchError):
+            patch.json_patch(doc, bad)
+    assert patch.merge_patch({"a": [1, 2], "b": {"c": 1, "d": 2}}, {"a": [3], "b": {"c": None}}) == \
+        {"a": [3], "b": {"d": 2}}
