@@ -22,7 +22,7 @@ description:
     partial file and the secrets are never readable by others, not even for a moment.
     The final mode 0600 (and owner/group) is enforced even when the content is unchanged.
   - A missing directory is created with mode 0700. An existing directory named C(.docker)
-    is tightened to 0700; other existing directories are left alone.
+    that holds (or is to hold) the file is tightened to 0700; other existing directories are left alone.
   - An existing file that is not a valid docker config makes the module fail and stays
     untouched, unless O(invalid_existing=replace).
   - Check mode reports exactly what would change; the diff shows redacted content only
@@ -380,7 +380,7 @@ def run(module):
     dir_exists = os.path.isdir(directory)
     dir_created = not dir_exists and plan["write"]
     dir_mode_changed = False
-    if dir_exists and os.path.basename(directory) == ".docker":
+    if dir_exists and os.path.basename(directory) == ".docker" and (st is not None or plan["write"]):
         dir_mode_changed = stat.S_IMODE(os.stat(directory).st_mode) != DIR_MODE
 
     content_changed = plan["write"]

@@ -352,3 +352,54 @@ def test_verify_basic_auth_registry(tmp_path):
             verify_task("anonymous", registry=reg.host, ca_file=reg.paths["ca"])])
         assert r["basic"]["auth_scheme"] == "basic" and r["basic"]["digest"] == DIGEST
         assert "requires a login (Basic auth)" in r["anonymous"]["msg"]
+
+
+# ---------------------------------------------------------------- old Python targets (RHEL/CentOS 7)
+
+ANSIBLE_216 = os.environ.get("OKDTK_ANSIBLE216_PLAYBOOK", os.path.join(ROOT, ".venv-216", "bin", "ansible-playbook"))
+OLD_PYTHONS = {"2.7": "/root/.pyenv/versions/2.7.18/bin/python", "3.6": "/root/.pyenv/versions/3.6.15/bin/python"}
+
+
+@pytest.mark.parametrize("version", sorted(OLD_PYTHONS))
+def test_modules_on_old_python_targets_with_ansible_216(version, tmp_path):
+    """The modules run by ansible-core 2.16 (the last that manages 2.7/3.6 targets) on python2.7 / 3.6."""
+    python = OLD_PYTHONS[version]
+    if not os.path.exists(ANSIBLE_216) or not os.path.exists(python):
+        pytest.skip("needs .venv-216 (ansible-core 2.16) and pyenv's python%s" % version)
+    path = str(tmp_path / "n" / ".docker" / "config.json")
+    out = str(tmp_path / "results.json")
+    with LocalRegistry(str(tmp_path), users={USER: PASSWORD}) as reg:
+        entry = {"registry": reg.host, "username": USER, "password": PASSWORD, "email": u"j\u00fc@lab.test"}
+        tasks = [
+            {"name": "apply", "okd.registry_toolkit.registry_credentials": {"path": path, "registries": [entry]},
+             "register": "r_apply"},
+            {"name": "again", "okd.registry_toolkit.registry_credentials": {"path": path, "registries": [entry]},
+             "register": "r_again"},
+            {"name": "verify", "okd.registry_toolkit.registry_verify": {
+                "registry": reg.host, "config_path": path, "image": "openshift3/ose-pod:v3.11",
+                "ca_file": reg.paths["ca"]}, "register": "r_verify"},
+            {"name": "verify bad", "okd.registry_toolkit.registry_verify": {
+                "registry": reg.host, "username": USER, "password": "bad", "ca_file": reg.paths["ca"], "retries": 0},
+             "register": "r_bad", "ignore_errors": True},
+            {"name": "absent", "okd.registry_toolkit.registry_credentials": {
+                "path": path, "registry": reg.host, "state": "absent"}, "register": "r_absent"},
+            {"name": "save", "delegate_to": "localhost", "ansible.builtin.copy": {
+                "dest": out, "content": "{{ {'apply': r_apply, 'again': r_again, 'verify': r_verify, "
+                                        "'bad': r_bad, 'absent': r_absent} | to_json }}"}},
+        ]
+        play = tmp_path / "play.json"
+        play.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]))
+        env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
+                   ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"), no_proxy="localhost,127.0.0.1")
+        proc = subprocess.run([ANSIBLE_216, str(play), "-i", "localhost,", "-c", "local", "-vvv",
+                               "-e", "ansible_python_interpreter=%s" % python],
+                              cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert PASSWORD not in proc.stdout + proc.stderr
+    with open(out) as handle:
+        r = json.load(handle)
+    assert r["apply"]["changed"] and not r["again"]["changed"]
+    assert r["verify"]["digest"] == DIGEST and r["verify"]["logged_in"]
+    assert r["bad"]["failed"] and r["bad"]["msg"].endswith("login failed: 401 UNAUTHORIZED: Invalid username or password")
+    assert r["absent"]["registries_removed"] == [reg.host]
+    assert mode_of(path) == 0o600 and json.loads(open(path).read()) == {"auths": {}}
