@@ -253,8 +253,19 @@ def _merge_key(path):
     return MERGE_KEYS.get(tuple(path))
 
 
+def is_zero(value):
+    """Kubernetes omits empty fields (omitempty): false, "", 0, [] and {} (recursively) equal absent."""
+    if isinstance(value, dict):
+        return all(is_zero(v) for v in value.values())
+    if isinstance(value, bool):
+        return value is False
+    return value in ("", 0, [], None)
+
+
 def _equal(desired, live, path):
-    """Is ``desired`` (a subset) satisfied by ``live``?"""
+    """Is ``desired`` (a subset) satisfied by ``live``? Absent live keys equal zero values."""
+    if live is None:
+        return desired is None or is_zero(desired)
     if isinstance(desired, dict):
         if not isinstance(live, dict):
             return False
@@ -263,9 +274,7 @@ def _equal(desired, live, path):
                 if live.get(k) is not None:
                     return False
                 continue
-            if k not in live:
-                return False
-            if not _equal(v, live[k], path + [k]):
+            if not _equal(v, live.get(k), path + [k]):
                 return False
         return True
     if isinstance(desired, list):
@@ -338,7 +347,7 @@ def _patch(desired, live, path):
             if lv is not None:
                 patch[k] = None
             continue
-        if _equal(v, lv, path + [k]) and lv is not None:
+        if _equal(v, lv, path + [k]):
             continue
         if isinstance(v, dict) and isinstance(lv, dict):
             sub = _patch(v, lv, path + [k])

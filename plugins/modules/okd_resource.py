@@ -93,11 +93,35 @@ patch:
   type: dict
 """
 
+import base64
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.errors import ToolkitError
-from ansible_collections.okd.registry_toolkit.plugins.module_utils.k8s import describe, redact
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.k8s import SECRET_ANNOTATIONS, describe, redact
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.k8s_client import (
     Client, ensure_object, k8s_argument_spec, remove_object)
+
+
+def _hide_secret_values(module, definition):
+    """Secret values in the definition never appear in the result (invocation, messages)."""
+    if not isinstance(definition, dict) or definition.get("kind") != "Secret":
+        return
+    for field in ("data", "stringData"):
+        for value in (definition.get(field) or {}).values():
+            if not isinstance(value, str) or not value:
+                continue
+            module.no_log_values.add(value)
+            if field == "data":
+                try:
+                    module.no_log_values.add(base64.b64decode(value).decode("utf-8"))
+                except Exception:
+                    pass
+            else:
+                module.no_log_values.add(base64.b64encode(value.encode("utf-8")).decode("ascii"))
+    ann = (definition.get("metadata") or {}).get("annotations") or {}
+    for key in SECRET_ANNOTATIONS:
+        if ann.get(key):
+            module.no_log_values.add(ann[key])
 
 
 def main():
@@ -110,6 +134,7 @@ def main():
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
     definition = p["definition"]
+    _hide_secret_values(module, definition)
     what = describe(definition, p["namespace"])
     try:
         with Client.from_params(p) as client:

@@ -162,6 +162,19 @@ def test_image_stream_tags_merge_by_name_with_server_defaults():
     assert "lookupPolicy" not in patch["spec"]
 
 
+def test_zero_values_equal_absent_fields():
+    # OKD omits empty fields: importPolicy {scheduled: false} is stored as {} (or not at all)
+    live = {"kind": "ImageStream", "metadata": {"name": "h"}, "spec": {"tags": [
+        {"name": "1.0", "from": {"kind": "DockerImage", "name": "q/l/h:1.0"}, "importPolicy": {}}]}}
+    desired = k8s.image_stream_definition("ns", "h", "q/l/h", ["1.0"])
+    assert k8s.compare(desired, live) == (False, {})
+    del live["spec"]["tags"][0]["importPolicy"]
+    assert k8s.compare(desired, live) == (False, {})
+    desired = k8s.image_stream_definition("ns", "h", "q/l/h", ["1.0"], scheduled=True)
+    needs, patch = k8s.compare(desired, live)
+    assert needs and patch["spec"]["tags"][0]["importPolicy"] == {"scheduled": True}
+
+
 def test_null_means_absent_and_type_mismatch():
     live = {"kind": "Secret", "metadata": {"name": "s", "annotations": {"x": "1"}}, "type": "Opaque"}
     needs, patch = k8s.compare({"kind": "Secret", "metadata": {"name": "s", "annotations": {"x": None}}}, live)

@@ -1,0 +1,327 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Thin adapter over plugins/module_utils/k8s.py + dockercfg.py: a dockerconfigjson pull secret kept current.
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: okd_registry_secret
+short_description: Keep a kubernetes.io/dockerconfigjson registry secret current and linked to service accounts
+description:
+  - Ensures a C(kubernetes.io/dockerconfigjson) Secret in a namespace holds credentials for a list of
+    registries - for example C(imagestreamsecret) in C(openshift), which image streams of that namespace
+    use to import from registry.redhat.io, or a Quay robot's pull secret in an application namespace.
+  - Created when missing, B(updated when the credentials change) (openshift-ansible 3.11 never updates it,
+    so a rotated token never reaches imports), left alone otherwise. The decision compares the decoded
+    credentials, not bytes, so a secret made by C(oc create secret docker-registry) with the same
+    credentials is not rewritten.
+  - Optionally links the secret to service accounts like C(oc secrets link SA SECRET --for=pull,mount)
+    (C(imagePullSecrets) for pull, C(secrets) for mount).
+  - Client-side check mode and diff (only GET requests in check mode; works on OKD 3.11, which has no
+    server-side dry run). Updates are guarded by the resourceVersion read, so a concurrent modification
+    fails with 409 Conflict. Passwords never appear in results, diffs or logs.
+  - Runs on the controller (C(delegate_to: localhost)).
+version_added: "0.1.0"
+author: okd-registry-toolkit developers
+options:
+  name:
+    description: Secret name.
+    type: str
+    default: imagestreamsecret
+  namespace:
+    description: Namespace of the secret (created when missing, unless I(create_namespace=false)).
+    type: str
+    default: openshift
+  create_namespace:
+    description: Create the namespace when it does not exist.
+    type: bool
+    default: false
+  registries:
+    description: Registries the secret holds credentials for (required with I(state=present)).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      registry:
+        description: Registry host[:port], as used as key in config.json.
+        type: str
+        required: true
+      username:
+        description:
+          - User name (e.g. a registry.redhat.io service account C(12345678|name) or a Quay robot).
+          - Without I(username)/I(password) the credentials are taken from I(docker_config).
+        type: str
+      password:
+        description: Password or token.
+        type: str
+        no_log: true
+      email:
+        description: Optional e-mail stored with the entry.
+        type: str
+  docker_config:
+    description:
+      - Text of a docker config.json (e.g. the master's C(/var/lib/origin/.docker/config.json), read with
+        slurp) to take credentials from, for I(registries) entries without username/password.
+    type: str
+  exclusive:
+    description:
+      - With C(true) the secret holds exactly I(registries); otherwise entries for other registries that
+        are already in the secret are kept.
+    type: bool
+    default: false
+  link_to:
+    description: Service accounts (in I(namespace)) to link the secret to, like C(oc secrets link).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Service account name.
+        type: str
+        required: true
+      for:
+        description: C(pull) adds the secret to C(imagePullSecrets), C(mount) to C(secrets).
+        type: list
+        elements: str
+        choices: [pull, mount]
+        default: [pull]
+  sa_wait_timeout:
+    description:
+      - Seconds to wait for a I(link_to) service account that does not exist yet (OKD creates
+        C(default), C(builder) and C(deployer) shortly after a namespace); then it is created with the link.
+    type: int
+    default: 5
+  state:
+    description: C(present) or C(absent) (deletes the secret; service account links are left as they are).
+    type: str
+    choices: [present, absent]
+    default: present
+  kubeconfig:
+    description: Path of a kubeconfig on the controller.
+    type: path
+    required: true
+  context:
+    description: kubeconfig context (default its current-context).
+    type: str
+  validate_certs:
+    description: Verify the API server's TLS certificate.
+    type: bool
+    default: true
+  ca_file:
+    description: CA bundle to verify the API server with, instead of the kubeconfig's.
+    type: path
+  api_timeout:
+    description: Seconds per API request.
+    type: int
+    default: 30
+notes:
+  - Supports check mode and diff mode; diffs show registry names and a fingerprint of the secret data only.
+"""
+
+EXAMPLES = r"""
+- name: imagestreamsecret for registry.redhat.io
+  okd.registry_toolkit.okd_registry_secret:
+    kubeconfig: /tmp/admin.kubeconfig
+    name: imagestreamsecret
+    namespace: openshift
+    registries:
+      - registry: registry.redhat.io
+        username: "12345678|okd-cluster"
+        password: "{{ vault_redhat_token }}"
+  delegate_to: localhost
+  run_once: true
+
+- name: Quay robot pull secret for an application namespace
+  okd.registry_toolkit.okd_registry_secret:
+    kubeconfig: /tmp/admin.kubeconfig
+    name: quay-pull
+    namespace: lab-apps
+    create_namespace: true
+    registries:
+      - {registry: quay.example.com, username: "myorg+robot", password: "{{ vault_quay_robot }}"}
+    link_to:
+      - {name: default, for: [pull]}
+      - {name: builder, for: [pull, mount]}
+"""
+
+RETURN = r"""
+registries:
+  description: Registry names the secret holds (never credentials).
+  returned: always
+  type: list
+  elements: str
+secret_changed:
+  description: Whether the secret itself was (or would be) created or updated.
+  returned: always
+  type: bool
+operation:
+  description: What happened to the secret - created, updated, unchanged, deleted, absent.
+  returned: always
+  type: str
+linked:
+  description: One entry per I(link_to) item - {name, for, changed}.
+  returned: always
+  type: list
+  elements: dict
+"""
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.dockercfg import (
+    get_credentials, normalize_registry, parse_config)
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.errors import ToolkitError
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.k8s import (
+    apply_patch, decode_dockerconfigjson, dockerconfigjson_secret, redact, resource_path, sa_link_patch,
+    with_resource_version)
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.k8s_client import (
+    Client, ensure_object, k8s_argument_spec, remove_object)
+
+
+def _registries_of(secret):
+    cfg = decode_dockerconfigjson(secret) or {}
+    return sorted((cfg.get("auths") or {}).keys())
+
+
+def _wait_for_sa(client, path, timeout):
+    deadline = time.time() + timeout
+    while True:
+        sa = client.get(path)
+        if sa is not None or time.time() >= deadline:
+            return sa
+        time.sleep(0.5)
+
+
+def run(module, client):
+    p = module.params
+    ns, name, check = p["namespace"], p["name"], module.check_mode
+    where = "secret %s/%s" % (ns, name)
+    out = dict(changed=False, secret_changed=False, linked=[], registries=[], operation="unchanged")
+    diff_before, diff_after = {}, {}
+    sec_path = resource_path("v1", "Secret", ns, name)
+
+    if p["state"] == "absent":
+        res = remove_object(client, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}},
+                            check_mode=check, namespace=ns)
+        out.update(changed=res["changed"], secret_changed=res["changed"],
+                   operation="deleted" if res["changed"] else "absent")
+        if module._diff:
+            out["diff"] = dict(before=res["before"] or {}, after={})
+        return out
+
+    if not p["registries"]:
+        raise ToolkitError("registries must not be empty with state=present")
+    namespace_missing = False
+    if p["create_namespace"]:
+        res = ensure_object(client, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}},
+                            check_mode=check)
+        namespace_missing = res["method"] == "create"
+        out["changed"] = out["changed"] or res["changed"]
+    live = None if namespace_missing else client.get(sec_path)
+    entries = [dict((k, e.get(k)) for k in ("registry", "username", "password", "email")) for e in p["registries"]]
+    definition, needs = dockerconfigjson_secret(name, ns, entries, live=live, exclusive=p["exclusive"])
+    if live is None:
+        out["operation"] = "created"
+        if not check:
+            live = client.post(resource_path("v1", "Secret", ns), definition)
+        else:
+            live = definition
+    elif needs:
+        out["operation"] = "updated"
+        patch = {"data": definition["data"], "type": definition["type"]}
+        if live.get("type") != definition["type"]:
+            # the type of a Secret is immutable: replace it (delete + create)
+            if not check:
+                client.delete(sec_path)
+                live = client.post(resource_path("v1", "Secret", ns), definition)
+            else:
+                live = definition
+        else:
+            extra = [k for k in (live.get("data") or {}) if k != ".dockerconfigjson"]
+            for k in extra:
+                patch["data"][k] = None
+            patch = with_resource_version(patch, live)
+            before = live
+            live = apply_patch(live, patch) if check else client.patch(sec_path, patch)
+            diff_before = redact(before)
+    if out["operation"] in ("created", "updated"):
+        out["changed"] = out["secret_changed"] = True
+        diff_after = redact(live)
+        if out["operation"] == "created":
+            diff_before = {}
+    elif module._diff:
+        diff_before = diff_after = redact(live)
+    out["registries"] = _registries_of(live) if live else []
+
+    for link in p["link_to"]:
+        for_ = link.get("for") or ["pull"]
+        sa_path = resource_path("v1", "ServiceAccount", ns, link["name"])
+        sa = None if namespace_missing else _wait_for_sa(client, sa_path, 0 if check else p["sa_wait_timeout"])
+        if sa is None:
+            # OKD's service account controller creates default/builder/deployer shortly after the
+            # namespace; when it has not (yet), create the service account with the link
+            sa = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": link["name"], "namespace": ns}}
+            sa.update(sa_link_patch(sa, name, for_))
+            if not check:
+                client.post(resource_path("v1", "ServiceAccount", ns), sa)
+            patch = True
+        else:
+            patch = sa_link_patch(sa, name, for_)
+            if patch and not check:
+                client.patch(sa_path, with_resource_version(patch, sa))
+        out["linked"].append({"name": link["name"], "for": list(for_), "changed": bool(patch)})
+        out["changed"] = out["changed"] or bool(patch)
+    if module._diff:
+        out["diff"] = dict(before=diff_before, after=diff_after, before_header=where, after_header=where)
+    return out
+
+
+def main():
+    spec = k8s_argument_spec()
+    spec.update(
+        name=dict(type="str", default="imagestreamsecret"),
+        namespace=dict(type="str", default="openshift"),
+        create_namespace=dict(type="bool", default=False),
+        registries=dict(type="list", elements="dict", default=[], options=dict(
+            registry=dict(type="str", required=True),
+            username=dict(type="str"),
+            password=dict(type="str", no_log=True),
+            email=dict(type="str"),
+        )),
+        docker_config=dict(type="str", no_log=True),
+        exclusive=dict(type="bool", default=False),
+        link_to=dict(type="list", elements="dict", default=[], options={
+            "name": dict(type="str", required=True),
+            "for": dict(type="list", elements="str", choices=["pull", "mount"], default=["pull"]),
+        }),
+        sa_wait_timeout=dict(type="int", default=5),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+    )
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    p = module.params
+    try:
+        config = parse_config(p["docker_config"], "docker_config") if p["docker_config"] else None
+        for e in p["registries"]:
+            e["registry"] = normalize_registry(e["registry"])
+            if not e.get("username") and not e.get("password"):
+                if config is None:
+                    raise ToolkitError("%s: no username/password given and no docker_config to take them from"
+                                       % e["registry"])
+                cred = get_credentials(config, e["registry"])
+                if not cred:
+                    raise ToolkitError("%s: docker_config has no credentials for this registry" % e["registry"])
+                e["username"], e["password"] = cred
+                module.no_log_values.add(e["password"])
+            elif not (e.get("username") and e.get("password")):
+                raise ToolkitError("%s: give both username and password" % e["registry"])
+        with Client.from_params(p) as client:
+            out = run(module, client)
+    except ToolkitError as e:
+        module.fail_json(msg="secret %s/%s: %s" % (p["namespace"], p["name"], e.msg), status=e.status)
+    module.exit_json(**out)
+
+
+if __name__ == "__main__":
+    main()
