@@ -5,9 +5,12 @@ lab CA), writes the admin and readonly kubeconfigs and notifications.json, and r
 fragment of `status --json`; `down(lab)` stops it. State persists in .lab/api/state.json.
 """
 import base64
+import hashlib
 import json
 import os
 import secrets
+import socket
+from pathlib import Path
 
 from .. import pki, proc
 from ..state import REPO
@@ -80,7 +83,34 @@ def fragment(lab):
             "state_file": str(paths.api / "state.json")}
 
 
-def up(lab, import_interval=None):
+def _fingerprint(argv):
+    """What the running server was started from: its command line and the stand-in's source."""
+    h = hashlib.sha256(json.dumps(argv).encode())
+    for f in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
+def _running(lab, fingerprint):
+    """True when the recorded server is alive, listening and was started from the same fingerprint."""
+    pid = proc.recorded(lab.paths, PROC_NAME).get(PROC_NAME)
+    try:
+        info = json.loads((lab.paths.api / "server.json").read_text())
+    except (OSError, ValueError):
+        return False
+    if pid is None or info.get("pid") != pid or info.get("fingerprint") != fingerprint or not proc.alive(pid):
+        return False
+    try:
+        socket.create_connection((lab.gateway, lab.ports["api"]), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def up(lab, import_interval=None, restart=False):
+    """Start the stand-in (or keep the running one when it was started from the same code and
+    arguments, so that a repeated `lab up` does not cut off other clients; restart=True forces a
+    restart). Returns the "api" status fragment."""
     paths = lab.paths
     paths.api.mkdir(parents=True, exist_ok=True)
     os.chmod(str(paths.api), 0o700)
@@ -91,14 +121,17 @@ def up(lab, import_interval=None):
     cert, key = pki.issue(paths, "api", sans)
     if import_interval is None:
         import_interval = float(os.environ.get("OKD_LAB_API_IMPORT_INTERVAL") or 60)
-    proc.stop(paths, PROC_NAME)
     argv = [lab.python, "-m", "lab.api", "serve", "--dir", str(paths.api), "--listen", lab.gateway,
             "--port", str(port), "--cert", str(cert), "--key", str(key), "--ca", str(ca),
             "--import-interval", str(import_interval)]
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    pid = proc.spawn(paths, PROC_NAME, argv, env=env, cwd=str(REPO))
-    proc.wait_port(lab.gateway, port, timeout=30, pid=pid, what="API stand-in")
+    fp = _fingerprint(argv + [cert.read_text()])
+    if restart or not _running(lab, fp):
+        proc.stop(paths, PROC_NAME)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        pid = proc.spawn(paths, PROC_NAME, argv, env=env, cwd=str(REPO))
+        proc.wait_port(lab.gateway, port, timeout=30, pid=pid, what="API stand-in")
+        _write_private(paths.api / "server.json", json.dumps({"pid": pid, "fingerprint": fp}))
     frag = fragment(lab)
     ca_pem = ca.read_bytes()
     _write_private(frag["kubeconfig"], kubeconfig_text(frag["url"], ca_pem, "admin", toks["admin"]))
@@ -111,6 +144,10 @@ def up(lab, import_interval=None):
 
 def down(lab):
     proc.stop(lab.paths, PROC_NAME)
+    try:
+        (lab.paths.api / "server.json").unlink()
+    except OSError:
+        pass
 
 
 def read_requests(log_path, offset=0):

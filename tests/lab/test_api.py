@@ -45,11 +45,6 @@ def api(status):
     return status["api"]
 
 
-@pytest.fixture(scope="module")
-def lab_obj(status):
-    return Lab(root=status["state_dir"])
-
-
 def _client(kubeconfig):
     return k8s_config.new_client_from_config(config_file=kubeconfig)
 
@@ -429,15 +424,54 @@ def test_kubectl(api, core, ns):
 
 
 # ------------------------------------------------------------------------------------ persistence
-def test_state_survives_a_restart(api, core, ns, lab_obj):
-    cm = core.create_namespaced_config_map(ns, {"metadata": {"name": "keep"}, "data": {"x": "y"}})
-    frag = lab_api.up(lab_obj)           # restarts the server process
-    assert frag["tokens"] == api["tokens"] and frag["url"] == api["url"]
-    again = core.read_namespaced_config_map("keep", ns)
-    assert again.metadata.uid == cm.metadata.uid
-    assert again.metadata.resource_version == cm.metadata.resource_version
-    newer = core.create_namespaced_config_map(ns, {"metadata": {"name": "after"}})
-    assert int(newer.metadata.resource_version) > int(cm.metadata.resource_version)
+def _free_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+@pytest.fixture
+def private_api(tmp_path):
+    """A second, private instance on 127.0.0.1 with its own state (restarting the shared one would cut
+    off other clients of the lab)."""
+    lab = Lab(root=str(tmp_path / "lab"))
+    lab.gateway = "127.0.0.1"
+    lab.names["api"] = "127.0.0.1"
+    lab.ports["api"] = _free_port()
+    frag = lab_api.up(lab, import_interval=0)
+    yield lab, frag
+    lab_api.down(lab)
+
+
+def test_state_survives_a_restart(private_api):
+    lab, frag = private_api
+    pid_of = lambda: json.loads((lab.paths.api / "server.json").read_text())["pid"]  # noqa: E731
+    c = _client(frag["kubeconfig"])
+    core = k8s_client.CoreV1Api(c)
+    core.create_namespace({"metadata": {"name": "keep"}})
+    cm = core.create_namespaced_config_map("keep", {"metadata": {"name": "keep"}, "data": {"x": "y"}})
+    c.close()
+    # `up` again from the same code keeps the running server
+    pid = pid_of()
+    assert lab_api.up(lab, import_interval=0) == frag and pid_of() == pid
+    # a real restart, and a down/up, keep every object, the counter and the tokens
+    for again in (lambda: lab_api.up(lab, import_interval=0, restart=True),
+                  lambda: (lab_api.down(lab), lab_api.up(lab, import_interval=0))[1]):
+        assert again()["tokens"] == frag["tokens"]
+        assert pid_of() != pid
+        pid = pid_of()
+        c = _client(frag["kubeconfig"])
+        core = k8s_client.CoreV1Api(c)
+        got = core.read_namespaced_config_map("keep", "keep")
+        assert (got.metadata.uid, got.metadata.resource_version, got.data) == \
+            (cm.metadata.uid, cm.metadata.resource_version, {"x": "y"})
+        newer = core.create_namespaced_config_map("keep", {"metadata": {"generateName": "n-"}})
+        assert int(newer.metadata.resource_version) > int(cm.metadata.resource_version)
+        c.close()
+    assert oct(os.stat(str(lab.paths.api / "state.json")).st_mode & 0o777) == "0o600"
 
 
 def test_request_log_records_every_request(api, core, ns):
