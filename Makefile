@@ -17,7 +17,13 @@ $(VENV)/.installed: requirements.txt
 	ln -sfn ../../.. .collections/ansible_collections/okd/registry_toolkit
 	touch $@
 
-deps: $(VENV)/.installed
+# ansible-core 2.16: the last that manages Python 2.7/3.6 nodes; the compatibility tests run with it
+.venv-216/.installed: requirements-ansible216.txt
+	test -x .venv-216/bin/python || $(PYTHON) -m venv .venv-216
+	.venv-216/bin/python -m pip install -q -r requirements-ansible216.txt
+	touch $@
+
+deps: $(VENV)/.installed .venv-216/.installed
 
 lab-up: deps
 	$(PY) -m lab up --nodes $(NODES)
