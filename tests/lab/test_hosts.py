@@ -11,8 +11,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-pytestmark = pytest.mark.lab
-
 REPO = Path(__file__).resolve().parents[2]
 PY = sys.executable
 
@@ -301,3 +299,75 @@ def test_pyinfra_reaches_every_host(lab):
     assert r.returncode == 0, r.stdout
     for h in lab["hosts"]:
         assert h["fqdn"] in r.stdout, r.stdout
+
+
+# ------------------------------------------------------------------------------- account revoke CLI
+
+def _cli(*args):
+    return subprocess.run([PY, "-m", "lab"] + list(args), cwd=str(REPO), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
+
+
+def _account(st, registry, username):
+    return [a for a in st["registries"][registry]["accounts"] if a["username"] == username][0]
+
+
+def test_account_revoke_and_restore_refresh_the_status(lab):
+    if not lab.get("registries"):
+        pytest.skip("no registries in this lab")
+    user = "labuser"     # not the account the inventories use, so concurrent users are not disturbed
+    assert not _account(lab, "redhat", user)["revoked"]
+    inv_before = Path(lab["inventory"]["ansible"]).read_text()
+    try:
+        r = _cli("account", "revoke", "redhat", user)
+        assert r.returncode == 0, r.stderr
+        st = json.loads(_cli("status", "--json").stdout)
+        assert _account(st, "redhat", user)["revoked"] is True
+        assert yaml.safe_load(Path(lab["inventory"]["ansible"]).read_text()) == yaml.safe_load(inv_before)
+    finally:
+        r = _cli("account", "restore", "redhat", user)
+    assert r.returncode == 0, r.stderr
+    st = json.loads(_cli("status", "--json").stdout)
+    assert _account(st, "redhat", user)["revoked"] is False
+    r = _cli("account", "revoke", "redhat", "nobody-such")
+    assert r.returncode != 0 and "nobody-such" in r.stderr
+
+
+# ---------------------------------------------------------------- inventory account selection (pure)
+
+def _reg(accounts, images=("laborg/hello:1.0",)):
+    return {"host": "r.lab.test:1", "accounts": accounts, "images": list(images)}
+
+
+def _acct(username, pull, revoked=False, password="pw"):
+    return {"username": username, "password": password, "pull": pull, "push": [], "revoked": revoked}
+
+
+def test_redhat_entry_takes_first_usable_service_account():
+    from lab import inventory
+    reg = _reg([_acct("labuser", ["openshift3/*"]),                 # no '|': a portal user
+                _acct("1|revoked", ["openshift3/*"], revoked=True),
+                _acct("1|nothing", []),
+                _acct("1|rhel-only", ["rhel7/*"]),
+                _acct("1|good", ["rhel7/*", "openshift3/*"], password="secret"),
+                _acct("1|later", ["openshift3/*"])])
+    e = inventory.redhat_entry(reg)
+    assert e == {"name": "redhat", "host": "r.lab.test:1", "username": "1|good", "password": "secret",
+                 "test_image": "openshift3/ose-pod:v3.11"}
+    assert inventory.redhat_entry(_reg([_acct("1|revoked", ["openshift3/*"], revoked=True)])) is None
+
+
+def test_quay_entry_takes_the_robot_that_can_pull_the_first_image():
+    from lab import inventory
+    reg = _reg([_acct("someone", ["laborg/*"]), _acct("other+robot", ["otherorg/*"]),
+                _acct("laborg+robot", ["laborg/*"], password="tok")],
+               images=["laborg/hello:1.0", "otherorg/x:1"])
+    e = inventory.quay_entry(reg)
+    assert (e["username"], e["password"], e["test_image"]) == ("laborg+robot", "tok", "laborg/hello:1.0")
+    assert inventory.quay_entry(_reg([_acct("laborg+robot", ["laborg/*"], revoked=True)])) is None
+
+
+def test_inventory_vars_without_fragments():
+    from lab import inventory
+    v = inventory.okd_vars({"state_dir": "/x", "ca_file": "/x/pki/ca.crt", "hosts": []})
+    assert v == {"okd_lab": True, "okd_lab_status_file": "/x/status.json", "okd_registry_ca_file": "/x/pki/ca.crt"}
