@@ -2,7 +2,8 @@
 # Install the Debian packages the lab and the tests need. Idempotent; needs root.
 # Services that packages would start (sshd, docker-registry) are kept from starting: the lab runs its own.
 set -euo pipefail
-pkgs=(openssh-server openssh-client docker-registry skopeo umoci iproute2 apache2-utils curl)
+# python3: the lab hosts share the machine's /usr, and the inventories use /usr/bin/python3 on them
+pkgs=(openssh-server openssh-client docker-registry skopeo umoci iproute2 apache2-utils curl python3)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
