@@ -1,5 +1,7 @@
 """`.venv/bin/python -m lab up|down|status|exec|account|demo` (see docs/lab.md)."""
 import argparse
+import contextlib
+import fcntl
 import importlib
 import json
 import os
@@ -292,9 +294,28 @@ def main(argv=None):
     p.add_argument("extra", nargs=argparse.REMAINDER, help="extra ansible-playbook arguments")
     p.set_defaults(func=cmd_demo)
     args = ap.parse_args(argv)
-    if os.geteuid() != 0 and args.command in ("up", "down", "exec"):
+    if os.geteuid() != 0 and args.command in ("up", "down", "exec", "account"):
         sys.exit("lab: %s needs root (network namespaces, mounts)" % args.command)
+    if args.command in ("up", "down", "account"):
+        with _exclusive(state.LabPaths()):
+            return args.func(args)
     return args.func(args)
+
+
+@contextlib.contextmanager
+def _exclusive(paths):
+    """One lab-changing command at a time (e.g. two test sessions starting together)."""
+    paths.root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(str(paths.root / ".lock"), os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            warn("waiting for another `python -m lab` command to finish")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 if __name__ == "__main__":
