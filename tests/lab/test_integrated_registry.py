@@ -1,0 +1,282 @@
+"""playbooks/integrated_registry.yml against the lab API stand-in (role okd_integrated_registry).
+
+Every object is read back with the official kubernetes client; the registry certificate is verified
+against the CA that was given to the role; a re-run and a check-mode run must send no changing request
+to the API (judged from the API's request log).
+"""
+import base64
+import ipaddress
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+REPO = Path(__file__).resolve().parents[2]
+NS = "default"
+CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+def run_playbook(*args):
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_FORCE_COLOR="0", PYTHONUNBUFFERED="1")
+    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "playbooks/integrated_registry.yml"] + list(args)
+    r = subprocess.run(cmd, cwd=str(REPO), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       universal_newlines=True, timeout=900)
+    return r.returncode, r.stdout
+
+
+def recap(output):
+    """{'ok': n, 'changed': n, 'failed': n, ...} summed over the PLAY RECAP lines."""
+    total = {}
+    in_recap = False
+    for line in output.splitlines():
+        if line.startswith("PLAY RECAP"):
+            in_recap = True
+            continue
+        if in_recap:
+            for k, v in re.findall(r"(\w+)=(\d+)", line):
+                total[k] = total.get(k, 0) + int(v)
+    assert total, "no PLAY RECAP in output:\n" + output[-3000:]
+    return total
+
+
+def log_size(path):
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def requests_since(path, offset, end=None):
+    """(method, path) of the API requests logged after byte `offset` (up to `end`) of the request log."""
+    with open(path, "rb") as f:
+        f.seek(offset)
+        data = f.read() if end is None else f.read(end - offset)
+        text = data.decode("utf-8", "replace")
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            rec = None
+        if isinstance(rec, dict):
+            method = rec.get("method") or rec.get("verb") or ""
+            out.append((str(method).upper(), rec.get("path") or rec.get("url") or rec.get("uri") or ""))
+            continue
+        m = re.search(r"\b(GET|HEAD|POST|PUT|PATCH|DELETE)\s+(\S+)", line)
+        assert m, "unparsable request log line: %r" % line
+        out.append((m.group(1), m.group(2)))
+    return out
+
+
+# the objects of this role (other tests may write other objects to the same API concurrently)
+OURS = re.compile(r"^/apis?/(?:[^/]+/)?v1/(?:namespaces/default/(?:serviceaccounts/registry|services/docker-registry"
+                  r"|secrets/registry-certificates|secrets/registry-http-secret|deploymentconfigs/docker-registry"
+                  r"|routes/docker-registry|persistentvolumeclaims/registry-claim)"
+                  r"|clusterrolebindings/registry-registry-role|namespaces/default/(?:serviceaccounts|services|secrets"
+                  r"|deploymentconfigs|routes|persistentvolumeclaims)|clusterrolebindings)/?$")
+
+
+def ours(reqs):
+    return [r for r in reqs if OURS.match(r[1].split("?")[0])]
+
+
+def changing(reqs):
+    return [r for r in ours(reqs) if r[0] in CHANGING]
+
+
+@pytest.fixture(scope="module")
+def api(lab):
+    from kubernetes import client, config
+    api_client = config.new_client_from_config(config_file=lab["api"]["kubeconfig"])
+    return {"core": client.CoreV1Api(api_client), "rbac": client.RbacAuthorizationV1Api(api_client),
+            "custom": client.CustomObjectsApi(api_client)}
+
+
+@pytest.fixture(scope="module")
+def redhat_host(lab):
+    return lab["registries"]["redhat"]["host"]
+
+
+@pytest.fixture(scope="module")
+def deployed(lab):
+    """First run (with -v --diff) and an immediate re-run; returns their outputs and requests."""
+    log = lab["api"]["request_log"]
+    off1 = log_size(log)
+    rc, out1 = run_playbook("-v", "--diff")
+    assert rc == 0, out1[-6000:]
+    off2 = log_size(log)
+    rc, out2 = run_playbook("--diff")
+    assert rc == 0, out2[-6000:]
+    return {"first": out1, "first_requests": requests_since(log, off1, off2),
+            "second": out2, "second_requests": requests_since(log, off2)}
+
+
+def dc(api):
+    return api["custom"].get_namespaced_custom_object("apps.openshift.io", "v1", NS, "deploymentconfigs",
+                                                      "docker-registry")
+
+
+def route(api):
+    return api["custom"].get_namespaced_custom_object("route.openshift.io", "v1", NS, "routes", "docker-registry")
+
+
+def cert_secret(api):
+    s = api["core"].read_namespaced_secret("registry-certificates", NS)
+    return (base64.b64decode(s.data["registry.crt"]), base64.b64decode(s.data["registry.key"]))
+
+
+def load_ca(lab):
+    return x509.load_pem_x509_certificate(Path(lab["ca_file"]).read_bytes())
+
+
+def sans_of(cert):
+    ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    return set(ext.get_values_for_type(x509.DNSName)), set(str(i) for i in ext.get_values_for_type(x509.IPAddress))
+
+
+# -------------------------------------------------------------------------------------------- tests
+
+def test_first_run_changed_objects_and_hid_the_key(deployed, api):
+    assert recap(deployed["first"]).get("failed", 0) == 0
+    crt, key = cert_secret(api)
+    # the private key never appears in the output, not even a line of its base64 body
+    body_lines = [l for l in key.decode().splitlines() if l and not l.startswith("-----")]
+    assert body_lines
+    for out in (deployed["first"], deployed["second"]):
+        assert "PRIVATE KEY" not in out
+        assert not any(l in out for l in body_lines)
+        assert base64.b64encode(key).decode()[:40] not in out
+    hs = api["core"].read_namespaced_secret("registry-http-secret", NS)
+    http_secret = base64.b64decode(hs.data["http-secret"]).decode()
+    assert len(http_secret) >= 32 and http_secret not in deployed["first"]
+
+
+def test_service_account_and_cluster_role_binding(deployed, api):
+    sa = api["core"].read_namespaced_service_account("registry", NS)
+    assert sa.metadata.name == "registry"
+    crb = api["rbac"].read_cluster_role_binding("registry-registry-role")
+    assert crb.role_ref.kind == "ClusterRole" and crb.role_ref.name == "system:registry"
+    assert [(s.kind, s.name, s.namespace) for s in crb.subjects] == [("ServiceAccount", "registry", NS)]
+
+
+def test_service(deployed, api):
+    svc = api["core"].read_namespaced_service("docker-registry", NS)
+    assert svc.spec.session_affinity == "ClientIP"
+    assert svc.spec.selector == {"docker-registry": "default"}
+    assert [(p.port, p.protocol, str(p.target_port)) for p in svc.spec.ports] == [(5000, "TCP", "5000")]
+
+
+def test_deployment_config(deployed, api, redhat_host):
+    d = dc(api)
+    spec = d["spec"]
+    assert spec["replicas"] == 1
+    assert spec["selector"] == {"docker-registry": "default"}
+    pod = spec["template"]["spec"]
+    assert pod["serviceAccountName"] == "registry"
+    assert spec["template"]["metadata"]["labels"] == {"docker-registry": "default"}
+    (c,) = pod["containers"]
+    assert c["image"] == redhat_host + "/openshift3/ose-docker-registry:v3.11"
+    assert [p["containerPort"] for p in c["ports"]] == [5000]
+    env = dict((e["name"], e) for e in c["env"])
+    assert env["REGISTRY_HTTP_ADDR"]["value"] == ":5000"
+    assert env["REGISTRY_HTTP_NET"]["value"] == "tcp"
+    assert env["REGISTRY_OPENSHIFT_SERVER_ADDR"]["value"] == "docker-registry.default.svc:5000"
+    assert env["REGISTRY_HTTP_TLS_CERTIFICATE"]["value"] == "/etc/secrets/registry.crt"
+    assert env["REGISTRY_HTTP_TLS_KEY"]["value"] == "/etc/secrets/registry.key"
+    assert "value" not in env["REGISTRY_HTTP_SECRET"]
+    assert env["REGISTRY_HTTP_SECRET"]["valueFrom"]["secretKeyRef"] == {"name": "registry-http-secret",
+                                                                         "key": "http-secret"}
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert c[probe]["httpGet"] == {"path": "/healthz", "port": 5000, "scheme": "HTTPS"}
+    mounts = dict((m["name"], m["mountPath"]) for m in c["volumeMounts"])
+    assert mounts == {"registry-storage": "/registry", "registry-certificates": "/etc/secrets"}
+    vols = dict((v["name"], v) for v in pod["volumes"])
+    assert vols["registry-storage"].get("emptyDir") == {}
+    assert "hostPath" not in vols["registry-storage"] and "persistentVolumeClaim" not in vols["registry-storage"]
+    assert vols["registry-certificates"]["secret"]["secretName"] == "registry-certificates"
+
+
+def test_route_passthrough(deployed, api):
+    r = route(api)
+    assert r["spec"]["to"]["kind"] == "Service" and r["spec"]["to"]["name"] == "docker-registry"
+    assert r["spec"]["tls"]["termination"] == "passthrough"
+    assert r["spec"]["host"].startswith("docker-registry-default.")
+
+
+def test_certificate_signed_by_the_ca_with_the_sans(deployed, api, lab):
+    crt_pem, key_pem = cert_secret(api)
+    crt = x509.load_pem_x509_certificate(crt_pem)
+    ca = load_ca(lab)
+    crt.verify_directly_issued_by(ca)  # raises when not signed by the given CA
+    key = serialization.load_pem_private_key(key_pem, password=None)
+    assert key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo) \
+        == crt.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    dns, ips = sans_of(crt)
+    assert {"docker-registry", "docker-registry.default.svc", "docker-registry.default.svc.cluster.local",
+            route(api)["spec"]["host"]} <= dns
+    cluster_ip = api["core"].read_namespaced_service("docker-registry", NS).spec.cluster_ip
+    if cluster_ip and cluster_ip != "None":
+        assert str(ipaddress.ip_address(cluster_ip)) in ips
+
+
+def test_rerun_sends_no_changing_request(deployed):
+    assert recap(deployed["second"])["changed"] == 0, deployed["second"][-4000:]
+    assert len(ours(deployed["second_requests"])) >= 7, "the re-run's GETs are not in the request log"
+    assert changing(deployed["second_requests"]) == []
+    # a run that changes something is seen in the log (so the assertion above can fail)
+    if recap(deployed["first"])["changed"]:
+        assert changing(deployed["first_requests"])
+
+
+def test_check_mode_changes_nothing(deployed, api, lab):
+    log = lab["api"]["request_log"]
+    before = (dc(api), route(api), cert_secret(api))
+    off = log_size(log)
+    rc, out = run_playbook("--check", "--diff", "-e", "okd_integrated_registry_replicas=3",
+                           "-e", "okd_integrated_registry_route_termination=reencrypt",
+                           "-e", '{"okd_integrated_registry_cert_extra_sans": ["check.lab.test"]}')
+    assert rc == 0, out[-6000:]
+    assert recap(out)["changed"] >= 3, out[-4000:]  # would change the DC, the route and the certificate
+    assert changing(requests_since(log, off)) == []
+    after = (dc(api), route(api), cert_secret(api))
+    assert after[0]["spec"]["replicas"] == 1
+    assert after[1]["spec"]["tls"]["termination"] == "passthrough"
+    assert after[2] == before[2]
+    assert after[0]["metadata"]["resourceVersion"] == before[0]["metadata"]["resourceVersion"]
+
+
+def test_san_change_reissues_then_keeps(deployed, api, lab):
+    crt0, key0 = cert_secret(api)
+    secret0 = api["core"].read_namespaced_secret("registry-http-secret", NS).data["http-secret"]
+    rc, out = run_playbook("-e", '{"okd_integrated_registry_cert_extra_sans": ["registry.extra.lab.test"]}',
+                           "-e", "okd_integrated_registry_route_termination=reencrypt")
+    assert rc == 0, out[-6000:]
+    crt1, key1 = cert_secret(api)
+    assert crt1 != crt0 and key1 != key0
+    cert = x509.load_pem_x509_certificate(crt1)
+    cert.verify_directly_issued_by(load_ca(lab))
+    assert "registry.extra.lab.test" in sans_of(cert)[0]
+    r = route(api)
+    assert r["spec"]["tls"]["termination"] == "reencrypt"
+    assert r["spec"]["tls"]["destinationCACertificate"].strip() == Path(lab["ca_file"]).read_text().strip()
+    # back to the defaults: a new certificate without the extra SAN, passthrough without the CA
+    rc, out = run_playbook()
+    assert rc == 0, out[-6000:]
+    crt2, _ = cert_secret(api)
+    assert "registry.extra.lab.test" not in sans_of(x509.load_pem_x509_certificate(crt2))[0]
+    r = route(api)
+    assert r["spec"]["tls"]["termination"] == "passthrough" and "destinationCACertificate" not in r["spec"]["tls"]
+    # REGISTRY_HTTP_SECRET was generated once and kept through all runs
+    assert api["core"].read_namespaced_secret("registry-http-secret", NS).data["http-secret"] == secret0
