@@ -315,7 +315,10 @@ def _account(st, registry, username):
 def test_account_revoke_and_restore_refresh_the_status(lab):
     if not lab.get("registries"):
         pytest.skip("no registries in this lab")
-    user = "labuser"     # not the account the inventories use, so concurrent users are not disturbed
+    # an account nobody can pull with (so revoking it briefly disturbs no concurrent test), else labuser
+    accts = lab["registries"]["redhat"]["accounts"]
+    idle = [a["username"] for a in accts if not a["revoked"] and not a["pull"] and not a["push"]]
+    user = (idle or ["labuser"])[0]
     assert not _account(lab, "redhat", user)["revoked"]
     inv_before = Path(lab["inventory"]["ansible"]).read_text()
     try:
