@@ -17,7 +17,7 @@ def main(argv=None):
     s.add_argument("--ca", help="CA bundle trusted when importing from registries (the lab CA)")
     s.add_argument("--import-interval", type=float, default=60.0,
                    help="seconds between scheduled imports (importPolicy.scheduled); 0 disables")
-    s.add_argument("--import-timeout", type=float, default=15.0)
+    s.add_argument("--import-timeout", type=float, default=10.0, help="seconds per registry request")
     s.add_argument("--internal-registry", default=None,
                    help="host:port shown as status.dockerImageRepository (default docker-registry.default.svc:5000)")
     a = ap.parse_args(argv)

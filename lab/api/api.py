@@ -9,6 +9,7 @@ import re
 import secrets as _random
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 from . import images, patch as patchlib, resources
 from .resources import BY_KEY
@@ -19,6 +20,7 @@ INTERNAL_REGISTRY = "docker-registry.default.svc:5000"
 ROUTER_DOMAIN = "apps.lab.test"
 MAX_REPOSITORY_TAGS = 50
 REPO_CHECK = "openshift.io/image.dockerRepositoryCheck"
+IMPORT_WORKERS = 8
 
 GENERATION_TYPES = {"deployments.apps", "daemonsets.apps", "statefulsets.apps", "replicasets.apps",
                     "replicationcontrollers", "deploymentconfigs.apps.openshift.io",
@@ -837,10 +839,10 @@ class Api(object):
         if not work and not has_refs and not repo:
             return stream
         results = {}
-        for tag, ref in work:
-            results[tag] = (ref, images.import_reference(ref, secrets, self.ca_file, self.import_timeout))
-            self.log("import %s/%s:%s from %s: %s" % (ns, name, tag, ref, "ok " + results[tag][1]["digest"]
-                                                        if results[tag][1]["ok"] else results[tag][1]["message"]))
+        for (tag, ref), res in zip(work, self._import_many([ref for _, ref in work], secrets)):
+            results[tag] = (ref, res)
+            self.log("import %s/%s:%s from %s: %s" % (ns, name, tag, ref, "ok " + res["digest"] if res["ok"]
+                                                        else res["message"]))
         repo_results = self._import_repository(repo, secrets) if repo else None
         with self.lock:
             stream = self.store.get("imagestreams.image.openshift.io", ns, name)
@@ -863,6 +865,14 @@ class Api(object):
                 self.store.save()
             return stream
 
+    def _import_many(self, refs, secrets):
+        """import_reference for each ref, up to IMPORT_WORKERS at a time (OKD imports in parallel too)."""
+        one = lambda ref: images.import_reference(ref, secrets, self.ca_file, self.import_timeout)  # noqa: E731
+        if len(refs) <= 1:
+            return [one(ref) for ref in refs]
+        with ThreadPoolExecutor(min(IMPORT_WORKERS, len(refs))) as ex:
+            return list(ex.map(one, refs))
+
     def _import_repository(self, repo, secrets):
         """[(tag, result)] for the tags of a repository, or a single (None, failure)."""
         try:
@@ -870,10 +880,8 @@ class Api(object):
         except Exception as e:
             return [(None, {"ok": False, "reason": getattr(e, "reason", "InternalError"),
                             "message": getattr(e, "message", str(e))})]
-        out = []
-        for tg in sorted(tags)[:MAX_REPOSITORY_TAGS]:
-            out.append((tg, images.import_reference("%s/%s:%s" % (host, rp, tg), secrets, self.ca_file,
-                                                    self.import_timeout)))
+        tags = sorted(tags)[:MAX_REPOSITORY_TAGS]
+        out = list(zip(tags, self._import_many(["%s/%s:%s" % (host, rp, tg) for tg in tags], secrets)))
         self.log("import repository %s: %d tags" % (repo, len(out)))
         return out
 
@@ -974,9 +982,8 @@ class Api(object):
         wanted = []     # (tag, ref, importPolicy, referencePolicy, result) -> spec tags
         if imgs:
             status["images"] = []
-            for im in imgs:
+            for im, res in zip(imgs, self._import_many([im["from"]["name"] for im in imgs], secrets)):
                 ref = im["from"]["name"]
-                res = images.import_reference(ref, secrets, self.ca_file, self.import_timeout)
                 tag = (im.get("to") or {}).get("name")
                 status["images"].append(self._isi_image(tag, res, t_now))
                 if tag:
