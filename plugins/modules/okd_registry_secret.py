@@ -22,7 +22,7 @@ description:
   - Client-side check mode and diff (only GET requests in check mode; works on OKD 3.11, which has no
     server-side dry run). Updates are guarded by the resourceVersion read, so a concurrent modification
     fails with 409 Conflict. Passwords never appear in results, diffs or logs.
-  - Runs on the controller (C(delegate_to: localhost)).
+  - "Runs on the controller (C(delegate_to: localhost))."
 version_added: "0.1.0"
 author: okd-registry-toolkit developers
 options:

@@ -21,7 +21,7 @@ description:
     unlike kubernetes.core.k8s 6.x this module's check mode works there: it makes only GET requests."
   - Updates carry the resourceVersion that was read (or the one given in the definition), so a
     concurrent modification fails with 409 Conflict instead of being overwritten silently.
-  - Runs on the controller (C(delegate_to: localhost)).
+  - "Runs on the controller (C(delegate_to: localhost))."
 version_added: "0.1.0"
 author: okd-registry-toolkit developers
 options:

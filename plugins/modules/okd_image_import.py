@@ -1,0 +1,371 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Thin adapter over plugins/module_utils/k8s.py + k8s_client.py: `oc import-image`, idempotent, plus
+# finding and repointing image streams that still name an old registry.
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: okd_image_import
+short_description: Import images into an OKD 3.11 image stream (like oc import-image) and repoint old registries
+description:
+  - Does what C(oc import-image STREAM --from=HOST/REPO:TAG --confirm [--scheduled]) does, idempotently -
+    ensures the image stream exists with one spec tag per I(tags) item (C(from) kind C(DockerImage)
+    C(SOURCE:TAG)), then imports through C(POST imagestreamimports) the tags that need it, and returns a
+    per-tag result with the digest or the registry's own error message (for example
+    C(unauthorized) with the registry text when the namespace lacks a pull secret for the registry).
+  - A tag needs an import when its spec was created or changed, when it has never been imported, or when
+    its last import failed. With I(refresh=true) every tag is re-imported (like running
+    C(oc import-image) again); the task then reports changed only if a digest changed. When nothing needs
+    an import, only GET requests are made.
+  - Repointing (for clusters moving from registry.access.redhat.com to registry.redhat.io) - with
+    I(repoint_from)/I(repoint_to), spec tags whose C(from) names the old registry are rewritten to the
+    new one and re-imported. Without I(name), every image stream in I(namespace) is checked (and, without
+    I(repoint_from) or I(refresh), nothing is imported - a pure registry check).
+    I(expected_registry) reports (and with I(fail_on_registry_mismatch) fails on) tags that point
+    elsewhere.
+  - Check mode is client-side (GETs only; no POST of an import), so it works on OKD 3.11.
+  - "Runs on the controller (C(delegate_to: localhost))."
+version_added: "0.1.0"
+author: okd-registry-toolkit developers
+options:
+  namespace:
+    description: Namespace of the image stream(s).
+    type: str
+    required: true
+  name:
+    description: Image stream name. Optional only when repointing or checking a whole namespace.
+    type: str
+  source:
+    description: C(HOST[:PORT]/REPO) to import from (C(oc import-image --from) without the tag).
+    type: str
+    aliases: [from]
+  tags:
+    description: Tags to import from I(source); each becomes a spec tag of the same name.
+    type: list
+    elements: str
+    default: []
+  scheduled:
+    description: Set C(importPolicy.scheduled) so OKD re-imports the tags periodically (C(--scheduled)).
+    type: bool
+    default: false
+  insecure:
+    description: Set C(importPolicy.insecure) (allow HTTP / unverified TLS to the registry).
+    type: bool
+    default: false
+  reference_policy:
+    description: C(referencePolicy.type) of the tags (C(Source) or C(Local)).
+    type: str
+    choices: [Source, Local]
+  refresh:
+    description: Re-import every tag even when it is already imported (what running C(oc import-image) does).
+    type: bool
+    default: false
+  fail_on_import_error:
+    description: Fail when a tag could not be imported (the results are returned either way).
+    type: bool
+    default: true
+  repoint_from:
+    description: Old registry host (e.g. C(registry.access.redhat.com)); spec tags naming it are repointed.
+    type: str
+  repoint_to:
+    description: New registry host (e.g. C(registry.redhat.io)); required with I(repoint_from).
+    type: str
+  expected_registry:
+    description: Registry every checked tag should point at; tags pointing elsewhere are reported in C(mismatches).
+    type: str
+  fail_on_registry_mismatch:
+    description: Fail when C(mismatches) is not empty (after repointing).
+    type: bool
+    default: false
+  wait_timeout:
+    description: Seconds to wait for the stream status to show the imported images.
+    type: int
+    default: 30
+  kubeconfig:
+    description: Path of a kubeconfig on the controller.
+    type: path
+    required: true
+  context:
+    description: kubeconfig context (default its current-context).
+    type: str
+  validate_certs:
+    description: Verify the API server's TLS certificate.
+    type: bool
+    default: true
+  ca_file:
+    description: CA bundle to verify the API server with, instead of the kubeconfig's.
+    type: path
+  api_timeout:
+    description: Seconds per API request.
+    type: int
+    default: 30
+notes:
+  - Registry credentials for the import come from the dockerconfigjson secrets of the namespace
+    (see M(okd.registry_toolkit.okd_registry_secret)), exactly as OKD uses them.
+"""
+
+EXAMPLES = r"""
+- name: Import hello 1.0 and 1.1 from Quay
+  okd.registry_toolkit.okd_image_import:
+    kubeconfig: /tmp/admin.kubeconfig
+    namespace: lab-apps
+    name: hello
+    source: quay.example.com/myorg/hello
+    tags: ["1.0", "1.1"]
+    scheduled: true
+  delegate_to: localhost
+  run_once: true
+
+- name: Move every stream of the openshift namespace to registry.redhat.io
+  okd.registry_toolkit.okd_image_import:
+    kubeconfig: /tmp/admin.kubeconfig
+    namespace: openshift
+    repoint_from: registry.access.redhat.com
+    repoint_to: registry.redhat.io
+    expected_registry: registry.redhat.io
+    fail_on_import_error: false
+"""
+
+RETURN = r"""
+tags:
+  description: Per-tag result of the named stream - {tag, from, digest, imported, message, changed}.
+  returned: always
+  type: list
+  elements: dict
+streams:
+  description: Per-stream results - {namespace, name, operation (created|updated|unchanged), repointed, tags}.
+  returned: always
+  type: list
+  elements: dict
+imported:
+  description: Tags an import was requested for (or would be, in check mode), as NAME:TAG.
+  returned: always
+  type: list
+  elements: str
+mismatches:
+  description: Tags whose source is not on I(expected_registry) - {stream, tag, from}.
+  returned: always
+  type: list
+  elements: dict
+"""
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.errors import ToolkitError
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.k8s import (
+    image_stream_definition, image_stream_import, import_results, replace_registry, resource_path,
+    spec_tag_source, split_image, tag_status)
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.k8s_client import (
+    Client, ensure_object, k8s_argument_spec)
+
+
+def _docker_tags(stream):
+    return [t.get("name") for t in ((stream or {}).get("spec") or {}).get("tags") or []
+            if (t.get("from") or {}).get("kind") == "DockerImage"]
+
+
+def _spec_tag(stream, tag):
+    for t in ((stream or {}).get("spec") or {}).get("tags") or []:
+        if t.get("name") == tag:
+            return t
+    return {}
+
+
+def _status_matches(stream, tag):
+    """Imported and the latest image came from the current spec source (not from before a repoint)."""
+    st = tag_status(stream, tag)
+    if not st["imported"]:
+        return False
+    spec_gen = _spec_tag(stream, tag).get("generation")
+    items = [x for x in ((stream.get("status") or {}).get("tags") or []) if x.get("tag") == tag][0].get("items")
+    item_gen = items[0].get("generation")
+    if spec_gen is not None and item_gen is not None and int(item_gen) < int(spec_gen):
+        return False  # imported before the spec changed
+    src = spec_tag_source(stream, tag)
+    ref = st.get("reference")
+    if src and ref:
+        return split_image(src)[0] == split_image(ref)[0]
+    return True
+
+
+def process_stream(module, client, ns, name, live):
+    p = module.params
+    check = module.check_mode
+    res = {"namespace": ns, "name": name, "operation": "unchanged", "repointed": [], "tags": [], "changed": False}
+    desired = None
+    if p["source"] and p["tags"]:
+        desired = image_stream_definition(ns, name, p["source"], p["tags"], scheduled=p["scheduled"],
+                                          insecure=p["insecure"], reference_policy=p["reference_policy"])
+    if p["repoint_from"]:
+        live_tags = ((live or {}).get("spec") or {}).get("tags") or []
+        wanted = set(t["name"] for t in ((desired or {}).get("spec") or {}).get("tags") or [])
+        extra = []
+        for t in live_tags:
+            frm = t.get("from") or {}
+            if frm.get("kind") != "DockerImage":
+                continue
+            new = replace_registry(frm.get("name") or "", p["repoint_from"], p["repoint_to"])
+            if not new:
+                continue
+            res["repointed"].append(t["name"])
+            if t["name"] not in wanted:
+                extra.append({"name": t["name"], "from": {"kind": "DockerImage", "name": new}})
+        if extra:
+            if desired is None:
+                desired = {"apiVersion": "image.openshift.io/v1", "kind": "ImageStream",
+                           "metadata": {"name": name, "namespace": ns}, "spec": {"tags": []}}
+            desired["spec"]["tags"].extend(extra)
+    if desired is None and live is None:
+        raise ToolkitError("image stream %s/%s does not exist; give source and tags to create it" % (ns, name))
+
+    before = live
+    spec_changed = set()
+    if desired is not None:
+        r = ensure_object(client, desired, check_mode=check)
+        if r["changed"]:
+            res["operation"] = "created" if r["method"] == "create" else "updated"
+            res["changed"] = True
+            for t in desired["spec"]["tags"]:
+                if spec_tag_source(before, t["name"]) != t["from"]["name"]:
+                    spec_changed.add(t["name"])
+        stream = r["object"]
+    else:
+        stream = live
+
+    managed = list(p["tags"]) if p["tags"] else _docker_tags(stream)
+    for t in res["repointed"]:
+        if t not in managed:
+            managed.append(t)
+    if not p["name"] and not p["repoint_from"] and not p["refresh"]:
+        to_import = []  # a namespace-wide registry check only reads
+    elif check:
+        to_import = [t for t in managed if p["refresh"] or t in spec_changed or not _status_matches(before, t)]
+    else:
+        # OKD imports on its own after a spec change (asynchronously); import what is not yet current
+        to_import = [t for t in managed if p["refresh"] or not _status_matches(stream, t)]
+    results = {}
+    if to_import and not check:
+        images = []
+        for t in to_import:
+            src = spec_tag_source(stream, t)
+            if not src:
+                continue
+            images.append({"from": src, "tag": t, "scheduled": p["scheduled"], "insecure": p["insecure"],
+                           "reference_policy": p["reference_policy"]})
+        if images:
+            body = image_stream_import(ns, name, images)
+            isi = client.post(resource_path(None, "ImageStreamImport", ns), body)
+            for r in import_results(isi):
+                results[r["tag"]] = r
+            stream = _wait_for_status(client, ns, name, results, p["wait_timeout"]) or stream
+    for t in managed:
+        st = tag_status(stream, t)
+        if t in results and (not st["imported"] or st["digest"] != results[t]["digest"]):
+            # the import response is authoritative for what just happened
+            st.update(digest=results[t]["digest"] or st["digest"], imported=results[t]["imported"],
+                      message=results[t]["message"])
+        old = tag_status(before, t)
+        item = {"tag": t, "from": spec_tag_source(stream, t), "digest": st["digest"], "imported": st["imported"],
+                "message": st["message"], "import_requested": t in to_import}
+        if check:
+            item["changed"] = t in to_import and (t in spec_changed or not old["imported"] or p["refresh"])
+        else:
+            item["changed"] = st["digest"] != old["digest"]
+        res["changed"] = res["changed"] or item["changed"]
+        res["tags"].append(item)
+    res["imported"] = ["%s:%s" % (name, t) for t in to_import]
+    return res
+
+
+def _wait_for_status(client, ns, name, results, timeout):
+    """GET the stream until its status shows the digests the import returned (or timeout)."""
+    path = resource_path(None, "ImageStream", ns, name)
+    deadline = time.time() + max(timeout, 0)
+    stream = client.get(path)
+    while True:
+        pending = [t for t, r in results.items()
+                   if r["imported"] and tag_status(stream, t)["digest"] != r["digest"]]
+        if not pending or time.time() >= deadline:
+            return stream
+        time.sleep(0.5)
+        stream = client.get(path)
+
+
+def run(module, client):
+    p = module.params
+    ns = p["namespace"]
+    out = dict(changed=False, streams=[], tags=[], imported=[], mismatches=[])
+    if p["name"]:
+        live = client.get(resource_path(None, "ImageStream", ns, p["name"]))
+        targets = [(p["name"], live)]
+    else:
+        lst = client.get(resource_path(None, "ImageStream", ns)) or {}
+        targets = [((s.get("metadata") or {}).get("name"), s) for s in lst.get("items") or []]
+    failures = []
+    for name, live in targets:
+        res = process_stream(module, client, ns, name, live)
+        out["streams"].append(res)
+        out["imported"].extend(res.pop("imported"))
+        out["changed"] = out["changed"] or res["changed"]
+        if p["name"]:
+            out["tags"] = res["tags"]
+        for t in res["tags"]:
+            if t["import_requested"] and not module.check_mode and not t["imported"]:
+                failures.append("%s/%s:%s from %s: %s" % (ns, name, t["tag"], t["from"], t["message"] or "import failed"))
+            if p["expected_registry"] and t["from"]:
+                reg = split_image(t["from"])[0]
+                if (reg or "").lower() != p["expected_registry"].lower():
+                    out["mismatches"].append({"stream": name, "tag": t["tag"], "from": t["from"]})
+    if failures and p["fail_on_import_error"]:
+        out["failed"] = True
+        out["msg"] = "image import failed: " + "; ".join(failures)
+    elif out["mismatches"] and p["fail_on_registry_mismatch"]:
+        out["failed"] = True
+        out["msg"] = "image stream tags not on %s: %s" % (
+            p["expected_registry"], ", ".join("%s:%s (%s)" % (m["stream"], m["tag"], m["from"]) for m in out["mismatches"]))
+    return out
+
+
+def main():
+    spec = k8s_argument_spec()
+    spec.update(
+        namespace=dict(type="str", required=True),
+        name=dict(type="str"),
+        source=dict(type="str", aliases=["from"]),
+        tags=dict(type="list", elements="str", default=[]),
+        scheduled=dict(type="bool", default=False),
+        insecure=dict(type="bool", default=False),
+        reference_policy=dict(type="str", choices=["Source", "Local"]),
+        refresh=dict(type="bool", default=False),
+        fail_on_import_error=dict(type="bool", default=True),
+        repoint_from=dict(type="str"),
+        repoint_to=dict(type="str"),
+        expected_registry=dict(type="str"),
+        fail_on_registry_mismatch=dict(type="bool", default=False),
+        wait_timeout=dict(type="int", default=30),
+    )
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
+                           required_together=[("repoint_from", "repoint_to")])
+    p = module.params
+    if not p["name"] and not (p["repoint_from"] or p["expected_registry"]):
+        module.fail_json(msg="name is required unless repointing or checking a whole namespace")
+    if bool(p["source"]) != bool(p["tags"]):
+        module.fail_json(msg="source and tags go together (tags to import from source)")
+    if not p["name"] and p["source"]:
+        module.fail_json(msg="source/tags need a name")
+    if p["source"] and split_image(p["source"])[2]:
+        module.fail_json(msg="source %s must not carry a tag; list tags in 'tags'" % p["source"])
+    try:
+        with Client.from_params(p) as client:
+            out = run(module, client)
+    except ToolkitError as e:
+        module.fail_json(msg="image stream %s/%s: %s" % (p["namespace"], p["name"] or "*", e.msg), status=e.status)
+    module.exit_json(**out)
+
+
+if __name__ == "__main__":
+    main()
