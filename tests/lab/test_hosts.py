@@ -169,6 +169,8 @@ def _q(s):
     ("/var/lib", "var-lib-upper"),
     ("/etc", "etc-upper"),
     ("/tmp", "tmp"),
+    ("/var/tmp", "var-tmp"),
+    ("/var/log", "var-log-upper"),
 ])
 def test_files_are_per_host(lab, lab_exec, path, state_subdir):
     name = "okd-lab-probe-%s" % uuid.uuid4().hex
