@@ -4,6 +4,7 @@ network_up/network_down handle the bridge and the machine's /etc/hosts block; up
 and the controller's ssh material (client key, known_hosts, ssh_config). See docs/lab.md.
 """
 import concurrent.futures
+import hashlib
 import os
 import shutil
 import stat
@@ -30,6 +31,7 @@ BIND_DIRS = [
     ("systemd-system", "/etc/systemd/system"),
 ]
 HOSTS_FILE = "hosts"          # bind-mounted on /etc/hosts
+FINGERPRINT = "fingerprint"   # of the init script + static files the host was started with
 HOST_DIR_INSIDE = "/run/okd-lab-host"   # where a host sees its own .lab/hosts/<name>/ (first mount)
 # <name>-upper, <name>-work; /var/log too, because services started on a host (docker-systemctl-replacement
 # writes /var/log/journal/<unit>.log) must not write into the machine's /var/log
@@ -403,10 +405,43 @@ def _prepare_host_dir(lab, h):
     key = ensure_host_key(lab, h["name"])
     shutil.copyfile(str(key), str(d / key.name))     # sshd reads it from HOST_DIR_INSIDE
     os.chmod(str(d / key.name), 0o600)
-    _host_mount_files(d, h)
-    _write(d / "sshd_config", SSHD_CONFIG % {"name": h["name"], "address": h["address"],
-                                             "host_key": "%s/%s" % (HOST_DIR_INSIDE, key.name)})
+    for rel, text in _host_static_files(lab, h).items():
+        _write(d / rel, text)
     return d
+
+
+def _host_static_files(lab, h):
+    """Files fixed for the life of a host: network, mounts, sshd config and the init script's fingerprint.
+    A running host whose fingerprint differs (the lab code changed) is restarted by up()."""
+    d = lab.paths.host_dir(h["name"])
+    i = HOST_DIR_INSIDE
+    tab = ["tmpfs /run tmpfs mode=0755,size=64m 0 0",
+           "%s %s none bind,X-mount.mkdir 0 0" % (d, i)]
+    for ov, mp in OVERLAYS:
+        tab.append("overlay %s overlay volatile,lowerdir=%s,upperdir=%s/%s-upper,workdir=%s/%s-work 0 0"
+                   % (mp, mp, i, ov, i, ov))
+    tab += ["%s/%s %s none bind,X-mount.mkdir 0 0" % (i, sub, mp) for sub, mp in BIND_DIRS]
+    tab.append("%s/%s /etc/hosts none bind 0 0" % (i, HOSTS_FILE))
+    files = {
+        "net.batch": "link set lo up\naddr add %s/%d dev eth0\nlink set eth0 up\n"
+                     % (h["address"], state.NETWORK.prefixlen),
+        "fstab": "\n".join(tab) + "\n",
+        "sshd_config": SSHD_CONFIG % {"name": h["name"], "address": h["address"],
+                                      "host_key": "%s/ssh_host_ed25519_key" % i},
+    }
+    digest = hashlib.sha256(_init_text().encode())
+    for rel in sorted(files):
+        digest.update(rel.encode() + b"\0" + files[rel].encode() + b"\0")
+    files[FINGERPRINT] = digest.hexdigest() + "\n"
+    return files
+
+
+def _outdated(lab, h):
+    want = _host_static_files(lab, h)[FINGERPRINT]
+    try:
+        return (lab.paths.host_dir(h["name"]) / FINGERPRINT).read_text() != want
+    except OSError:
+        return True
 
 
 def _unchanged(path, data, mode):
@@ -456,25 +491,15 @@ def _release_hosts_tmpfs(lab):
             _run(["umount", "-l", d], check=False)
 
 
+def _init_text():
+    return INIT_SCRIPT % {"domain": state.DOMAIN, "inner": HOST_DIR_INSIDE}
+
+
 def _init_script(lab):
     path = lab.paths.hosts / "init.sh"
-    _write(path, INIT_SCRIPT % {"domain": state.DOMAIN, "inner": HOST_DIR_INSIDE}, 0o755)
+    if not _unchanged(path, _init_text(), 0o755):
+        _write(path, _init_text(), 0o755)
     return path
-
-
-def _host_mount_files(d, h):
-    """net.batch (network inside the netns) and the fstab the init script mounts, in order."""
-    _write(d / "net.batch", "link set lo up\naddr add %s/%d dev eth0\nlink set eth0 up\n"
-           % (h["address"], state.NETWORK.prefixlen))
-    i = HOST_DIR_INSIDE
-    tab = ["tmpfs /run tmpfs mode=0755,size=64m 0 0",
-           "%s %s none bind,X-mount.mkdir 0 0" % (d, i)]
-    for ov, mp in OVERLAYS:
-        tab.append("overlay %s overlay volatile,lowerdir=%s,upperdir=%s/%s-upper,workdir=%s/%s-work 0 0"
-                   % (mp, mp, i, ov, i, ov))
-    tab += ["%s/%s %s none bind,X-mount.mkdir 0 0" % (i, sub, mp) for sub, mp in BIND_DIRS]
-    tab.append("%s/%s /etc/hosts none bind 0 0" % (i, HOSTS_FILE))
-    _write(d / "fstab", "\n".join(tab) + "\n")
 
 
 def sshd_pid(lab, name):
@@ -569,7 +594,11 @@ def up(lab):
     write_ssh_client_files(lab, hosts)
 
     running = set(running_hosts(lab))
-    # hosts that are no longer wanted, and broken leftovers of wanted ones
+    outdated = {h["name"] for h in hosts if h["name"] in running and _outdated(lab, h)}
+    if outdated:
+        sys.stderr.write("lab: restarting %d host(s) started by an older lab version\n" % len(outdated))
+        running -= outdated
+    # hosts that are no longer wanted, broken leftovers of wanted ones, outdated ones
     recorded_names = {p[len(PID_PREFIX):] for p in proc.recorded(paths, PID_PREFIX)}
     ns_names = {ns[len(state.NS_PREFIX):] for ns in lab_netns()}
     stale = ((recorded_names | ns_names) - wanted) | ((recorded_names | ns_names) & wanted - running)
