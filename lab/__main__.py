@@ -166,7 +166,7 @@ def cmd_status(args):
     status = lab.load_status()
     code, problems = lab_health(lab, status)
     if args.json:
-        if status:
+        if status and code != ST_DOWN:
             print(json.dumps(status, indent=2, sort_keys=True))
     else:
         if code == ST_DOWN and not status.get("hosts"):
