@@ -10,6 +10,7 @@ import json
 import os
 import secrets
 import socket
+import time
 from pathlib import Path
 
 from .. import pki, proc
@@ -107,6 +108,19 @@ def _running(lab, fingerprint):
     return True
 
 
+def _wait_port_free(host, port, timeout=15.0):
+    """Wait until nothing accepts on host:port. A stopped server's listening socket can outlive the
+    process for a moment (seen under gVisor): without this wait, wait_port would see the old socket."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection((host, port), timeout=0.5).close()
+        except OSError:
+            return
+        time.sleep(0.05)
+    raise RuntimeError("%s:%d still accepts connections after the API stand-in was stopped" % (host, port))
+
+
 def up(lab, import_interval=None, restart=False):
     """Start the stand-in (or keep the running one when it was started from the same code and
     arguments, so that a repeated `lab up` does not cut off other clients; restart=True forces a
@@ -127,6 +141,7 @@ def up(lab, import_interval=None, restart=False):
     fp = _fingerprint(argv + [cert.read_text()])
     if restart or not _running(lab, fp):
         proc.stop(paths, PROC_NAME)
+        _wait_port_free(lab.gateway, port)
         env = dict(os.environ)
         env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         pid = proc.spawn(paths, PROC_NAME, argv, env=env, cwd=str(REPO))

@@ -5,6 +5,7 @@ import json
 import os
 import re
 import ssl
+import struct
 import sys
 import threading
 import time
@@ -12,7 +13,7 @@ import traceback
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from . import resources, v2client
+from . import protobuf, resources, v2client
 from .api import PATCH_TYPES, Api, ApiError, BY_KEY, bad_request, not_found, now
 from .store import Store
 
@@ -176,6 +177,11 @@ class App(object):
                 return yaml.safe_load(body.decode("utf-8"))
             except Exception as e:
                 raise bad_request("the body of the request is not valid YAML: %s" % e)
+        if ctype == "application/vnd.kubernetes.protobuf":
+            try:
+                return protobuf.decode(body)
+            except (protobuf.ProtobufError, UnicodeDecodeError, struct.error) as e:
+                raise ApiError(415, "UnsupportedMediaType", str(e))
         raise ApiError(415, "UnsupportedMediaType",
                        'the body of the request was in an unknown format - accepted media types include: '
                        'application/json, application/yaml')

@@ -423,6 +423,40 @@ def test_kubectl(api, core, ns):
     assert r.returncode == 0 and json.loads(r.stdout)["data"] == {"k": "v"}
 
 
+KUBECTL_PROTOBUF = "/usr/lib/google-cloud-sdk/bin/kubectl.1.32"   # create subcommands send protobuf
+
+
+@pytest.mark.skipif(not os.path.exists(KUBECTL_PROTOBUF), reason="kubectl 1.32 not installed")
+def test_kubectl_protobuf_create_subcommands(api, core, ns):
+    """kubectl 1.32+ (what the PATH kubectl dispatcher picks for a 1.11 server) POSTs protobuf for
+    `create namespace|secret|serviceaccount|configmap`."""
+    def kc(*args):
+        return subprocess.run([KUBECTL_PROTOBUF, "--kubeconfig", api["kubeconfig"]] + list(args),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
+
+    quay = "quay.lab.test:5445"
+    r = kc("-n", ns, "create", "secret", "docker-registry", "pull", "--docker-server=" + quay,
+           "--docker-username=robot", "--docker-password=pa:ss")
+    assert r.returncode == 0, r.stderr
+    sec = core.read_namespaced_secret("pull", ns)
+    assert sec.type == "kubernetes.io/dockerconfigjson"
+    auths = json.loads(base64.b64decode(sec.data[".dockerconfigjson"]))["auths"]
+    assert base64.b64decode(auths[quay]["auth"]).decode() == "robot:pa:ss"
+    r = kc("-n", ns, "create", "serviceaccount", "bot")
+    assert r.returncode == 0, r.stderr
+    assert core.read_namespaced_service_account("bot", ns).metadata.name == "bot"
+    r = kc("-n", ns, "create", "configmap", "pc", "--from-literal=empty=", "--from-literal=k=v")
+    assert r.returncode == 0, r.stderr
+    assert core.read_namespaced_config_map("pc", ns).data == {"empty": "", "k": "v"}
+    other = ns + "-pb"
+    r = kc("create", "namespace", other)
+    assert r.returncode == 0, r.stderr
+    try:
+        assert core.read_namespace(other).status.phase == "Active"
+    finally:
+        core.delete_namespace(other)
+
+
 # ------------------------------------------------------------------------------------ persistence
 def _free_port():
     import socket
