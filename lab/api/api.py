@@ -15,6 +15,7 @@ from . import images, patch as patchlib, resources
 from .resources import BY_KEY
 
 DEFAULT_NAMESPACES = ["default", "kube-public", "kube-system", "openshift", "openshift-infra", "openshift-node"]
+IMMORTAL_NAMESPACES = ("default", "kube-system", "kube-public")   # the apiserver's lifecycle admission
 DEFAULT_SERVICE_ACCOUNTS = ["builder", "default", "deployer"]
 INTERNAL_REGISTRY = "docker-registry.default.svc:5000"
 ROUTER_DOMAIN = "apps.lab.test"
@@ -753,6 +754,9 @@ class Api(object):
 
     # ---------------------------------------------------------------- delete
     def delete(self, r, ns, name, options, user):
+        if r.key == "namespaces" and name in IMMORTAL_NAMESPACES:
+            raise ApiError(403, "Forbidden", 'namespaces "%s" is forbidden: this namespace may not be deleted' % name,
+                           {"name": name, "kind": "namespaces"})
         with self.lock:
             old = self.store.get(r.key, ns if r.namespaced else None, name)
             if old is None:

@@ -228,6 +228,10 @@ def test_missing_namespace_and_invalid_objects(core, ns):
     with pytest.raises(ApiException) as e:
         core.create_namespaced_config_map(ns, {"metadata": {"name": "Not_A_Name"}})
     assert e.value.status == 422
+    # like the apiserver's namespace lifecycle admission
+    with pytest.raises(ApiException) as e:
+        core.delete_namespace("default")
+    assert e.value.status == 403 and "may not be deleted" in json.loads(e.value.body)["message"]
 
 
 # ------------------------------------------------------------------------------------ patches
