@@ -13,7 +13,7 @@ import traceback
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from . import protobuf, resources, v2client
+from . import protobuf, resources, tables, v2client
 from .api import PATCH_TYPES, Api, ApiError, BY_KEY, bad_request, not_found, now
 from .store import Store
 
@@ -310,16 +310,23 @@ class App(object):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         if sub == "status" and ("status", r.kind, resources.STATUS_VERBS) not in r.subresources:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        table = tables.wants_table(headers.get("Accept")) and sub is None and not legacy
         if name is None:
             if method == "GET":
-                return _json(200, api.list(r, ns, ls, fs))
+                lst = api.list(r, ns, ls, fs)
+                if table:
+                    return _json(200, tables.table(r, lst["items"], lst["metadata"]["resourceVersion"]))
+                return _json(200, lst)
             if method == "POST":
                 return _json(201, api.create(r, ns, self._read_body(headers, body), user))
             if method == "DELETE" and "deletecollection" in r.verbs:
                 return _json(200, api.delete_collection(r, ns, ls, fs, user))
             raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
         if method == "GET":
-            return _json(200, api.get(r, ns, name))
+            obj = api.get(r, ns, name)
+            if table:
+                return _json(200, tables.table(r, [obj], obj["metadata"].get("resourceVersion")))
+            return _json(200, obj)
         if method == "PUT":
             return _json(200, api.update(r, ns, name, self._read_body(headers, body), user, sub))
         if method == "PATCH":

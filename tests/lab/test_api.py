@@ -425,6 +425,11 @@ def test_kubectl(api, core, ns):
     assert r.returncode != 0 and "already exists" in r.stderr
     r = _kubectl(api, "-n", ns, "get", "configmap", "kc", "-o", "json")
     assert r.returncode == 0 and json.loads(r.stdout)["data"] == {"k": "v"}
+    # server-side printing (Table), as kubectl asks for it
+    r = _kubectl(api, "-n", ns, "get", "secrets", "ks")
+    assert r.returncode == 0, r.stderr
+    head, row = r.stdout.splitlines()
+    assert head.split() == ["NAME", "TYPE", "DATA", "AGE"] and row.split()[:3] == ["ks", "Opaque", "1"]
 
 
 KUBECTL_PROTOBUF = "/usr/lib/google-cloud-sdk/bin/kubectl.1.32"   # create subcommands send protobuf
