@@ -31,6 +31,9 @@ BIND_DIRS = [
     ("systemd-system", "/etc/systemd/system"),
 ]
 HOSTS_FILE = "hosts"          # bind-mounted on /etc/hosts
+HOST_SYSTEMCTL = state.REPO / "lab" / "hostbin" / "systemctl"   # bind-mounted on /usr/bin/systemctl
+OLD_PYTHONS = [("/root/.pyenv/versions/2.7.18", "/run/lab-python/2.7"),
+               ("/root/.pyenv/versions/3.6.15", "/run/lab-python/3.6")]
 FINGERPRINT = "fingerprint"   # of the init script + static files the host was started with
 HOST_DIR_INSIDE = "/run/okd-lab-host"   # where a host sees its own .lab/hosts/<name>/ (first mount)
 # <name>-upper, <name>-work; /var/log too, because services started on a host (docker-systemctl-replacement
@@ -417,11 +420,22 @@ def _host_static_files(lab, h):
     i = HOST_DIR_INSIDE
     tab = ["tmpfs /run tmpfs mode=0755,size=64m 0 0",
            "%s %s none bind,X-mount.mkdir 0 0" % (d, i)]
+    # the Pythons of RHEL/CentOS 7-era nodes, where this machine has them (pyenv), for old-target tests;
+    # mounted before /root is replaced by the host's own, onto the host's private /run
+    for src, mp in OLD_PYTHONS:
+        if os.path.isdir(src):
+            tab.append("%s %s none bind,ro,X-mount.mkdir 0 0" % (src, mp))
     for ov, mp in OVERLAYS:
         tab.append("overlay %s overlay volatile,lowerdir=%s,upperdir=%s/%s-upper,workdir=%s/%s-work 0 0"
                    % (mp, mp, i, ov, i, ov))
     tab += ["%s/%s %s none bind,X-mount.mkdir 0 0" % (i, sub, mp) for sub, mp in BIND_DIRS]
     tab.append("%s/%s /etc/hosts none bind 0 0" % (i, HOSTS_FILE))
+    # ... and back at their own path (their rpath), now inside the host's /root
+    for src, mp in OLD_PYTHONS:
+        if os.path.isdir(src):
+            tab.append("%s %s none bind,ro,X-mount.mkdir 0 0" % (mp, src))
+    # hosts have no init system: docker-systemctl-replacement stands in for systemctl (read-only)
+    tab.append("%s /usr/bin/systemctl none bind,ro 0 0" % HOST_SYSTEMCTL)
     files = {
         "net.batch": "link set lo up\naddr add %s/%d dev eth0\nlink set eth0 up\n"
                      % (h["address"], state.NETWORK.prefixlen),
