@@ -271,6 +271,7 @@ def close_ssh_masters(lab):
     """Ask controller-side ssh ControlMaster processes (ours, by control socket) to exit."""
     d = _ssh_paths(lab)["dir"]
     socks = list(d.glob("cm-*")) if d.is_dir() else []
+    socks += list((d / "ansible-cp").glob("*")) if (d / "ansible-cp").is_dir() else []   # lab/inventory.py
     procs = []
     for s in socks:
         procs.append(subprocess.Popen(["ssh", "-o", "ControlPath=%s" % s, "-O", "exit", "lab-host"],

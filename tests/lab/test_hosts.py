@@ -260,6 +260,7 @@ def test_ansible_inventory(lab):
         assert v["ansible_ssh_common_args"] == "-F " + lab["ssh_config"]
         assert v["ansible_ssh_private_key_file"] == lab["ssh_key"]
         assert v["okd_lab"] is True and v["okd_registry_ca_file"] == lab["ca_file"]
+        assert v["ansible_control_path_dir"] == str(Path(lab["ssh_key"]).parent / "ansible-cp")
     regs = hv["node1"].get("okd_registries")
     if lab.get("registries"):
         by_name = {e["name"]: e for e in regs}
@@ -276,6 +277,8 @@ def test_ansible_reaches_every_host(lab):
                         "-m", "command", "-a", "hostname", "-o"], cwd=str(REPO), stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, universal_newlines=True, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
+    # Ansible's persistent connections are the lab's own (see docs/lab.md)
+    assert any(p.is_socket() for p in (Path(lab["ssh_key"]).parent / "ansible-cp").iterdir())
     for h in lab["hosts"]:
         assert any(line.startswith(h["name"] + " | CHANGED") and line.rstrip().endswith(h["fqdn"])
                    for line in r.stdout.splitlines()), (h["name"], r.stdout)
