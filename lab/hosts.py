@@ -436,7 +436,9 @@ def _host_static_files(lab, h):
         if os.path.isdir(src):
             tab.append("%s %s none bind,ro,X-mount.mkdir 0 0" % (mp, src))
     # hosts have no init system: docker-systemctl-replacement stands in for systemctl (read-only)
-    tab.append("%s /usr/bin/systemctl none bind,ro 0 0" % HOST_SYSTEMCTL)
+    # (a bind needs an existing mount point: never create one on the machine)
+    if os.path.exists("/usr/bin/systemctl"):
+        tab.append("%s /usr/bin/systemctl none bind,ro 0 0" % HOST_SYSTEMCTL)
     files = {
         "net.batch": "link set lo up\naddr add %s/%d dev eth0\nlink set eth0 up\n"
                      % (h["address"], state.NETWORK.prefixlen),
@@ -449,6 +451,12 @@ def _host_static_files(lab, h):
         digest.update(rel.encode() + b"\0" + files[rel].encode() + b"\0")
     files[FINGERPRINT] = digest.hexdigest() + "\n"
     return files
+
+
+def _warn_missing_systemctl():
+    if not os.path.exists("/usr/bin/systemctl"):
+        sys.stderr.write("lab: /usr/bin/systemctl does not exist on this machine, so lab hosts get no "
+                         "systemctl (lab/hostbin/systemctl is bind-mounted onto it when it exists)\n")
 
 
 def _outdated(lab, h):
@@ -603,6 +611,7 @@ def up(lab):
 
     network_up(lab, hosts)
     _ensure_hosts_tmpfs(lab)
+    _warn_missing_systemctl()
     ensure_client_key(lab)
     for h in hosts:
         ensure_host_key(lab, h["name"])
