@@ -6,9 +6,8 @@
 # wrong. Results are plain dicts for machine-readable output (JSON).
 from __future__ import absolute_import, division, print_function
 
-import hashlib
-
-from .dockercfg import get_credentials, normalize_registry, parse_config
+from . import dockercfg
+from .dockercfg import get_credentials, make_auth, normalize_registry, parse_config
 from .errors import ToolkitError
 
 PASS = "pass"
@@ -29,9 +28,9 @@ CHECKS = {
 
 
 def fingerprint(registry, username, password):
-    """A short, non-reversible fingerprint of a credential, safe to show in reports."""
-    data = u"\0".join([normalize_registry(registry), username or u"", password or u""])
-    return "sha256:" + hashlib.sha256(data.encode("utf-8")).hexdigest()[:16]
+    """A short, non-reversible fingerprint of a credential, safe to show in reports: the same
+    ``sha256:XXXXXXXX`` that redacted diffs show for that entry's ``auth``."""
+    return "sha256:" + dockercfg.fingerprint(normalize_registry(registry), make_auth(username, password))
 
 
 def result(check, status, message, path=None, registry=None):

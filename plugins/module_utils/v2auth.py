@@ -33,10 +33,11 @@ __metaclass__ = type
 import hashlib
 import json
 import re
-import sys
 
 from .errors import ToolkitError
 from .dockercfg import DOCKER_HUB_KEY, make_auth, normalize_registry, validate_entry_input
+# the Python 2/3 text helpers are the docker config module's (one definition for the core)
+from .dockercfg import _binary_type, _native, _text_type
 
 try:  # Python 3
     from urllib.parse import urlencode  # novm (Python 3 branch of a 2/3 import)
@@ -45,13 +46,6 @@ except ImportError:  # pragma: no cover - Python 2
     from urllib import urlencode  # novm (Python 2 fallback)
     from httplib import responses as _REASONS  # novm (Python 2 fallback)
 
-_PY2 = sys.version_info[0] == 2
-if _PY2:  # pragma: no cover
-    _text_type = unicode  # noqa: F821
-    _binary_type = str
-else:
-    _text_type = str
-    _binary_type = bytes
 
 #: media types accepted when fetching a manifest (docker schema 2, manifest list,
 #: OCI manifest and index, and docker schema 1 for old registries), as one header value
@@ -82,15 +76,6 @@ def _to_text(value):
     if isinstance(value, _binary_type):
         return value.decode("utf-8", "replace")
     return _text_type(value)
-
-
-def _native(value):
-    if _PY2 and isinstance(value, _text_type):
-        try:
-            return value.encode("ascii")
-        except UnicodeEncodeError:
-            return value
-    return value
 
 
 def _clean(text, limit=_MAX_TEXT):

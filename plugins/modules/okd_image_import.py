@@ -30,6 +30,8 @@ description:
   - "Runs on the controller (C(delegate_to: localhost))."
 version_added: "0.1.0"
 author: okd-registry-toolkit developers
+extends_documentation_fragment:
+  - okd.registry_toolkit.okd_api
 options:
   namespace:
     description: Namespace of the image stream(s).
@@ -82,24 +84,6 @@ options:
     default: false
   wait_timeout:
     description: Seconds to wait for the stream status to show the imported images.
-    type: int
-    default: 30
-  kubeconfig:
-    description: Path of a kubeconfig on the controller.
-    type: path
-    required: true
-  context:
-    description: kubeconfig context (default its current-context).
-    type: str
-  validate_certs:
-    description: Verify the API server's TLS certificate.
-    type: bool
-    default: true
-  ca_file:
-    description: CA bundle to verify the API server with, instead of the kubeconfig's.
-    type: path
-  api_timeout:
-    description: Seconds per API request.
     type: int
     default: 30
 notes:

@@ -24,6 +24,8 @@ description:
   - "Runs on the controller (C(delegate_to: localhost))."
 version_added: "0.1.0"
 author: okd-registry-toolkit developers
+extends_documentation_fragment:
+  - okd.registry_toolkit.okd_api
 options:
   definition:
     description: The object (apiVersion, kind, metadata.name, and the keys to manage).
@@ -37,24 +39,6 @@ options:
     type: str
     choices: [present, absent]
     default: present
-  kubeconfig:
-    description: Path of a kubeconfig on the controller (e.g. a copy of the master's admin.kubeconfig).
-    type: path
-    required: true
-  context:
-    description: kubeconfig context to use (default its current-context).
-    type: str
-  validate_certs:
-    description: Verify the API server's TLS certificate.
-    type: bool
-    default: true
-  ca_file:
-    description: CA bundle to verify the API server with, instead of the kubeconfig's.
-    type: path
-  api_timeout:
-    description: Seconds per API request.
-    type: int
-    default: 30
 notes:
   - Supports check mode and diff mode. Diffs of Secrets show each key with a sha256 fingerprint and
     size, never the values.
