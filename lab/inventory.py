@@ -9,18 +9,10 @@ import pprint
 
 import yaml
 
+from lab import state
+
 REDHAT_TEST_IMAGE = "openshift3/ose-pod:v3.11"
 
-
-def _write_private(path, text):
-    path = str(path)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
 
 
 def can_pull(account, repo):
@@ -124,7 +116,7 @@ def write_ansible(status, path):
             "# Contains lab registry passwords: git-ignored, mode 0600.\n"
             % os.path.join(status["state_dir"], "status.json"))
     text += yaml.safe_dump(doc, default_flow_style=False, sort_keys=False)
-    _write_private(path, text)
+    state.write_private(path, text)
 
 
 def pyinfra_inventory_text(status):
@@ -155,7 +147,7 @@ def pyinfra_inventory_text(status):
 
 
 def write_pyinfra(status, path):
-    _write_private(path, pyinfra_inventory_text(status))
+    state.write_private(path, pyinfra_inventory_text(status))
 
 
 def write(lab, status):

@@ -1,22 +1,16 @@
 """The lab CA and the TLS certificates it signs (EC P-256). Generated at `up`, never committed."""
 import datetime
 import ipaddress
-import os
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from lab import state
+
 _DAYS = 825
 
-
-def _write_private(path, data):
-    tmp = str(path) + ".tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, str(path))
 
 
 def _key_pem(key):
@@ -46,7 +40,7 @@ def ensure_ca(paths):
                                          encipher_only=False, decipher_only=False), critical=True)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
             .sign(key, hashes.SHA256()))
-    _write_private(paths.ca_key, _key_pem(key))
+    state.write_private(paths.ca_key, _key_pem(key))
     paths.ca_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return paths.ca_cert
 
@@ -97,7 +91,7 @@ def issue(paths, name, sans, client=False):
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
                            critical=False)
             .sign(ca_key, hashes.SHA256()))
-    _write_private(key_path, _key_pem(key))
+    state.write_private(key_path, _key_pem(key))
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return cert_path, key_path
 
@@ -107,5 +101,5 @@ def signing_key(paths, name):
     ensure_ca(paths)
     key_path = paths.pki / (name + ".key")
     if not key_path.exists():
-        _write_private(key_path, _key_pem(ec.generate_private_key(ec.SECP256R1())))
+        state.write_private(key_path, _key_pem(ec.generate_private_key(ec.SECP256R1())))
     return key_path

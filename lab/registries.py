@@ -74,14 +74,6 @@ def _dir(lab, name):
     return lab.paths.registries / name
 
 
-def _write_private(path, text):
-    tmp = str(path) + ".tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, str(path))
-
 
 def _b64url(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
@@ -112,7 +104,7 @@ def _read_accounts(lab, name):
 
 
 def _write_accounts(lab, name, accounts):
-    _write_private(accounts_file(lab, name), json.dumps({"accounts": accounts}, indent=1))
+    state.write_private(accounts_file(lab, name), json.dumps({"accounts": accounts}, indent=1))
 
 
 def ensure_accounts(lab, name):
@@ -235,7 +227,7 @@ def _plan(lab, name):
                  "error_message": d["error_message"]}
     secret_file = rdir / "http-secret"
     if not secret_file.exists():
-        _write_private(secret_file, secrets.token_hex(32))
+        state.write_private(secret_file, secrets.token_hex(32))
     reg_cfg = {
         "version": "0.1",
         "log": {"level": "info", "formatter": "text", "accesslog": {"disabled": False}},
@@ -342,7 +334,7 @@ def _start(lab, pname, cfg_path, cfg_text, argv, port, what, env=None, fingerpri
     if not _port_free(lab.gateway, port):
         raise RuntimeError("%s: %s:%d is already in use by a process the lab did not start"
                            % (what, lab.gateway, port))
-    _write_private(cfg_path, cfg_text)
+    state.write_private(cfg_path, cfg_text)
     full_env = None
     if env:
         full_env = dict(os.environ)

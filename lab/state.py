@@ -50,6 +50,18 @@ def host_groups(name):
     return ["nodes"]
 
 
+def write_private(path, data):
+    """Write text or bytes atomically to a file that is 0600 from its creation (lab secrets)."""
+    path = str(path)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb" if isinstance(data, bytes) else "w") as f:
+        f.write(data)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
 class LabPaths(object):
     def __init__(self, root=None):
         self.root = Path(root or os.environ.get("OKD_LAB_DIR") or (REPO / ".lab")).resolve()
@@ -103,7 +115,4 @@ class Lab(object):
             return {}
 
     def save_status(self, status):
-        tmp = self.paths.status.with_suffix(".tmp")
-        tmp.write_text(json.dumps(status, indent=2, sort_keys=True))
-        os.chmod(str(tmp), 0o600)
-        os.replace(str(tmp), str(self.paths.status))
+        write_private(self.paths.status, json.dumps(status, indent=2, sort_keys=True))

@@ -13,21 +13,13 @@ import socket
 import time
 from pathlib import Path
 
-from .. import pki, proc
+from .. import pki, proc, state
 from ..state import REPO
 
 PROC_NAME = "api"
 NOTIFICATIONS_PATH = "/lab/registry/notifications"
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
-
-def _write_private(path, text):
-    tmp = str(path) + ".tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, str(path))
 
 
 def tokens(paths):
@@ -40,7 +32,7 @@ def tokens(paths):
     except (OSError, ValueError):
         pass
     toks = {"admin": "sha256~" + secrets.token_urlsafe(32), "readonly": "sha256~" + secrets.token_urlsafe(32)}
-    _write_private(path, json.dumps(toks))
+    state.write_private(path, json.dumps(toks))
     return toks
 
 
@@ -146,12 +138,12 @@ def up(lab, import_interval=None, restart=False):
         env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         pid = proc.spawn(paths, PROC_NAME, argv, env=env, cwd=str(REPO))
         proc.wait_port(lab.gateway, port, timeout=30, pid=pid, what="API stand-in")
-        _write_private(paths.api / "server.json", json.dumps({"pid": pid, "fingerprint": fp}))
+        state.write_private(paths.api / "server.json", json.dumps({"pid": pid, "fingerprint": fp}))
     frag = fragment(lab)
     ca_pem = ca.read_bytes()
-    _write_private(frag["kubeconfig"], kubeconfig_text(frag["url"], ca_pem, "admin", toks["admin"]))
-    _write_private(frag["readonly_kubeconfig"], kubeconfig_text(frag["url"], ca_pem, "readonly", toks["readonly"]))
-    _write_private(paths.api / "notifications.json", json.dumps(
+    state.write_private(frag["kubeconfig"], kubeconfig_text(frag["url"], ca_pem, "admin", toks["admin"]))
+    state.write_private(frag["readonly_kubeconfig"], kubeconfig_text(frag["url"], ca_pem, "readonly", toks["readonly"]))
+    state.write_private(paths.api / "notifications.json", json.dumps(
         {"url": frag["notifications_url"], "headers": {"Authorization": ["Bearer " + toks["admin"]]},
          "ca_file": str(ca)}, indent=2))
     return frag
