@@ -4,6 +4,7 @@ network_up/network_down handle the bridge and the machine's /etc/hosts block; up
 and the controller's ssh material (client key, known_hosts, ssh_config). See docs/lab.md.
 """
 import concurrent.futures
+import functools
 import hashlib
 import os
 import shutil
@@ -31,7 +32,7 @@ BIND_DIRS = [
     ("systemd-system", "/etc/systemd/system"),
 ]
 HOSTS_FILE = "hosts"          # bind-mounted on /etc/hosts
-HOST_SYSTEMCTL = state.REPO / "lab" / "hostbin" / "systemctl"   # bind-mounted on /usr/bin/systemctl
+HOST_SYSTEMCTL = "bin/systemctl"   # in the host dir; bind-mounted on /usr/bin/systemctl
 OLD_PYTHONS = [("/root/.pyenv/versions/2.7.18", "/run/lab-python/2.7"),
                ("/root/.pyenv/versions/3.6.15", "/run/lab-python/3.6")]
 FINGERPRINT = "fingerprint"   # of the init script + static files the host was started with
@@ -410,7 +411,8 @@ def _prepare_host_dir(lab, h):
     shutil.copyfile(str(key), str(d / key.name))     # sshd reads it from HOST_DIR_INSIDE
     os.chmod(str(d / key.name), 0o600)
     for rel, text in _host_static_files(lab, h).items():
-        _write(d / rel, text)
+        (d / rel).parent.mkdir(parents=True, exist_ok=True)
+        _write(d / rel, text, mode=0o755 if rel == HOST_SYSTEMCTL else 0o644)
     return d
 
 
@@ -437,8 +439,9 @@ def _host_static_files(lab, h):
             tab.append("%s %s none bind,ro,X-mount.mkdir 0 0" % (mp, src))
     # hosts have no init system: docker-systemctl-replacement stands in for systemctl (read-only)
     # (a bind needs an existing mount point: never create one on the machine)
-    if os.path.exists("/usr/bin/systemctl"):
-        tab.append("%s /usr/bin/systemctl none bind,ro 0 0" % HOST_SYSTEMCTL)
+    systemctl = _systemctl_text()
+    if systemctl is not None and os.path.exists("/usr/bin/systemctl"):
+        tab.append("%s/%s /usr/bin/systemctl none bind,ro 0 0" % (i, HOST_SYSTEMCTL))
     files = {
         "net.batch": "link set lo up\naddr add %s/%d dev eth0\nlink set eth0 up\n"
                      % (h["address"], state.NETWORK.prefixlen),
@@ -449,14 +452,33 @@ def _host_static_files(lab, h):
     digest = hashlib.sha256(_init_text().encode())
     for rel in sorted(files):
         digest.update(rel.encode() + b"\0" + files[rel].encode() + b"\0")
+    if systemctl is not None:
+        files[HOST_SYSTEMCTL] = systemctl
+        digest.update(systemctl.encode())
     files[FINGERPRINT] = digest.hexdigest() + "\n"
     return files
+
+
+@functools.lru_cache(maxsize=1)
+def _systemctl_text():
+    """docker-systemctl-replacement's single-file systemctl, to run with the host's /usr/bin/python3.
+    A copy lives in each host's own directory, which a host always sees (HOST_DIR_INSIDE), wherever
+    the repository and its venv are (e.g. under /tmp, which hosts replace with their own)."""
+    import importlib.util
+    spec = importlib.util.find_spec("systemctl2")   # a namespace package (no __init__.py)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = os.path.join(list(spec.submodule_search_locations)[0], "systemctl3.py")
+    with open(path) as f:
+        text = f.read()
+    first, rest = text.split("\n", 1)
+    return "#!/usr/bin/python3\n" + rest if first.startswith("#!") else text
 
 
 def _warn_missing_systemctl():
     if not os.path.exists("/usr/bin/systemctl"):
         sys.stderr.write("lab: /usr/bin/systemctl does not exist on this machine, so lab hosts get no "
-                         "systemctl (lab/hostbin/systemctl is bind-mounted onto it when it exists)\n")
+                         "systemctl (docker-systemctl-replacement is bind-mounted onto it when it exists)\n")
 
 
 def _outdated(lab, h):
@@ -637,11 +659,13 @@ def up(lab):
     registry_hosts = _registry_hosts(lab, status)
     if new:  # network namespaces + veth pairs of all new hosts in one `ip -batch`
         links = set(_links())
+        # leftover veths of restarted hosts: removing their netns may already have taken them (a veth
+        # pair dies with either end), so these deletions may fail harmlessly
+        _ip_batch(["link del %s" % veth_name(h["index"]) for h in new if veth_name(h["index"]) in links],
+                  check=False)
         lines = []
         for h in new:
             v = veth_name(h["index"])
-            if v in links:
-                lines.append("link del %s" % v)
             lines += ["netns add %s" % netns_name(h["name"]),
                       "link add %s type veth peer name eth0 netns %s" % (v, netns_name(h["name"])),
                       "link set %s master %s up" % (v, state.BRIDGE)]

@@ -88,7 +88,7 @@ def deployed(lab, user, tmp_path_factory):
     rc, out, err = host_exec(REGISTRY_HOST, "systemctl --version")
     if "systemctl.py" not in out:
         pytest.fail("lab host %s has no docker-systemctl-replacement on /usr/bin/systemctl: the lab must bind-mount "
-                    "lab/hostbin/systemctl there (got %r)" % (REGISTRY_HOST, (out + err)[:200]))
+                    "docker-systemctl-replacement there (got %r)" % (REGISTRY_HOST, (out + err)[:200]))
     d = tmp_path_factory.mktemp("standalone")
     os.chmod(str(d), 0o700)
     varsfile = d / "vars.json"
