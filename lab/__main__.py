@@ -251,13 +251,26 @@ def cmd_demo(args):
         pb = "ansible-playbook"
     env = dict(os.environ)
     env.setdefault("ANSIBLE_CONFIG", str(state.REPO / "ansible.cfg"))
-    argv = [pb, "-i", status["inventory"]["ansible"], str(site)] + list(args.extra)
+    report = str(lab.paths.root / "compliance-report.json")
+    argv = [pb, "-i", status["inventory"]["ansible"], str(site),
+            "-e", "registry_compliance_report_path=" + report] + list(args.extra)
     print("+ " + " ".join(argv), flush=True)
+    if os.path.exists(report):
+        os.unlink(report)
     rc = subprocess.call(argv, cwd=str(state.REPO), env=env)
+    from lab import summary
+    summary.print_summary(lab.load_status(), report)
     py = os.path.relpath(sys.executable)
     print()
+    print("site.yml %s (exit code %d)." % ("succeeded" if rc == 0 else "FAILED", rc))
     print("Look at:")
-    print("  node credentials:  %s -m lab exec node1 -- cat /var/lib/origin/.docker/config.json" % py)
+    print("  node credentials:  %s -m lab exec node1 -- stat -c '%%a %%U %%n' /var/lib/origin/.docker/config.json"
+          % py)
+    print("  an independent client pulling with them:")
+    print("                     %s -m lab exec node1 -- skopeo inspect --authfile "
+          "/var/lib/origin/.docker/config.json docker://%s/openshift3/ose-pod:v3.11"
+          % (py, status.get("registries", {}).get("redhat", {}).get("host", "REGISTRY")))
+    print("  compliance report: %s" % report)
     print("  on a host by ssh:  ssh -F %s node1" % status["ssh_config"])
     if status.get("api"):
         print("  the API:           kubeconfig %s (%s)" % (status["api"].get("kubeconfig"),

@@ -421,17 +421,17 @@ class Handler(BaseHTTPRequestHandler):
             traceback.print_exc()
             resp = _json(500, ApiError(500, "InternalError", "Internal error occurred: %r" % (e,)).status())
         data = resp.body if isinstance(resp.body, bytes) else json.dumps(resp.body).encode("utf-8")
-        try:
-            self.send_response(resp.code)
-            self.send_header("Content-Type", resp.ctype)
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            if method != "HEAD":
-                self.wfile.write(data)
-        finally:
-            if u.path != NOTIFICATIONS_PATH:
-                app.log_request(user, method, u.path, u.query, resp.code)
+        # logged before the client can see the answer, so a client that reads the log after its request
+        # returned always finds it there
+        if u.path != NOTIFICATIONS_PATH:
+            app.log_request(user, method, u.path, u.query, resp.code)
+        self.send_response(resp.code)
+        self.send_header("Content-Type", resp.ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        if method != "HEAD":
+            self.wfile.write(data)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
 

@@ -242,14 +242,25 @@ def run(module, client):
     for link in p["link_to"]:
         for_ = link.get("for") or ["pull"]
         sa_path = resource_path("v1", "ServiceAccount", ns, link["name"])
-        sa = None if namespace_missing else _wait_for_sa(client, sa_path, 0 if check else p["sa_wait_timeout"])
-        if sa is None:
-            # OKD's service account controller creates default/builder/deployer shortly after the
-            # namespace; when it has not (yet), create the service account with the link
-            sa = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": link["name"], "namespace": ns}}
-            sa.update(sa_link_patch(sa, name, for_))
-            if not check:
-                client.post(resource_path("v1", "ServiceAccount", ns), sa)
+        # OKD's service account controller creates default/builder/deployer shortly after a namespace
+        # (also one this module has just created): wait for it, except in check mode
+        sa = None if (namespace_missing and check) else _wait_for_sa(client, sa_path, 0 if check
+                                                                      else p["sa_wait_timeout"])
+        if sa is None and not check:
+            # still missing: create it with the link; if the controller created it meanwhile
+            # (409 AlreadyExists), link the one it created below
+            new_sa = {"apiVersion": "v1", "kind": "ServiceAccount",
+                      "metadata": {"name": link["name"], "namespace": ns}}
+            new_sa.update(sa_link_patch(new_sa, name, for_))
+            try:
+                client.post(resource_path("v1", "ServiceAccount", ns), new_sa)
+            except ToolkitError as e:
+                if e.status != 409:
+                    raise
+                sa = client.get(sa_path)
+                if sa is None:
+                    raise
+        if sa is None:  # created with the link just now, or it would be (check mode)
             patch = True
         else:
             patch = sa_link_patch(sa, name, for_)

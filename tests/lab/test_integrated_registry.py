@@ -9,11 +9,12 @@ import ipaddress
 import json
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+import labtools
+from labtools import recap
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
@@ -25,27 +26,9 @@ CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 # ------------------------------------------------------------------------------------------ helpers
 
 def run_playbook(*args):
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_FORCE_COLOR="0", PYTHONUNBUFFERED="1")
-    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "playbooks/integrated_registry.yml"] + list(args)
-    r = subprocess.run(cmd, cwd=str(REPO), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                       universal_newlines=True, timeout=900)
-    return r.returncode, r.stdout
+    return labtools.run_playbook("playbooks/integrated_registry.yml", *args)
 
 
-def recap(output):
-    """{'ok': n, 'changed': n, 'failed': n, ...} summed over the PLAY RECAP lines."""
-    total = {}
-    in_recap = False
-    for line in output.splitlines():
-        if line.startswith("PLAY RECAP"):
-            in_recap = True
-            continue
-        if in_recap:
-            for k, v in re.findall(r"(\w+)=(\d+)", line):
-                total[k] = total.get(k, 0) + int(v)
-    assert total, "no PLAY RECAP in output:\n" + output[-3000:]
-    return total
 
 
 def log_size(path):

@@ -19,6 +19,9 @@ from pathlib import Path
 
 import pytest
 
+import labtools
+from labtools import recap
+
 REPO = Path(__file__).resolve().parents[2]
 REGISTRY_HOST = "node3"     # the playbook's lab default (last node)
 CLIENT_HOST = "node1"
@@ -29,26 +32,9 @@ NAMESPACE = "standalone-push"
 # ------------------------------------------------------------------------------------------ helpers
 
 def run_playbook(*args):
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_FORCE_COLOR="0", PYTHONUNBUFFERED="1")
-    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "playbooks/standalone_registry.yml"] + list(args)
-    r = subprocess.run(cmd, cwd=str(REPO), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                       universal_newlines=True, timeout=900)
-    return r.returncode, r.stdout
+    return labtools.run_playbook("playbooks/standalone_registry.yml", *args)
 
 
-def recap(output):
-    total = {}
-    in_recap = False
-    for line in output.splitlines():
-        if line.startswith("PLAY RECAP"):
-            in_recap = True
-            continue
-        if in_recap:
-            for k, v in re.findall(r"(\w+)=(\d+)", line):
-                total[k] = total.get(k, 0) + int(v)
-    assert total, "no PLAY RECAP in output:\n" + output[-3000:]
-    return total
 
 
 def host_exec(host, cmd, timeout=300):
