@@ -1053,12 +1053,7 @@ class Api(object):
                         images.set_tag_status(new, tg, res, gen, t_now)
                         if res["ok"]:
                             self._ensure_image(res, t_now)
-            self._resolve_tag_references(new, t_now)
-            if new != old:
-                new["metadata"]["resourceVersion"] = self.store.next_rv()
-                self.store.put(r.key, new)
-            self.store.save()
-            return new
+            return self._commit_stream(r, old, new, t_now)
 
     @staticmethod
     def _failure(reason, message):
@@ -1102,12 +1097,16 @@ class Api(object):
             res = {"ok": True, "digest": digest, "reference": reference, "mediaType": media_type}
             images.set_tag_status(new, tag, res, gen, t_now)
             self._ensure_image(res, t_now)
-            self._resolve_tag_references(new, t_now)
-            if new != old:
-                new["metadata"]["resourceVersion"] = self.store.next_rv()
-                self.store.put(r.key, new)
-            self.store.save()
-            return new
+            return self._commit_stream(r, old, new, t_now)
+
+    def _commit_stream(self, r, old, new, t_now):
+        """Store an image stream changed by an import: a new resourceVersion only if it really changed."""
+        self._resolve_tag_references(new, t_now)
+        if new != old:
+            new["metadata"]["resourceVersion"] = self.store.next_rv()
+            self.store.put(r.key, new)
+        self.store.save()
+        return new
 
     def image_stream_mapping(self, ns, body, user):
         r = BY_KEY["imagestreammappings.image.openshift.io"]

@@ -215,32 +215,22 @@ FILE_MODE = 0o600
 DIR_MODE = 0o700
 
 
-def _lookup_uid(module, owner):
-    if owner is None:
+def _lookup_id(module, name, kind):
+    """uid (kind "owner") or gid (kind "group") of a name or number; None when not given."""
+    if name is None:
         return None
     try:
-        return int(owner)
+        return int(name)
     except ValueError:
         pass
-    import pwd
     try:
-        return pwd.getpwnam(owner).pw_uid
+        if kind == "owner":
+            import pwd
+            return pwd.getpwnam(name).pw_uid
+        import grp
+        return grp.getgrnam(name).gr_gid
     except KeyError:
-        module.fail_json(msg="owner %s does not exist on this host" % owner)
-
-
-def _lookup_gid(module, group):
-    if group is None:
-        return None
-    try:
-        return int(group)
-    except ValueError:
-        pass
-    import grp
-    try:
-        return grp.getgrnam(group).gr_gid
-    except KeyError:
-        module.fail_json(msg="group %s does not exist on this host" % group)
+        module.fail_json(msg="%s %s does not exist on this host" % (kind, name))
 
 
 def _entries_from_params(module):
@@ -370,8 +360,8 @@ def run(module):
                        invalid_existing=params["invalid_existing"], source=path)
 
     running_as_root = os.geteuid() == 0
-    uid = _lookup_uid(module, params["owner"])
-    gid = _lookup_gid(module, params["group"])
+    uid = _lookup_id(module, params["owner"], "owner")
+    gid = _lookup_id(module, params["group"], "group")
     if uid is None and running_as_root:
         uid = 0
     if gid is None and running_as_root:
