@@ -49,7 +49,13 @@ options:
     type: str
   ca_file:
     description: CA bundle (on the target) to verify the registry's and token service's TLS certificates.
-      Default is the system trust store.
+      Default is the system trust store (or O(certs_dir)).
+    type: path
+  certs_dir:
+    description:
+      - Directory in docker's C(certs.d) layout. When O(ca_file) is not given and
+        C(<certs_dir>/<registry>/ca.crt) exists on the target, that CA bundle is used (as docker and
+        skopeo do); otherwise the system trust store.
     type: path
   validate_certs:
     description: Verify TLS certificates. Only turn off for throw-away test setups.
@@ -150,6 +156,11 @@ credentials_source:
   description: Where the credentials came from (C(parameters), the O(config_path) file, or C(none)).
   returned: always
   type: str
+ca_file:
+  description: The CA bundle used to verify TLS (O(ca_file), the one found under O(certs_dir)), or
+    empty for the system trust store.
+  returned: always
+  type: str
 attempts:
   description: Number of attempts made.
   returned: always
@@ -162,6 +173,7 @@ msg:
 """
 
 import errno
+import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -208,7 +220,13 @@ def run(module):
     if params["retries"] < 0 or params["timeout"] <= 0:
         raise ToolkitError("retries must be >= 0 and timeout > 0")
 
-    transport = make_urllib_transport(ca_file=params["ca_file"], validate_certs=params["validate_certs"],
+    ca_file = params["ca_file"]
+    if not ca_file and params["certs_dir"]:
+        name = normalize_registry(registry)
+        candidate = os.path.join(params["certs_dir"], name, "ca.crt")
+        if "/" not in name and os.path.isfile(candidate):
+            ca_file = candidate
+    transport = make_urllib_transport(ca_file=ca_file, validate_certs=params["validate_certs"],
                                       timeout=params["timeout"], proxy=params["proxy"] or None)
     attempts = 0
     delay = max(params["retry_delay"], 0)
@@ -226,6 +244,7 @@ def run(module):
             time.sleep(delay)
             delay = min(delay * 2, 60) if delay else 0
     result["credentials_source"] = source
+    result["ca_file"] = ca_file or ""
     result["attempts"] = attempts
     return result
 
@@ -239,6 +258,7 @@ def main():
             config_path=dict(type="path"),
             image=dict(type="str"),
             ca_file=dict(type="path"),
+            certs_dir=dict(type="path"),
             validate_certs=dict(type="bool", default=True),
             proxy=dict(type="str"),
             timeout=dict(type="int", default=30),

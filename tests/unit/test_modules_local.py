@@ -294,6 +294,10 @@ def test_verify_against_local_token_registry(tmp_path):
         cfg = tmp_path / "node" / ".docker" / "config.json"
         cfg.parent.mkdir(parents=True)
         cfg.write_text(json.dumps({"auths": {reg.host: {"auth": auth_of(USER, PASSWORD)}}}))
+        # docker's certs.d layout: <dir>/<registry>/ca.crt
+        certs_d = tmp_path / "certs.d"
+        (certs_d / reg.host).mkdir(parents=True)
+        (certs_d / reg.host / "ca.crt").write_bytes(open(reg.paths["ca"], "rb").read())
         common = dict(registry=reg.host, ca_file=reg.paths["ca"], retries=0)
         tasks = [
             verify_task("login+pull", username=USER, password=PASSWORD, image="openshift3/ose-pod:v3.11", **common),
@@ -303,6 +307,10 @@ def test_verify_against_local_token_registry(tmp_path):
             verify_task("missing image", username=USER, password=PASSWORD, image="openshift3/ose-pod:v9", **common),
             verify_task("no ca", registry=reg.host, username=USER, password=PASSWORD, retries=0),
             verify_task("file without entry", registry="other.test", config_path=str(cfg)),
+            verify_task("certs.d", registry=reg.host, username=USER, password=PASSWORD, retries=0,
+                        certs_dir=str(certs_d)),
+            verify_task("empty certs.d", registry=reg.host, username=USER, password=PASSWORD, retries=0,
+                        certs_dir=str(tmp_path / "empty.d")),
         ]
         proc, r = run_play(tmp_path, tasks, args=["-vvv"], callback="ansible.posix.json")
         ok = r["login+pull"]
@@ -319,6 +327,10 @@ def test_verify_against_local_token_registry(tmp_path):
             "%s: image openshift3/ose-pod:v9 not found: 404 MANIFEST_UNKNOWN" % reg.host)
         assert "TLS certificate verification failed" in r["no ca"]["msg"] and "ca_file" in r["no ca"]["msg"]
         assert r["file without entry"]["msg"] == "%s has no credentials for other.test" % cfg
+        assert not r["certs.d"].get("failed"), r["certs.d"]
+        assert r["certs.d"]["ca_file"] == str(certs_d / reg.host / "ca.crt") and r["certs.d"]["logged_in"]
+        assert "TLS certificate verification failed" in r["empty certs.d"]["msg"]
+        assert ok["ca_file"] == reg.paths["ca"]
         assert PASSWORD not in proc.stdout + proc.stderr
         assert auth_of(USER, PASSWORD) not in proc.stdout + proc.stderr
         # the password travelled only in Authorization headers, never in a URL
