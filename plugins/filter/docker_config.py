@@ -16,10 +16,10 @@ from ansible.errors import AnsibleFilterError
 try:
     from ansible_collections.okd.registry_toolkit.plugins.module_utils.errors import ToolkitError
     from ansible_collections.okd.registry_toolkit.plugins.module_utils.dockercfg import (
-        decode_auth, parse_config, redact_config, normalize_key)
+        credential_entries, parse_config, redact_config)
 except ImportError:  # repository root on sys.path (pyinfra, unit tests)
     from plugins.module_utils.errors import ToolkitError
-    from plugins.module_utils.dockercfg import decode_auth, parse_config, redact_config, normalize_key
+    from plugins.module_utils.dockercfg import credential_entries, parse_config, redact_config
 
 
 def _text_of(data):
@@ -57,25 +57,8 @@ def _parse(data):
 
 
 def docker_config_auths(data):
-    """[{registry, username, password}] for every auths entry with credentials."""
-    config = _parse(data)
-    found = {}
-    order = []
-    for key, entry in (config.get("auths") or {}).items():
-        try:
-            username, password = decode_auth(entry)
-        except ToolkitError:
-            continue  # entries without credentials (credsStore users) are skipped
-        registry = normalize_key(key)
-        if registry in found and key != registry:
-            continue  # two spellings of one registry: the first, or the exact key, wins
-        item = {"registry": registry, "username": username, "password": password}
-        if entry.get("email"):
-            item["email"] = entry["email"]
-        if registry not in found:
-            order.append(registry)
-        found[registry] = item
-    return [found[registry] for registry in order]
+    """[{registry, username, password}] for every auths entry with credentials (the core's rules)."""
+    return credential_entries(_parse(data))
 
 
 def docker_config_redact(data):

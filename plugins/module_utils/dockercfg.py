@@ -295,6 +295,33 @@ def get_credentials(config, registry):
     return None
 
 
+def credential_entries(config):
+    """Every ``auths`` entry with credentials -> [{registry, username, password, email?}].
+
+    Keys are normalized (``https://host/v1/`` -> ``host``); entries without credentials (credsStore
+    users) are skipped; of two spellings of one registry the first, or the exact key, wins. Used by
+    the Ansible filter ``docker_config_auths`` and by the pyinfra master source, so both take the
+    same entries from a master's file.
+    """
+    found = {}
+    order = []
+    for key, entry in ((config or {}).get("auths") or {}).items():
+        try:
+            username, password = decode_auth(entry)
+        except ToolkitError:
+            continue
+        registry = normalize_key(key)
+        if registry in found and key != registry:
+            continue
+        item = {"registry": registry, "username": username, "password": password}
+        if entry.get("email"):
+            item["email"] = entry["email"]
+        if registry not in found:
+            order.append(registry)
+        found[registry] = item
+    return [found[registry] for registry in order]
+
+
 def validate_entry_input(registry, username, password):
     """Check one credential entry; return (normalized_registry, username, password) as text.
 

@@ -12,7 +12,7 @@ Secrets never leave the controller except inside the file itself:
   (atomic). No secret is in a command line, an operation name, a fact or a temp file readable by others;
 * the operation names never include their arguments (pyinfra would print them).
 
-The target needs only a POSIX shell with cat, dd, ls, chmod, chown, mkdir and mv.
+The target needs only a POSIX shell with cat, dd, ls, chmod, chown, mkdir and mv (and date for backups).
 """
 from __future__ import annotations
 
@@ -95,12 +95,23 @@ def read_remote_file(path):
     return "\n".join(output.stdout_lines) + "\n"
 
 
-def write_file_command(path, content, owner=None, group=None):
+#: the backup's name, as the Ansible module's (``<path>.<pid>.<%Y-%m-%d@%H:%M:%S>~``): the pid is the
+#: target shell's. It is created with umask 077 and noclobber (never over an existing file), 0600.
+BACKUP_SCRIPT = (
+    'if [ -f "$f" ]; then b="$f.$$.$(date +%Y-%m-%d@%H:%M:%S)~"; '
+    '(set -C; cat "$f" > "$b"); chmod 600 "$b"; echo "backup: $b"; fi; '
+)
+
+
+def write_file_command(path, content, owner=None, group=None, backup=False):
     """The command that replaces `path` atomically with `content`, streamed on stdin (never on the
-    command line). dd reads exactly the content's bytes (pyinfra appends a newline to stdin data)."""
+    command line). dd reads exactly the content's bytes (pyinfra appends a newline to stdin data).
+    With backup, an existing file is first copied (0600) next to it, in the same command, right
+    before the rename (a failed copy leaves the file alone)."""
     directory = posixpath.dirname(path) or "/"
     data = content.encode("utf-8")
     chown = 'chown "$o" "$t"; ' if (owner or group) else ""
+    keep = BACKUP_SCRIPT if backup else ""
     # like the Ansible module: a missing directory is created 0700 (missing parents 0755), an
     # existing ".docker" directory is tightened to 0700, other existing directories are left alone
     script = (
@@ -111,7 +122,9 @@ def write_file_command(path, content, owner=None, group=None):
         'dd of="$t" bs=1 count="$n" 2>/dev/null; '
         's=$(wc -c < "$t"); [ $s -eq "$n" ]; '
         + chown +
-        'chmod 600 "$t"; mv -f "$t" "$f"; trap - EXIT'
+        'chmod 600 "$t"; '
+        + keep +
+        'mv -f "$t" "$f"; trap - EXIT'
     )
     return StringCommand(
         "sh", "-c", QuoteString(script), "okd-registry-write",
@@ -125,7 +138,7 @@ def write_file_command(path, content, owner=None, group=None):
 
 @operation()
 def _registry_credentials(path=DEFAULT_PATH, registries=(), state="present", owner="root",
-                          group="root", invalid_existing="fail"):
+                          group="root", invalid_existing="fail", backup=False):
     if state not in ("present", "absent"):
         raise OperationError("state must be present or absent, not %r" % (state,))
     if invalid_existing not in ("fail", "replace"):
@@ -152,15 +165,17 @@ def _registry_credentials(path=DEFAULT_PATH, registries=(), state="present", own
             logger.warning("%s%s was not a valid credentials file and is replaced: %s",
                            host.print_prefix, path, plan["replaced_invalid"])
         touched = plan["registries_changed"] if state == "present" else plan["registries_removed"]
-        host.log("registry credentials %s: %s %s" % (
-            path, "removed" if state == "absent" else "set", ", ".join(touched) or "(rewrite)"))
+        host.log("registry credentials %s: %s %s%s" % (
+            path, "removed" if state == "absent" else "set", ", ".join(touched) or "(rewrite)",
+            " (backup of the previous file kept)" if backup and info["exists"] else ""))
         if _diff_enabled():
             for line in difflib.unified_diff(plan["before"].splitlines(True),
                                              plan["after"].splitlines(True),
                                              path + " (before, redacted)",
                                              path + " (after, redacted)"):
                 logger.info("  %s", line.rstrip("\n"))
-        yield write_file_command(path, plan["content"], owner, group)
+        yield write_file_command(path, plan["content"], owner, group,
+                                 backup=bool(backup) and bool(info["exists"]))
         return
 
     if not info["exists"]:
@@ -187,7 +202,7 @@ def _diff_enabled():
 
 
 def registry_credentials(path=DEFAULT_PATH, registries=(), state="present", owner="root",
-                         group="root", invalid_existing="fail", **kwargs):
+                         group="root", invalid_existing="fail", backup=False, **kwargs):
     """
     Manage registry credentials in a docker-style config.json (default the OKD 3.11 node's
     /var/lib/origin/.docker/config.json).
@@ -198,6 +213,9 @@ def registry_credentials(path=DEFAULT_PATH, registries=(), state="present", owne
     + state: present (add/update these entries, keep all others) or absent (remove these entries only)
     + owner/group: of the file and its directory
     + invalid_existing: fail (default) or replace an existing file that is not a valid docker config
+    + backup: when the content changes, keep a copy of the previous file (mode 0600) named like the
+      Ansible module's, ``<path>.<pid>.<YYYY-MM-DD@HH:MM:SS>~``, made on the target inside the write
+      command (umask 077, never over an existing file)
 
     The operation is always named without its arguments, so the secrets are never printed.
     """
@@ -207,7 +225,8 @@ def registry_credentials(path=DEFAULT_PATH, registries=(), state="present", owne
     else:
         registries = registry_names(registries)
     return _registry_credentials(path=path, registries=registries, state=state, owner=owner,
-                                 group=group, invalid_existing=invalid_existing, **kwargs)
+                                 group=group, invalid_existing=invalid_existing, backup=bool(backup),
+                                 **kwargs)
 
 
 registry_credentials._inner = _registry_credentials._inner  # type: ignore[attr-defined]

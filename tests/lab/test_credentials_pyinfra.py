@@ -1,12 +1,15 @@
 """pyinfra_deploys/registry_credentials.py against the lab, and the same end state as the Ansible role.
 
 pyinfra's lab inventory names hosts by address; the lab status maps names to addresses.
+Tests that change master1's credentials file restore its exact bytes afterwards (fixture
+`master_file`); secrets reach the hosts only on stdin, never on a command line.
 """
 import base64
 import json
 import os
 import re
 import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -171,3 +174,193 @@ def test_pyinfra_revoked_account_stops_before_any_host_changes(lab, lab_exec, ho
     revoked = [a for a in lab["registries"]["redhat"]["accounts"] if a["revoked"]][0]
     assert revoked["password"] not in r.stdout
     assert {h: file_info(lab_exec, h) for h in hosts} == before
+
+
+# ------------------------------------------------------------------ source master, backup, no leaks
+
+sys.path.insert(0, str(REPO))
+from plugins.module_utils import dockercfg  # noqa: E402
+
+NODES = ["node1", "node2", "node3"]
+FOREIGN = "other.lab.test:5999"
+MASTER_DATA = ["--data", "registry_credentials_source=master"]
+BACKUP_RE = re.compile(r"^config\.json\.\d+\.\d{4}-\d\d-\d\d@\d\d:\d\d:\d\d~$")
+
+
+def secrets_of(lab):
+    """Every lab password, its user:password and base64 form (as tests/lab/test_no_leaks.py)."""
+    out = set()
+    for reg in lab["registries"].values():
+        for a in reg["accounts"]:
+            pair = "%s:%s" % (a["username"], a["password"])
+            out.update([a["password"], pair, base64.b64encode(pair.encode()).decode()])
+    return {s for s in out if len(s) >= 8}
+
+
+def assert_no_secret(lab, output, what):
+    leaked = [s[:6] + "..." for s in secrets_of(lab) if s in output]
+    assert not leaked, "%s printed secrets starting with %s" % (what, leaked)
+
+
+def lab_account(lab, registry, username):
+    return next(a for a in lab["registries"][registry]["accounts"] if a["username"] == username)
+
+
+def master_doc(lab, quay_user="laborg+pusher"):
+    """A master file that differs from the inventory (another quay account), rendered by the core."""
+    rh = lab_account(lab, "redhat", "11009103|lab-cluster")
+    q = lab_account(lab, "quay", quay_user)
+    config, _ = dockercfg.set_auths(None, [
+        {"registry": lab["registries"]["redhat"]["host"], "username": rh["username"],
+         "password": rh["password"]},
+        {"registry": lab["registries"]["quay"]["host"], "username": q["username"],
+         "password": q["password"]},
+    ])
+    return dockercfg.render_config(config)
+
+
+def put_file(lab_exec, host, text, path=PATH):
+    """Write a credentials file on a host through stdin (never a command line), 0600 in a 0700 dir."""
+    lab_exec(host, "umask 077; mkdir -p %s && cat > %s.new && mv -f %s.new %s"
+             % (os.path.dirname(path), path, path, path), input=text)
+
+
+def seed_foreign(lab_exec, host):
+    doc = {"auths": {FOREIGN: {"auth": base64.b64encode(b"someone:not-a-lab-secret").decode(),
+                               "email": "ops@lab.test"}},
+           "credHelpers": {"gcr.io": "gcloud"}}
+    lab_exec(host, "rm -rf /var/lib/origin/.docker")
+    put_file(lab_exec, host, json.dumps(doc, indent=2) + "\n")
+
+
+def prestate(lab_exec):
+    """node1, node3 without a file, node2 with another registry's entry and a credHelpers section."""
+    reset(lab_exec, ["node1", "node3"])
+    seed_foreign(lab_exec, "node2")
+
+
+def backups(lab_exec, host, path=PATH):
+    r = lab_exec(host, "ls -A %s" % os.path.dirname(path), check=False)
+    return sorted(n for n in r.stdout.split() if n != os.path.basename(path))
+
+
+@pytest.fixture
+def master_file(lab, lab_exec, hosts):
+    """master1's credentials file, restored byte for byte (or removed again) after the test."""
+    r = lab_exec("master1", "if [ -f %s ]; then echo yes; cat %s; else echo no; fi" % (PATH, PATH))
+    exists, _, original = r.stdout.partition("\n")
+    yield
+    if exists == "yes":
+        put_file(lab_exec, "master1", original)
+        lab_exec("master1", "chmod 600 %s; chmod 700 %s" % (PATH, os.path.dirname(PATH)))
+    else:
+        lab_exec("master1", "rm -f %s" % PATH)
+
+
+def test_pyinfra_master_source_writes_what_the_role_writes(lab, lab_exec, hosts, master_file):
+    put_file(lab_exec, "master1", master_doc(lab))
+    master_sha = file_info(lab_exec, "master1")[0]
+    quay = lab["registries"]["quay"]["host"]
+
+    # the Ansible role with source master, on the nodes (master1 outside --limit: delegated read)
+    prestate(lab_exec)
+    r = ansible("playbooks/registry_credentials.yml", "--limit", ",".join(NODES),
+                "-e", "registry_credentials_source=master")
+    assert r.returncode == 0, r.stdout[-4000:]
+    by_ansible = {h: file_info(lab_exec, h) for h in NODES}
+    assert users(lab_exec, "node1")[quay] == "laborg+pusher"  # the master's account, not the inventory's
+
+    # pyinfra from the same starting point, master1 outside --limit as well
+    prestate(lab_exec)
+    r = pyinfra(lab, "-vvv", *MASTER_DATA, limit=NODES)
+    assert r.returncode == 0, r.stdout[-4000:]
+    assert "[%s] Connected (reading the registry credentials)" % address(lab, "master1") in r.stdout
+    assert op_counts(r.stdout, WRITE_OP) == (3, 0, 0)
+    assert_no_secret(lab, r.stdout, "pyinfra -vvv source master")
+    by_pyinfra = {h: file_info(lab_exec, h) for h in NODES}
+    assert by_pyinfra == by_ansible                      # byte-identical files, same modes
+    assert by_pyinfra["node1"] == (master_sha, "600", "700")   # a copy of the master's file
+    got = users(lab_exec, "node2")                       # merged: the other registry's entry stays
+    assert got[FOREIGN] == "someone" and got[quay] == "laborg+pusher"
+    assert json.loads(lab_exec("node2", "cat %s" % PATH).stdout)["credHelpers"] == {"gcr.io": "gcloud"}
+    # the nodes pull with the copied file (the pyinfra run verified it too, with skopeo)
+    r2 = lab_exec("node3", "skopeo inspect --authfile %s docker://%s/laborg/hello:1.0" % (PATH, quay))
+    assert json.loads(r2.stdout)["Digest"].startswith("sha256:")
+
+    # all hosts, master included: nothing left to change, the master's own file untouched
+    r = pyinfra(lab, *MASTER_DATA, limit=HOSTS)
+    assert r.returncode == 0, r.stdout[-4000:]
+    assert op_counts(r.stdout, WRITE_OP) == (0, 0, 4)
+    assert file_info(lab_exec, "master1")[0] == master_sha
+
+
+@pytest.mark.parametrize("case", ["malformed", "bad_auth", "missing"])
+def test_pyinfra_bad_master_file_stops_before_any_host_changes(lab, lab_exec, hosts, master_file,
+                                                                case):
+    r = pyinfra(lab, limit=NODES)  # every node has a file (the inventory's)
+    assert r.returncode == 0, r.stdout[-4000:]
+    seed_foreign(lab_exec, "node2")  # and one that the master's entries would change
+    robot = lab_account(lab, "quay", "laborg+robot")
+    good = base64.b64encode(("laborg+robot:%s" % robot["password"]).encode()).decode()
+    quay = lab["registries"]["quay"]["host"]
+    if case == "malformed":  # a real secret before the error: it must not show in the message
+        put_file(lab_exec, "master1", '{\n  "auths": {\n    "%s": {"auth": "%s"},\n  }\n}\n' % (quay, good))
+        expected = ("registry_credentials: %s:%s is not a valid credentials file: invalid JSON at "
+                    "line 4 column 3" % (address(lab, "master1"), PATH))
+    elif case == "bad_auth":
+        put_file(lab_exec, "master1", json.dumps({"auths": {quay: {"auth": "%s!" % good}}}))
+        expected = ('registry_credentials: %s:%s is not a valid credentials file: auths["%s"]: auth '
+                    "is not valid base64" % (address(lab, "master1"), PATH, quay))
+    else:
+        lab_exec("master1", "rm -f %s" % PATH)
+        expected = ("registry_credentials: source is master but %s has no %s; write it there first "
+                    "or use source inventory" % (address(lab, "master1"), PATH))
+    before = {h: file_info(lab_exec, h) for h in NODES}
+    r = pyinfra(lab, "-vvv", *MASTER_DATA, limit=NODES)
+    assert r.returncode != 0
+    assert expected in r.stdout, r.stdout[-4000:]
+    assert "Beginning operation run" not in r.stdout      # stopped while preparing
+    assert_no_secret(lab, r.stdout, "pyinfra -vvv with a %s master file" % case)
+    assert {h: file_info(lab_exec, h) for h in NODES} == before
+
+
+def test_pyinfra_backup_keeps_the_previous_file(lab, lab_exec, hosts, master_file):
+    reset(lab_exec, ["node3"])
+    r = pyinfra(lab, limit=["node3"])  # the inventory's credentials
+    assert r.returncode == 0, r.stdout[-4000:]
+    previous = lab_exec("node3", "cat %s" % PATH).stdout
+    previous_sha = file_info(lab_exec, "node3")[0]
+    assert backups(lab_exec, "node3") == []
+
+    put_file(lab_exec, "master1", master_doc(lab))  # another quay account: node3's file changes
+    try:
+        r = pyinfra(lab, "-vvv", "--diff", *MASTER_DATA,
+                    "--data", "registry_credentials_backup=true", limit=["node3"])
+        assert r.returncode == 0, r.stdout[-4000:]
+        assert op_counts(r.stdout, WRITE_OP) == (1, 0, 0)
+        assert "(backup of the previous file kept)" in r.stdout
+        assert_no_secret(lab, r.stdout, "pyinfra -vvv --diff backup")
+        names = backups(lab_exec, "node3")
+        assert len(names) == 1 and BACKUP_RE.match(names[0]), names
+        backup = "%s/%s" % (os.path.dirname(PATH), names[0])
+        assert file_info(lab_exec, "node3", backup)[:2] == (previous_sha, "600")
+        assert lab_exec("node3", "stat -c %%U:%%G %s" % backup).stdout.strip() == "root:root"
+        assert lab_exec("node3", "cat %s" % backup).stdout == previous
+        assert users(lab_exec, "node3")[lab["registries"]["quay"]["host"]] == "laborg+pusher"
+        assert file_info(lab_exec, "node3")[1:] == ("600", "700")
+
+        # nothing to change: no write, no new backup
+        r = pyinfra(lab, *MASTER_DATA, "--data", "registry_credentials_backup=true", limit=["node3"])
+        assert r.returncode == 0, r.stdout[-4000:]
+        assert op_counts(r.stdout, WRITE_OP) == (0, 0, 1)
+        assert backups(lab_exec, "node3") == names
+
+        # without the setting (default false) a change leaves no backup
+        lab_exec("node3", "rm -f %s" % backup)
+        r = pyinfra(lab, limit=["node3"])  # back to the inventory's account
+        assert r.returncode == 0, r.stdout[-4000:]
+        assert op_counts(r.stdout, WRITE_OP) == (1, 0, 0)
+        assert backups(lab_exec, "node3") == []
+    finally:
+        # backups hold the secrets: never leave them behind (test_no_leaks may be searching)
+        reset(lab_exec, ["node3"])

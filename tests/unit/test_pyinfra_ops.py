@@ -111,6 +111,8 @@ def test_fixture(path):
             assert raw == want["raw"]
         for fragment in want.get("raw_contains", []):
             assert fragment in raw
+        for fragment in want.get("raw_not_contains", []):
+            assert fragment not in raw
         if "write" in want:
             content = want["stdin"]
             args = command.bits[-4:]
@@ -128,6 +130,8 @@ def test_fixture(path):
         assert any(fixture["noop"] in n for n in host.noops), host.noops
     if "expect_shell" in fixture:
         assert fixture["expect_shell"] in host.shell_commands
+    if "logs_contain" in fixture:
+        assert any(fixture["logs_contain"] in line for line in host.logs), host.logs
     # nothing printed by the operation (log lines, noops) carries a secret
     for secret in fixture.get("secrets", []):
         for line in host.logs + host.noops + host.shell_commands:
@@ -204,3 +208,278 @@ def test_normalize_entries_reports_names_not_secrets():
     with pytest.raises(OperationError) as info:
         operations.normalize_entries([{"name": "redhat", "host": "r.example", "username": "u"}])
     assert "redhat has no password" in str(info.value)
+
+
+# ------------------------------------------------------------------------------------ backup=True
+
+def _run_write(command, cwd=None):
+    import subprocess
+
+    data = command.connector_arguments["_stdin"] + "\n"  # what pyinfra's write_stdin sends
+    return subprocess.run(["sh", "-c", command.get_raw_value()], input=data.encode(),
+                          capture_output=True, cwd=cwd)
+
+
+def test_backup_in_a_posix_shell(tmp_path):
+    """backup=True: the previous file is copied next to it (named like the Ansible module's backups,
+    mode 0600 whatever the old mode, exact old bytes) in the same command, then replaced."""
+    import re
+    import stat
+
+    target = tmp_path / ".docker" / "config.json"
+    target.parent.mkdir(mode=0o700)
+    old = b'{"auths": {"old.example": {"auth": "b2xkOm9sZA=="}}}'  # formatting of someone else
+    target.write_bytes(old)
+    target.chmod(0o644)
+    new = '{\n    "auths": {}\n}\n'
+    proc = _run_write(operations.write_file_command(str(target), new, None, None, backup=True))
+    assert proc.returncode == 0, proc.stderr
+    assert target.read_bytes() == new.encode()
+    backups = [p for p in target.parent.iterdir() if p.name != "config.json"]
+    assert len(backups) == 1, backups
+    backup = backups[0]
+    # <path>.<pid>.<YYYY-MM-DD@HH:MM:SS>~ as plugins/modules/registry_credentials.py names it
+    assert re.match(r"^config\.json\.\d+\.\d{4}-\d\d-\d\d@\d\d:\d\d:\d\d~$", backup.name), backup.name
+    assert backup.read_bytes() == old
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert ("backup: %s" % backup).encode() in proc.stdout
+
+    # no previous file: nothing to back up, no stray file
+    other = tmp_path / "fresh" / ".docker" / "config.json"
+    proc = _run_write(operations.write_file_command(str(other), new, None, None, backup=True))
+    assert proc.returncode == 0, proc.stderr
+    assert [p.name for p in other.parent.iterdir()] == ["config.json"]
+
+    # backup=False (the default) leaves no copy
+    proc = _run_write(operations.write_file_command(str(target), new + " ", None, None))
+    assert proc.returncode == 0, proc.stderr
+    assert len([p for p in target.parent.iterdir() if p.name != "config.json"]) == 1
+
+
+def _fake_date(tmp_path, script):
+    d = tmp_path / "bin"
+    d.mkdir(exist_ok=True)
+    fake = d / "date"
+    fake.write_text("#!/bin/sh\n" + script)
+    fake.chmod(0o755)
+    return {"PATH": "%s:%s" % (d, os.environ.get("PATH", "/usr/bin:/bin"))}
+
+
+def test_backup_never_overwrites_and_a_failed_backup_keeps_the_file(tmp_path):
+    """The backup is created with noclobber: a file already holding its name (another run, another
+    tool) is neither overwritten nor is the credentials file replaced without its backup. A backup
+    that cannot be written fails the whole write, the previous file staying as it was."""
+    import subprocess
+
+    target = tmp_path / ".docker" / "config.json"
+    target.parent.mkdir(mode=0o700)
+    target.write_bytes(b"{}\n")
+    command = operations.write_file_command(str(target), '{"auths": {}}\n', None, None, backup=True)
+    stdin = (command.connector_arguments["_stdin"] + "\n").encode()
+
+    # 1. the name is taken: `date` (faked) creates <path>.<shell pid>.FIXED~ first, as a concurrent
+    # writer would (the shell running the script is date's parent, or its grandparent)
+    env = _fake_date(tmp_path, (
+        'for p in $PPID $(cut -d" " -f4 /proc/$PPID/stat); do echo someone-else > "%s.$p.FIXED~"; done\n'
+        'echo FIXED\n') % target)
+    proc = subprocess.run(["sh", "-c", command.get_raw_value()], input=stdin, capture_output=True,
+                          env=env)
+    assert proc.returncode != 0, proc.stdout
+    assert target.read_bytes() == b"{}\n"
+    taken = [p for p in target.parent.iterdir() if p.name.endswith(".FIXED~")]
+    assert taken and all(p.read_bytes() == b"someone-else\n" for p in taken)
+    for p in taken:
+        p.unlink()
+    assert [p.name for p in target.parent.iterdir()] == ["config.json"]  # no temp file left
+
+    # 2. the backup cannot be written (its directory does not exist): no change either
+    env = _fake_date(tmp_path, "echo no-such-dir/FIXED\n")
+    proc = subprocess.run(["sh", "-c", command.get_raw_value()], input=stdin, capture_output=True,
+                          env=env)
+    assert proc.returncode != 0, proc.stdout
+    assert target.read_bytes() == b"{}\n"
+    assert [p.name for p in target.parent.iterdir()] == ["config.json"]
+
+    # 3. control: with the real date the same command works (so the failures above are the backup's)
+    proc = subprocess.run(["sh", "-c", command.get_raw_value()], input=stdin, capture_output=True)
+    assert proc.returncode == 0, proc.stderr
+    assert target.read_bytes() == b'{"auths": {}}\n'
+
+
+# ------------------------------------------------------------- credentials source (inventory / master)
+
+from pyinfra.api import Config  # noqa: E402
+from pyinfra.api.exceptions import ConnectError  # noqa: E402
+
+from pyinfra_deploys.okd_registry import sources  # noqa: E402
+
+SOURCE_FIXTURES = sorted(glob.glob(os.path.join(ROOT, "tests", "unit", "fixtures", "pyinfra_sources",
+                                                "*.json")))
+
+
+class FakeRemote(object):
+    """An inventory host whose files live under a local directory; the read command the deploy sends
+    is checked to be exactly sources.read_command(path), then really run by sh against that directory."""
+
+    def __init__(self, name, root, files, data, connected=True, connect_error=None):
+        self.name = name
+        self.data = SimpleNamespace(**(data or {}))
+        self.current_deploy_kwargs = None
+        self.connected = connected
+        self._connect_error = connect_error
+        self._root = root
+        self.reads = []
+        self.connects = 0
+        self.disconnects = 0
+        for path, content in (files or {}).items():
+            local = root / path.lstrip("/")
+            if isinstance(content, dict):
+                local.mkdir(parents=True)  # not a regular file
+                continue
+            local.parent.mkdir(parents=True, exist_ok=True)
+            local.write_text(content)
+
+    def connect(self, reason=None, show_errors=True, raise_exceptions=False):
+        self.connects += 1
+        if self._connect_error:
+            raise ConnectError(self._connect_error)
+        self.connected = True
+
+    def disconnect(self):
+        self.disconnects += 1
+        self.connected = False
+
+    def run_shell_command(self, command, print_output=False, print_input=False, **kwargs):
+        import subprocess
+
+        # the file's content is never printed, even with -vvv, and no PTY mixes stderr in
+        assert print_output is False
+        assert kwargs.get("_get_pty") is False
+        assert "_stdin" not in kwargs
+        assert self.connected, "read from a host that is not connected"
+        path = command.bits[-1].obj
+        assert command.get_raw_value() == sources.read_command(path).get_raw_value()
+        self.reads.append((path, kwargs))
+        local = sources.read_command(str(self._root) + path)
+        proc = subprocess.run(["sh", "-c", local.get_raw_value()], capture_output=True, text=True)
+        return proc.returncode == 0, _output(proc.stdout.splitlines(), proc.stderr.splitlines())
+
+
+class FakeInventory(object):
+    def __init__(self, fixture, tmp_path):
+        spec = fixture["inventory"]
+        files = fixture.get("master_files", {})
+        self.hosts = {}
+        for name in spec["hosts"]:
+            self.hosts[name] = FakeRemote(
+                name, tmp_path / name, files.get(name), fixture.get("host_data", {}).get(name),
+                connected=name not in fixture.get("not_connected", []),
+                connect_error=fixture.get("connect_error", {}).get(name))
+        self.groups = {g: [self.hosts[n] for n in names] for g, names in spec["groups"].items()}
+
+    def get_host(self, name, default=None):
+        return self.hosts.get(name, default)
+
+    def get_group(self, name, default=None):
+        return self.groups.get(name, default)
+
+    @property
+    def reads(self):
+        return sum(len(h.reads) for h in self.hosts.values())
+
+
+@pytest.mark.parametrize("path", SOURCE_FIXTURES, ids=[os.path.basename(p)[:-5] for p in SOURCE_FIXTURES])
+def test_source_fixture(path, tmp_path):
+    with open(path) as f:
+        fixture = json.load(f)
+    inventory = FakeInventory(fixture, tmp_path)
+    state = SimpleNamespace(config=Config(), print_input=False)  # one pyinfra run
+    data = fixture["data"]
+    secrets = fixture.get("secrets", [])
+
+    if "error" in fixture:
+        with pytest.raises(sources.CredentialsSourceError) as info:
+            sources.collect(data, state=state, inventory=inventory)
+        message = str(info.value)
+        for fragment in fixture["error"]:
+            assert fragment in message
+        for secret in secrets:
+            assert secret not in message
+        # every other host of the run gets the same error without another read
+        reads = inventory.reads
+        assert reads <= 1
+        with pytest.raises(sources.CredentialsSourceError) as again:
+            sources.collect(data, state=state, inventory=inventory)
+        assert str(again.value) == message and inventory.reads == reads
+        return
+
+    got = sources.collect(data, state=state, inventory=inventory)
+    want = fixture["expect"]
+    assert got["source"] == want["source"]
+    assert got["master"] == want["master"]
+    assert got["remove"] == want["remove"]
+    assert [dict(e) for e in got["present"]] == want["present"]
+    # the entries are a RedactedList: pyinfra may print them (operation arguments), never the secrets
+    for secret in secrets:
+        assert secret not in str(got) and secret not in repr(got["present"])
+    # the second host of the same run: the master's file is not read again
+    again = sources.collect(data, state=state, inventory=inventory)
+    assert [dict(e) for e in again["present"]] == want["present"]
+    assert inventory.reads == fixture.get("reads", 0)
+    for name, count in fixture.get("expect_connects", {}).items():
+        assert inventory.hosts[name].connects == count
+    for name, count in fixture.get("expect_disconnects", {}).items():
+        # connected only for the read: left as found
+        assert inventory.hosts[name].disconnects == count and not inventory.hosts[name].connected
+    for name in fixture["inventory"]["hosts"]:
+        if name not in fixture.get("expect_connects", {}):
+            assert inventory.hosts[name].connects == 0
+    for key, value in fixture.get("expect_connector_args", {}).items():
+        assert all(kwargs.get(key) == value for h in inventory.hosts.values() for _, kwargs in h.reads)
+    # a new run reads again
+    if fixture.get("reads"):
+        sources.collect(data, state=SimpleNamespace(config=Config(), print_input=False),
+                        inventory=inventory)
+        assert inventory.reads == fixture["reads"] + 1
+
+
+def test_read_command_in_a_posix_shell(tmp_path):
+    """The read reports a missing file and a non-file by markers on stderr, never content there."""
+    import subprocess
+
+    def run(path):
+        return subprocess.run(["sh", "-c", sources.read_command(str(path)).get_raw_value()],
+                              capture_output=True, text=True)
+
+    f = tmp_path / "config.json"
+    f.write_text('{"auths": {}}\n')
+    r = run(f)
+    assert r.returncode == 0 and r.stdout == '{"auths": {}}\n' and r.stderr == ""
+    r = run(tmp_path / "missing.json")
+    assert r.returncode != 0 and r.stdout == "" and sources._NO_FILE in r.stderr
+    r = run(tmp_path)
+    assert r.returncode != 0 and r.stdout == "" and sources._NOT_REGULAR in r.stderr
+
+
+MASTER_FILES = [
+    {"auths": {"https://registry.redhat.io/v1/": {"auth": "MTIzNDV8YTpzZWNyZXQ="},
+               "registry.redhat.io": {"auth": "dTpw", "email": "a@b.c"},
+               "docker.io": {"username": "hub", "password": "pw"},
+               "quay.io": {"auth": "cTpx", "email": ""},
+               "helper.example": {},
+               "tok.example": {"identitytoken": "abc"}},
+     "credsStore": "secretservice"},
+    {"auths": {"http://r.example:5000/v2/": {"auth": "cjpz"}, "r.example:5000": {"auth": "cjp0"}}},
+    {},
+]
+
+
+@pytest.mark.parametrize("doc", MASTER_FILES)
+def test_master_entries_are_what_the_ansible_filter_takes(doc):
+    """source master: the pyinfra deploy takes exactly the entries the role takes
+    (filter okd.registry_toolkit.docker_config_auths on the slurped file)."""
+    from plugins.filter.docker_config import docker_config_auths
+
+    text = json.dumps(doc, indent=2)
+    assert [dict(e) for e in sources.config_entries(text)] == docker_config_auths(text)
