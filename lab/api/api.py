@@ -21,6 +21,7 @@ INTERNAL_REGISTRY = "docker-registry.default.svc:5000"
 ROUTER_DOMAIN = "apps.lab.test"
 MAX_REPOSITORY_TAGS = 50
 REPO_CHECK = "openshift.io/image.dockerRepositoryCheck"
+INSECURE_ANNOTATION = "openshift.io/image.insecureRepository"
 IMPORT_WORKERS = 8
 
 GENERATION_TYPES = {"deployments.apps", "daemonsets.apps", "statefulsets.apps", "replicasets.apps",
@@ -94,6 +95,16 @@ def invalid(r, name, causes):
 
 def not_found_ns(ns):
     return not_found(BY_KEY["namespaces"], ns)
+
+
+def _import_policy(policy):
+    """A TagImportPolicy as stored: only the true flags (insecure, scheduled)."""
+    return dict((k, v) for k, v in (policy or {}).items() if v not in (None, False))
+
+
+def _names_tag_or_id(ref):
+    """True when an image reference names a tag or a digest (not just HOST/REPO)."""
+    return "@" in ref or ":" in ref.rsplit("/", 1)[-1]
 
 
 # ------------------------------------------------------------------------------------------ validation
@@ -317,8 +328,10 @@ def match_fields(reqs, obj):
 # ------------------------------------------------------------------------------------------ the API
 class Api(object):
     def __init__(self, store, ca_file=None, internal_registry=INTERNAL_REGISTRY, log=None,
-                 import_timeout=15.0):
+                 import_timeout=15.0, max_bulk_tags=MAX_REPOSITORY_TAGS):
         self.store = store
+        # imagePolicyConfig.maxImagesBulkImportedPerRepository (3.11 default 50; -1: no limit)
+        self.max_bulk_tags = int(max_bulk_tags)
         self.lock = store.lock
         self.ca_file = ca_file
         self.internal_registry = internal_registry
@@ -847,7 +860,7 @@ class Api(object):
             results[tag] = (ref, res)
             self.log("import %s/%s:%s from %s: %s" % (ns, name, tag, ref, "ok " + res["digest"] if res["ok"]
                                                         else res["message"]))
-        repo_results = self._import_repository(repo, secrets) if repo else None
+        repo_result = self._import_repository(repo, secrets) if repo else None
         with self.lock:
             stream = self.store.get("imagestreams.image.openshift.io", ns, name)
             if stream is None:
@@ -860,14 +873,26 @@ class Api(object):
                     images.set_tag_status(stream, t["name"], res, int(t.get("generation") or 0), t_now)
                     if res["ok"]:
                         self._ensure_image(res, t_now)
-            if repo_results is not None and (stream.get("spec") or {}).get("dockerImageRepository") == repo:
-                self._apply_repository(stream, repo_results, t_now)
             self._resolve_tag_references(stream, t_now)
             if stream != old:
                 stream["metadata"]["resourceVersion"] = self.store.next_rv()
                 self.store.put("imagestreams.image.openshift.io", stream)
                 self.store.save()
+        if repo_result is None:
             return stream
+        if repo_result["error"] is not None:
+            # not marked as checked: the next change of the stream tries again
+            self.log("repository import of %s/%s from %s failed: %s" % (ns, name, repo,
+                                                                       repo_result["error"]["message"]))
+            return stream
+        # what 3.11's image import controller sends for spec.dockerImageRepository: an ImageStreamImport
+        # with spec.repository (import policy insecure as annotated); DockerImage spec tags that name
+        # another source keep their own import (in 3.11 the same request's spec.images win)
+        insecure = (stream["metadata"].get("annotations") or {}).get(INSECURE_ANNOTATION) == "true"
+        return self._apply_import(ns, name, [], {"from": repo, "importPolicy": {"insecure": insecure},
+                                                 "referencePolicy": None, "result": repo_result},
+                                  "system:serviceaccount:openshift-infra:image-import-controller", now(),
+                                  create=False, expect_repository=repo)
 
     def _import_many(self, refs, secrets):
         """import_reference for each ref, up to IMPORT_WORKERS at a time (OKD imports in parallel too)."""
@@ -878,32 +903,80 @@ class Api(object):
             return list(ex.map(one, refs))
 
     def _import_repository(self, repo, secrets):
-        """[(tag, result)] for the tags of a repository, or a single (None, failure)."""
+        """3.11's importFromRepository: list the tags of HOST/REPO (GET /v2/REPO/tags/list, with the
+        namespace's credentials like any import), order them like PrioritizeTags and import the first
+        max_bulk_tags. -> {"error": None or a failed result, "tags": [(tag, result)], "additional":
+        [tags left out by the limit]}."""
+        if self.max_bulk_tags == 0:
+            return {"error": None, "tags": [], "additional": []}
         try:
             host, rp, tags = images.list_tags(repo, secrets, self.ca_file, self.import_timeout)
         except Exception as e:
-            return [(None, {"ok": False, "reason": getattr(e, "reason", "InternalError"),
-                            "message": getattr(e, "message", str(e))})]
-        tags = sorted(tags)[:MAX_REPOSITORY_TAGS]
-        out = list(zip(tags, self._import_many(["%s/%s:%s" % (host, rp, tg) for tg in tags], secrets)))
-        self.log("import repository %s: %d tags" % (repo, len(out)))
+            return {"error": {"ok": False, "reason": getattr(e, "reason", "InternalError"),
+                              "message": getattr(e, "message", str(e))}, "tags": [], "additional": []}
+        # some registries list an empty tag: it is "latest"
+        tags = images.prioritize_tags(set("latest" if tg == "" else tg for tg in tags))
+        limit = self.max_bulk_tags
+        take, additional = (tags, []) if limit < 0 else (tags[:limit], tags[limit:])
+        out = list(zip(take, self._import_many(["%s/%s:%s" % (host, rp, tg) for tg in take], secrets)))
+        self.log("import repository %s: %d tags (%d failed), %d left out by the limit of %d"
+                 % (repo, len(out), len([1 for _, res in out if not res["ok"]]), len(additional), limit))
+        return {"error": None, "tags": out, "additional": additional}
+
+    def _repository_status(self, result, t_now):
+        """status.repository of an ImageStreamImport (RepositoryImportStatus)."""
+        if result["error"] is not None:
+            return {"status": self._failure(result["error"]["reason"], result["error"]["message"])}
+        failures = len([1 for _, res in result["tags"] if not res["ok"]])
+        st = {"metadata": {}, "status": "Success"}
+        if failures:
+            st = {"metadata": {}, "status": "Failure", "reason": "ImportFailed",
+                  "message": "one of the images from this repository failed to import" if failures == 1
+                  else "%d of the images from this repository failed to import" % failures}
+        out = {"status": st, "images": [self._isi_image(tg, res, t_now) for tg, res in result["tags"]]}
+        if result["additional"]:
+            out["additionalTags"] = list(result["additional"])
         return out
 
-    def _apply_repository(self, stream, results, t_now):
-        """Status tags from a repository import (spec tags win: those are imported on their own)."""
-        gen = int(stream["metadata"].get("generation") or 1)
-        spec_tags = set(t.get("name") for t in (stream.get("spec") or {}).get("tags") or [])
-        for tag, res in results:
-            if tag is None or tag in spec_tags:
+    @staticmethod
+    def _repository_into_spec(stream, from_name, result, import_policy, reference_policy, skip=()):
+        """Spec side of 3.11's importSuccessful for the tags of a repository import: a tag whose latest
+        image (digest or reference) differs, whose spec generation is newer than its last event, or which
+        has no spec tag, gets its spec tag reset to `from: DockerImage FROM:TAG` (reference policy only
+        when the tag has none) and a new event; the import policy of every imported tag is reset to the
+        request's. -> [(tag, result, new_event)] for the status side (after generations are set)."""
+        tags = stream.setdefault("spec", {}).get("tags") or []
+        stream["spec"]["tags"] = tags
+        status_tags = (stream.get("status") or {}).get("tags")
+        updates = []
+        added = []
+        for tag, res in result["tags"]:
+            if tag in skip:
                 continue
-            images.set_tag_status(stream, tag, res, gen, t_now)
-            if res["ok"]:
-                self._ensure_image(res, t_now)
-        if results and results[0][0] is not None or not results:
-            stream["metadata"].setdefault("annotations", {})[REPO_CHECK] = t_now
-        else:
-            self.log("repository import of %s/%s failed: %s" % (stream["metadata"]["namespace"],
-                                                                 stream["metadata"]["name"], results[0][1]["message"]))
+            if not res["ok"]:
+                updates.append((tag, res, True))
+                continue
+            t = images.find_tag(tags, tag, "name")
+            items = (images.find_tag(status_tags, tag, "tag") or {}).get("items") or []
+            first = items[0] if items else {}
+            new_event = (t is None or not first or first.get("image") != res["digest"]
+                         or first.get("dockerImageReference") != res["reference"]
+                         or t.get("generation") is None
+                         or int(t.get("generation") or 0) > int(first.get("generation") or 0))
+            if new_event:
+                if t is None:
+                    t = {"name": tag}
+                    added.append(t)
+                t["from"] = {"kind": "DockerImage", "name": "%s:%s" % (from_name, tag)}
+                t.pop("generation", None)
+                if not (t.get("referencePolicy") or {}).get("type"):
+                    t["referencePolicy"] = {"type": (reference_policy or {}).get("type") or "Source"}
+            t["importPolicy"] = _import_policy(import_policy)
+            updates.append((tag, res, new_event))
+        tags.extend(sorted(added, key=lambda t: t["name"]))   # v1 lists spec tags by name
+        if not tags:
+            stream["spec"].pop("tags")
+        return updates
 
     def _ensure_image(self, res, t_now):
         if not self.store.exists("images.image.openshift.io", None, res["digest"]):
@@ -969,6 +1042,10 @@ class Api(object):
             if frm.get("kind") != "DockerImage" or not frm.get("name"):
                 causes.append(("spec.repository.from.kind", "FieldValueInvalid",
                                "Invalid value: %s: only DockerImage is supported" % json.dumps(frm.get("kind"))))
+            elif _names_tag_or_id(frm["name"]):
+                causes.append(("spec.repository.from.name", "FieldValueInvalid",
+                               "Invalid value: %s: you must specify an image repository, not a tag or ID"
+                               % json.dumps(frm["name"])))
         if causes:
             raise invalid(r, name, causes)
         sr = BY_KEY["imagestreams.image.openshift.io"]
@@ -992,18 +1069,14 @@ class Api(object):
                 status["images"].append(self._isi_image(tag, res, t_now))
                 if tag:
                     wanted.append((tag, ref, im.get("importPolicy"), im.get("referencePolicy"), res))
-        repo_results = None
+        repo_import = None
         if repo:
-            repo_results = self._import_repository(repo["from"]["name"], secrets)
-            if repo_results and repo_results[0][0] is None:
-                status["repository"] = {"status": self._failure(repo_results[0][1]["reason"],
-                                                                repo_results[0][1]["message"])}
-            else:
-                status["repository"] = {"status": {"metadata": {}, "status": "Success"},
-                                        "images": [self._isi_image(tg, res, t_now) for tg, res in repo_results]}
+            result = self._import_repository(repo["from"]["name"], secrets)
+            status["repository"] = self._repository_status(result, t_now)
+            repo_import = {"from": repo["from"]["name"], "importPolicy": repo.get("importPolicy"),
+                           "referencePolicy": repo.get("referencePolicy"), "result": result}
         if spec.get("import"):
-            status["import"] = self._apply_import(ns, name, wanted, repo and repo["from"]["name"], repo_results,
-                                                  user, t_now)
+            status["import"] = self._apply_import(ns, name, wanted, repo_import, user, t_now)
         out = copy.deepcopy(body)
         out["kind"] = "ImageStreamImport"
         out["apiVersion"] = r.api_version
@@ -1011,15 +1084,33 @@ class Api(object):
         out["status"] = status
         return out
 
-    def _apply_import(self, ns, name, wanted, repo, repo_results, user, t_now):
+    def _apply_import(self, ns, name, wanted, repo, user, t_now, create=True, expect_repository=None):
+        """The stream side of an ImageStreamImport with spec.import (3.11's REST Create): the repository's
+        tags first, then spec.images (whose spec tag `to.name` gets that `from`). The stream is created when
+        missing (unless create=False); it is written only when it changed or has no
+        `openshift.io/image.dockerRepositoryCheck` annotation yet, which every write sets."""
         r = BY_KEY["imagestreams.image.openshift.io"]
         with self.lock:
             old = self.store.get(r.key, ns, name)
-            if old is None:
+            created = old is None
+            if created:
+                if not create:
+                    return None
                 self._create(r, ns, {"metadata": {"name": name}, "spec": {}}, user)
                 old = self.store.get(r.key, ns, name)
+            if expect_repository is not None and (old.get("spec") or {}).get("dockerImageRepository") \
+                    != expect_repository:
+                return old   # the stream was changed while its repository was imported
             new = copy.deepcopy(old)
             new.setdefault("spec", {})
+            repo_updates = []
+            if repo is not None:
+                skip = set()
+                if expect_repository is not None:
+                    skip = set(t["name"] for t in new["spec"].get("tags") or []
+                               if (t.get("from") or {}).get("name") != "%s:%s" % (expect_repository, t["name"]))
+                repo_updates = self._repository_into_spec(new, repo["from"], repo["result"], repo.get("importPolicy"),
+                                                          repo.get("referencePolicy"), skip)
             tags = new["spec"].get("tags") or []
             new["spec"]["tags"] = tags
             for tag, ref, ipol, rpol, _ in wanted:
@@ -1029,30 +1120,36 @@ class Api(object):
                     tags.append(t)
                 t["from"] = {"kind": "DockerImage", "name": ref}
                 if ipol:
-                    t["importPolicy"] = dict((k, v) for k, v in ipol.items() if v not in (None, False))
+                    t["importPolicy"] = _import_policy(ipol)
                 if rpol and rpol.get("type"):
                     t["referencePolicy"] = rpol
                 t.pop("generation", None)
             if not tags:
                 new["spec"].pop("tags")
-            if repo and not new["spec"].get("dockerImageRepository"):
-                new["spec"]["dockerImageRepository"] = repo
             self._normalize(r, new, old, user)
-            self._generations(r, new, old)
+            self._generations(r, new, None if created else old)   # a stream the import creates is at 1
+            gen = int(new["metadata"].get("generation") or 1)
             gens = dict((t["name"], int(t.get("generation") or 0)) for t in new["spec"].get("tags") or [])
-            for tag, ref, _, _, res in wanted:
-                images.set_tag_status(new, tag, res, gens.get(tag, new["metadata"]["generation"]), t_now)
+            for tag, res, new_event in repo_updates:
+                if new_event or not res["ok"]:
+                    images.set_tag_status(new, tag, res, gens.get(tag, gen), t_now)
+                else:   # same image: conditions cleared, the event follows the tag's generation
+                    entry = images.find_tag((new.get("status") or {}).get("tags"), tag, "tag") or {}
+                    entry.pop("conditions", None)
+                    first = (entry.get("items") or [{}])[0]
+                    if first and gens.get(tag, gen) > int(first.get("generation") or 0):
+                        first["generation"] = gens.get(tag, gen)
                 if res["ok"]:
                     self._ensure_image(res, t_now)
-            if repo_results is not None and new["spec"].get("dockerImageRepository") == repo:
-                self._apply_repository(new, repo_results, t_now)
-            elif repo_results is not None:
-                gen = int(new["metadata"].get("generation") or 1)
-                for tg, res in repo_results:
-                    if tg is not None and tg not in gens:
-                        images.set_tag_status(new, tg, res, gen, t_now)
-                        if res["ok"]:
-                            self._ensure_image(res, t_now)
+            for tag, ref, _, _, res in wanted:
+                images.set_tag_status(new, tag, res, gens.get(tag, gen), t_now)
+                if res["ok"]:
+                    self._ensure_image(res, t_now)
+            self._resolve_tag_references(new, t_now)
+            anns = new["metadata"].get("annotations") or {}
+            if new != old or REPO_CHECK not in anns:
+                anns[REPO_CHECK] = t_now
+                new["metadata"]["annotations"] = anns
             return self._commit_stream(r, old, new, t_now)
 
     @staticmethod

@@ -4,7 +4,9 @@ Credentials come from the `kubernetes.io/dockerconfigjson` and legacy `kubernete
 secrets of the stream's namespace whose registry key matches the registry host; the registry is
 contacted with the lab's own v2 client (v2client.py)."""
 import base64
+import functools
 import json
+import re
 import urllib.parse
 
 from . import v2client
@@ -186,3 +188,78 @@ def image_object(result, now, uid, rv):
             "dockerImageMetadata": {"kind": "DockerImage", "apiVersion": "1.0", "Id": result["digest"],
                                     "Created": now},
             "dockerImageMetadataVersion": "1.0", "dockerImageLayers": []}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Tag order of a repository import (OKD 3.11 imageapi.PrioritizeTags): the first N tags of this order are
+# imported, the rest are reported as status.repository.additionalTags.
+_SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+                     r"(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$")
+_MINOR = re.compile(r"^\d+\.\d+$")
+_MINOR_WITH_PATCH = re.compile(r"^(\d+\.\d+)-\w+$")
+_PRIO_LATEST, _PRIO_MINOR, _PRIO_FULL, _PRIO_OTHER = range(4)
+
+
+def _semver(text):
+    """blang/semver Parse: (major, minor, patch, [prerelease ids]) or None."""
+    m = _SEMVER.match(text)
+    if not m:
+        return None
+    pre = m.group(4).split(".") if m.group(4) else []
+    for p in pre:
+        if p.isdigit() and len(p) > 1 and p[0] == "0":
+            return None  # numeric pre-release identifiers have no leading zeros
+    return int(m.group(1)), int(m.group(2)), int(m.group(3)), pre
+
+
+def _semver_cmp(a, b):
+    if a[:3] != b[:3]:
+        return -1 if a[:3] < b[:3] else 1
+    pa, pb = a[3], b[3]
+    if not pa or not pb:
+        return (len(pb) > 0) - (len(pa) > 0)   # a version without pre-release is the greater one
+    for x, y in zip(pa, pb):
+        if x == y:
+            continue
+        if x.isdigit() and y.isdigit():
+            return -1 if int(x) < int(y) else 1
+        if x.isdigit() != y.isdigit():
+            return -1 if x.isdigit() else 1     # numeric identifiers sort before alphanumeric ones
+        return -1 if x < y else 1
+    return (len(pa) > len(pb)) - (len(pa) < len(pb))
+
+
+def _prioritized(tag):
+    """(priority, semver, prefix) of one tag, like 3.11's prioritizeTag."""
+    if tag == "latest":
+        return _PRIO_LATEST, None, ""
+    prefix, short = ("v", tag[1:]) if tag.startswith("v") else ("", tag)
+    v = _semver(short)
+    if v is not None:
+        return _PRIO_FULL, v, prefix
+    if _MINOR.match(short):
+        v = _semver(short + ".0")
+        if v is not None:
+            return _PRIO_MINOR, v, prefix
+    m = _MINOR_WITH_PATCH.match(short)
+    if m:
+        v = _semver(short.replace(m.group(1), m.group(1) + ".0", 1))
+        if v is not None:
+            return _PRIO_MINOR, v, prefix
+    return _PRIO_OTHER, None, prefix
+
+
+def prioritize_tags(tags):
+    """OKD 3.11's order: `latest`, then minor versions (5.1, v5.1, 5.1-rc1) newest first, then full
+    semantic versions (5.1.3, v5.1.3-x) newest first, then the rest in lexicographic order."""
+    def cmp(a, b):
+        pa, pb = _prioritized(a), _prioritized(b)
+        if pa[0] != pb[0]:
+            return -1 if pa[0] < pb[0] else 1
+        if pa[0] == _PRIO_OTHER or pa[0] == _PRIO_LATEST:
+            return (a > b) - (a < b)
+        c = _semver_cmp(pa[1], pb[1])
+        if c:
+            return -c                            # the newer version first
+        return (pa[2] > pb[2]) - (pa[2] < pb[2])
+    return sorted(tags, key=functools.cmp_to_key(cmp))

@@ -29,6 +29,7 @@ class Response(object):
         self.code = code
         self.body = body
         self.ctype = ctype
+        self.log = None     # extra fields for the request log
 
 
 def _json(code, obj):
@@ -38,7 +39,7 @@ def _json(code, obj):
 class App(object):
     """Everything the handler needs: the Api, tokens, logs."""
 
-    def __init__(self, state_dir, ca_file=None, internal_registry=None, import_timeout=15.0):
+    def __init__(self, state_dir, ca_file=None, internal_registry=None, import_timeout=15.0, max_bulk_tags=None):
         self.dir = str(state_dir)
         with open(os.path.join(self.dir, "tokens.json")) as f:
             toks = json.load(f)
@@ -49,6 +50,8 @@ class App(object):
         kw = {}
         if internal_registry:
             kw["internal_registry"] = internal_registry
+        if max_bulk_tags is not None:
+            kw["max_bulk_tags"] = max_bulk_tags
         self.api = Api(Store(os.path.join(self.dir, "state.json")), ca_file=ca_file, log=self.note,
                        import_timeout=import_timeout, **kw)
         self.api.bootstrap()
@@ -67,9 +70,10 @@ class App(object):
             finally:
                 os.close(fd)
 
-    def log_request(self, user, method, path, query, status):
-        self._append(self.request_log, {"time": now(), "user": user, "method": method, "path": path,
-                                        "query": query, "status": status})
+    def log_request(self, user, method, path, query, status, extra=None):
+        rec = {"time": now(), "user": user, "method": method, "path": path, "query": query, "status": status}
+        rec.update(extra or {})
+        self._append(self.request_log, rec)
 
     # ---------------------------------------------------------------- auth
     def authenticate(self, header):
@@ -290,7 +294,10 @@ class App(object):
             raise ApiError(405, "MethodNotAllowed", "the server does not allow this method")
         if key == "imagestreamimports.image.openshift.io":
             if method == "POST" and name is None:
-                return _json(201, api.image_stream_import(ns, self._read_body(headers, body), user))
+                resp = _json(201, api.image_stream_import(ns, self._read_body(headers, body), user))
+                # the request log tells a preview (spec.import false: reads only) from an import
+                resp.log = {"import": bool((resp.body.get("spec") or {}).get("import"))}
+                return resp
             raise ApiError(405, "MethodNotAllowed", "the server does not allow this method")
         if key == "imagestreammappings.image.openshift.io":
             if method == "POST" and name is None:
@@ -424,7 +431,7 @@ class Handler(BaseHTTPRequestHandler):
         # logged before the client can see the answer, so a client that reads the log after its request
         # returned always finds it there
         if u.path != NOTIFICATIONS_PATH:
-            app.log_request(user, method, u.path, u.query, resp.code)
+            app.log_request(user, method, u.path, u.query, resp.code, resp.log)
         self.send_response(resp.code)
         self.send_header("Content-Type", resp.ctype)
         self.send_header("Content-Length", str(len(data)))
@@ -468,8 +475,9 @@ class Server(ThreadingHTTPServer):
 
 
 def serve(state_dir, listen, port, cert, key, ca_file=None, import_interval=60.0, internal_registry=None,
-          import_timeout=15.0):
-    app = App(state_dir, ca_file=ca_file, internal_registry=internal_registry, import_timeout=import_timeout)
+          import_timeout=15.0, max_bulk_tags=None):
+    app = App(state_dir, ca_file=ca_file, internal_registry=internal_registry, import_timeout=import_timeout,
+              max_bulk_tags=max_bulk_tags)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
     ctx.set_alpn_protocols(["http/1.1"])

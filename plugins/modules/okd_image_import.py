@@ -20,13 +20,29 @@ description:
     its last import failed. With I(refresh=true) every tag is re-imported (like running
     C(oc import-image) again); the task then reports changed only if a digest changed. When nothing needs
     an import, only GET requests are made.
+  - With I(all=true), every tag of I(source) is imported, like
+    C(oc import-image STREAM --from=HOST/REPO --all --confirm) - an ImageStreamImport with
+    C(spec.repository). The API server lists the repository's tags (with the namespace's pull secrets,
+    like any import), imports up to its per-repository limit (3.11's
+    C(imagePolicyConfig.maxImagesBulkImportedPerRepository), 50 by default; tags left out are returned in
+    C(additional_tags) with a warning) and writes one spec tag C(SOURCE:TAG) and its status per tag. Every
+    run first POSTs the same request with C(spec.import=false), the read-only preview of
+    C(oc import-image --dry-run), to learn the repository's current tags and digests; the import itself
+    (C(spec.import=true)) is sent only when a tag is new, points at another image, was never imported, last
+    failed or has another import policy - or with I(refresh=true). So a rerun with nothing new upstream
+    sends no request that changes anything, and a tag pushed upstream since the last run is imported.
+    Tags of the stream that are no longer in the repository are left alone, as by OKD. When the tags
+    cannot be listed (e.g. C(unauthorized) without a pull secret for the registry) nothing is written and
+    the task fails with the registry's message (check mode only warns).
   - Repointing (for clusters moving from registry.access.redhat.com to registry.redhat.io) - with
     I(repoint_from)/I(repoint_to), spec tags whose C(from) names the old registry are rewritten to the
     new one and re-imported. Without I(name), every image stream in I(namespace) is checked (and, without
     I(repoint_from) or I(refresh), nothing is imported - a pure registry check).
     I(expected_registry) reports (and with I(fail_on_registry_mismatch) fails on) tags that point
     elsewhere.
-  - Check mode is client-side (GETs only; no POST of an import), so it works on OKD 3.11.
+  - Check mode is client-side (GETs only; no POST of an import), so it works on OKD 3.11. With I(all=true)
+    check mode also sends the read-only preview (C(spec.import=false)), which changes nothing on the
+    server, to report which tags would be imported; it never sends C(spec.import=true).
   - "Runs on the controller (C(delegate_to: localhost))."
 version_added: "0.1.0"
 author: okd-registry-toolkit developers
@@ -45,10 +61,18 @@ options:
     type: str
     aliases: [from]
   tags:
-    description: Tags to import from I(source); each becomes a spec tag of the same name.
+    description: Tags to import from I(source); each becomes a spec tag of the same name. Not with I(all).
     type: list
     elements: str
     default: []
+  all:
+    description:
+      - Import every tag of I(source) (C(oc import-image --all)) instead of the listed I(tags); tags that appear
+        in the repository later are imported by a later run. Needs I(name) and I(source).
+      - I(reference_policy) applies to tags the import creates; OKD keeps the reference policy of existing tags.
+    type: bool
+    default: false
+    aliases: [import_all]
   scheduled:
     description: Set C(importPolicy.scheduled) so OKD re-imports the tags periodically (C(--scheduled)).
     type: bool
@@ -63,6 +87,7 @@ options:
     choices: [Source, Local]
   refresh:
     description: Re-import every tag even when it is already imported (what running C(oc import-image) does).
+      With I(all), send the import even when the preview shows nothing new.
     type: bool
     default: false
   fail_on_import_error:
@@ -103,6 +128,17 @@ EXAMPLES = r"""
   delegate_to: localhost
   run_once: true
 
+- name: Import every tag of the repository (oc import-image hello --from=... --all --confirm)
+  okd.registry_toolkit.okd_image_import:
+    kubeconfig: /tmp/admin.kubeconfig
+    namespace: lab-apps
+    name: hello-all
+    source: quay.example.com/myorg/hello
+    all: true
+  delegate_to: localhost
+  run_once: true
+  register: hello_all
+
 - name: Move every stream of the openshift namespace to registry.redhat.io
   okd.registry_toolkit.okd_image_import:
     kubeconfig: /tmp/admin.kubeconfig
@@ -115,15 +151,27 @@ EXAMPLES = r"""
 
 RETURN = r"""
 tags:
-  description: Per-tag result of the named stream - {tag, from, digest, imported, message, changed}.
+  description:
+    - Per-tag result of the named stream - {tag, from, digest, imported, message, changed, import_requested};
+      with I(all) also C(why) (the reason the tag needs an import, empty when it does not).
+    - With I(all), one item per tag of the repository that the server imported (or, in check mode, would
+      import); C(digest) is the repository's digest; with I(all) in check mode C(imported) tells whether the
+      tag resolved in the preview.
   returned: always
   type: list
   elements: dict
 streams:
-  description: Per-stream results - {namespace, name, operation (created|updated|unchanged), repointed, tags}.
+  description: Per-stream results - {namespace, name, operation (created|updated|unchanged), repointed, tags,
+    additional_tags}.
   returned: always
   type: list
   elements: dict
+additional_tags:
+  description: With I(all), tags of the repository the server did not import because of its per-repository
+    limit (C(status.repository.additionalTags)).
+  returned: always
+  type: list
+  elements: str
 imported:
   description: Tags an import was requested for (or would be, in check mode), as NAME:TAG.
   returned: always
@@ -141,8 +189,9 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.errors import ToolkitError
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.k8s import (
-    image_stream_definition, image_stream_import, import_results, replace_registry, resource_path,
-    spec_tag_source, split_image, tag_status)
+    image_stream_definition, image_stream_import, image_stream_import_repository, import_results,
+    replace_registry, repository_import_plan, repository_import_results, resource_path, spec_tag_source,
+    split_image, tag_status)
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.k8s_client import (
     Client, ensure_object, k8s_argument_spec)
 
@@ -265,6 +314,96 @@ def process_stream(module, client, ns, name, live):
     return res
 
 
+def _spec_view(stream, tag):
+    t = dict(_spec_tag(stream, tag))
+    t.pop("generation", None)
+    return t
+
+
+def process_all(module, client, ns, name, live):
+    """Every tag of ``source`` (spec.repository): a read-only preview, then the import only when needed."""
+    p = module.params
+    check = module.check_mode
+    source = p["source"]
+    res = {"namespace": ns, "name": name, "operation": "unchanged", "repointed": [], "tags": [], "changed": False,
+           "additional_tags": [], "failures": []}
+    isi_path = resource_path(None, "ImageStreamImport", ns)
+
+    def body(do_import, rv=None):
+        return image_stream_import_repository(ns, name, source, do_import, scheduled=p["scheduled"],
+                                              insecure=p["insecure"], reference_policy=p["reference_policy"],
+                                              resource_version=rv)
+
+    try:
+        preview = repository_import_results(client.post(isi_path, body(False)))
+    except ToolkitError as e:
+        if check and live is None and e.status == 404:
+            # the namespace does not exist (yet: in check mode an earlier task would create it)
+            module.warn("namespace %s does not exist (yet), so the tags of %s cannot be previewed; reporting "
+                        "image stream %s/%s as to be created" % (ns, source, ns, name))
+            res.update(operation="created", changed=True, imported=[])
+            return res
+        raise
+    res["additional_tags"] = preview["additional_tags"]
+    if not preview["listed"]:
+        why = "%s %s; " % (preview["code"], preview["reason"]) if preview["code"] and preview["reason"] else ""
+        res["failures"].append("%s/%s: the tags of %s could not be listed: %s (%sthe import uses the pull "
+                               "secrets of namespace %s)" % (ns, name, source, preview["message"], why, ns))
+        res["imported"] = []
+        return res
+    plan = repository_import_plan(live, source, preview["tags"], p["scheduled"], p["insecure"])
+    needed = [x["tag"] for x in plan if x["needs_import"]]
+    why = dict((x["tag"], x["why"]) for x in plan)
+    do_import = bool(needed) or p["refresh"]
+    results = preview["tags"]
+    stream = live
+    if do_import and not check:
+        for attempt in (1, 2):
+            rv = ((live or {}).get("metadata") or {}).get("resourceVersion")
+            try:
+                isi = client.post(isi_path, body(True, rv))
+                break
+            except ToolkitError as e:
+                if e.status != 409 or attempt == 2:
+                    raise
+                live = client.get(resource_path(None, "ImageStream", ns, name))  # changed meanwhile: again
+        done = repository_import_results(isi)
+        res["additional_tags"] = done["additional_tags"]
+        results = done["tags"]
+        stream = (isi.get("status") or {}).get("import") or client.get(resource_path(None, "ImageStream", ns, name))
+        if live is None:
+            res["operation"] = "created"
+        elif (stream.get("metadata") or {}).get("resourceVersion") != (live.get("metadata") or {}).get(
+                "resourceVersion"):
+            res["operation"] = "updated"
+        res["changed"] = res["operation"] != "unchanged"
+    elif do_import and check:
+        res["operation"] = "created" if live is None else ("updated" if needed else "unchanged")
+        res["changed"] = bool(needed) or live is None
+    requested = [r["tag"] for r in results] if p["refresh"] else needed
+    for r in results:
+        t = r["tag"]
+        item = {"tag": t, "from": "%s:%s" % (source, t), "digest": r["digest"], "imported": r["imported"],
+                "message": r["message"], "import_requested": do_import and t in requested, "why": why.get(t, "")}
+        if check:
+            item["changed"] = t in needed
+        else:
+            before, after = tag_status(live, t), tag_status(stream, t)
+            item["changed"] = (before["digest"] != after["digest"] or before["message"] != after["message"]
+                               or _spec_view(live, t) != _spec_view(stream, t))
+            if after["imported"] and r["imported"]:
+                item["digest"] = after["digest"]
+        if not r["imported"]:
+            res["failures"].append("%s/%s:%s from %s: %s" % (ns, name, t, item["from"], r["message"]))
+        res["tags"].append(item)
+    res["imported"] = ["%s:%s" % (name, t) for t in requested] if do_import else []
+    if res["additional_tags"]:
+        module.warn("%d tags of %s were not imported into %s/%s because of the server's per-repository limit "
+                    "(imagePolicyConfig.maxImagesBulkImportedPerRepository): %s"
+                    % (len(res["additional_tags"]), source, ns, name, ", ".join(res["additional_tags"])))
+    return res
+
+
 def _wait_for_status(client, ns, name, results, timeout):
     """GET the stream until its status shows the digests the import returned (or timeout)."""
     path = resource_path(None, "ImageStream", ns, name)
@@ -282,7 +421,7 @@ def _wait_for_status(client, ns, name, results, timeout):
 def run(module, client):
     p = module.params
     ns = p["namespace"]
-    out = dict(changed=False, streams=[], tags=[], imported=[], mismatches=[])
+    out = dict(changed=False, streams=[], tags=[], imported=[], mismatches=[], additional_tags=[])
     if p["name"]:
         live = client.get(resource_path(None, "ImageStream", ns, p["name"]))
         targets = [(p["name"], live)]
@@ -291,20 +430,29 @@ def run(module, client):
         targets = [((s.get("metadata") or {}).get("name"), s) for s in lst.get("items") or []]
     failures = []
     for name, live in targets:
-        res = process_stream(module, client, ns, name, live)
+        if p["all"]:
+            res = process_all(module, client, ns, name, live)
+            failures.extend(res.pop("failures"))
+            out["additional_tags"] = res["additional_tags"]
+        else:
+            res = process_stream(module, client, ns, name, live)
         out["streams"].append(res)
         out["imported"].extend(res.pop("imported"))
         out["changed"] = out["changed"] or res["changed"]
         if p["name"]:
             out["tags"] = res["tags"]
         for t in res["tags"]:
-            if t["import_requested"] and not module.check_mode and not t["imported"]:
+            # (with all, process_all collects the failures: the preview tells them in check mode too)
+            if not p["all"] and t["import_requested"] and not module.check_mode and not t["imported"]:
                 failures.append("%s/%s:%s from %s: %s" % (ns, name, t["tag"], t["from"], t["message"] or "import failed"))
             if p["expected_registry"] and t["from"]:
                 reg = split_image(t["from"])[0]
                 if (reg or "").lower() != p["expected_registry"].lower():
                     out["mismatches"].append({"stream": name, "tag": t["tag"], "from": t["from"]})
-    if failures and p["fail_on_import_error"]:
+    if failures and module.check_mode:
+        for f in failures:
+            module.warn("in a real run the import would fail: " + f)
+    if failures and not module.check_mode and p["fail_on_import_error"]:
         out["failed"] = True
         out["msg"] = "image import failed: " + "; ".join(failures)
     elif out["mismatches"] and p["fail_on_registry_mismatch"]:
@@ -321,6 +469,7 @@ def main():
         name=dict(type="str"),
         source=dict(type="str", aliases=["from"]),
         tags=dict(type="list", elements="str", default=[]),
+        all=dict(type="bool", default=False, aliases=["import_all"]),
         scheduled=dict(type="bool", default=False),
         insecure=dict(type="bool", default=False),
         reference_policy=dict(type="str", choices=["Source", "Local"]),
@@ -337,12 +486,19 @@ def main():
     p = module.params
     if not p["name"] and not (p["repoint_from"] or p["expected_registry"]):
         module.fail_json(msg="name is required unless repointing or checking a whole namespace")
-    if bool(p["source"]) != bool(p["tags"]):
-        module.fail_json(msg="source and tags go together (tags to import from source)")
+    if p["all"] and not (p["source"] and p["name"]):
+        module.fail_json(msg="all (every tag of a repository) needs name and source")
+    if p["all"] and p["tags"]:
+        module.fail_json(msg="all imports every tag of source; do not list tags with it")
+    if p["all"] and p["repoint_from"]:
+        module.fail_json(msg="all and repoint_from are separate tasks; use one at a time")
+    if not p["all"] and bool(p["source"]) != bool(p["tags"]):
+        module.fail_json(msg="source and tags go together (tags to import from source; or all: true)")
     if not p["name"] and p["source"]:
         module.fail_json(msg="source/tags need a name")
-    if p["source"] and split_image(p["source"])[2]:
-        module.fail_json(msg="source %s must not carry a tag; list tags in 'tags'" % p["source"])
+    if p["source"] and (split_image(p["source"])[2] or split_image(p["source"])[3]):
+        module.fail_json(msg="source %s must not carry a tag or digest; list tags in 'tags' or use all"
+                         % p["source"])
     try:
         with Client.from_params(p) as client:
             out = run(module, client)

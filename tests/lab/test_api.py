@@ -667,7 +667,8 @@ def test_repository_import(status, dyn, core, ns):
     want = dict((k.split(":", 1)[1], v) for k, v in quay["digests"].items() if k.startswith("laborg/hello:"))
     assert got == want
     assert "openshift.io/image.dockerRepositoryCheck" in out["metadata"]["annotations"]
-    # `oc import-image --all --from=...` (spec.repository) creates a stream the same way
+    # `oc import-image all --from=... --all --confirm` (spec.repository) creates a stream with one spec tag
+    # per repository tag (3.11's ImageStreamImport REST; spec.dockerImageRepository is not set)
     isi = dyn.resources.get(api_version="image.openshift.io/v1", kind="ImageStreamImport")
     res = isi.create(namespace=ns, body={
         "apiVersion": "image.openshift.io/v1", "kind": "ImageStreamImport", "metadata": {"name": "all"},
@@ -676,8 +677,105 @@ def test_repository_import(status, dyn, core, ns):
     assert res["status"]["repository"]["status"]["status"] == "Success"
     assert sorted(i["tag"] for i in res["status"]["repository"]["images"]) == sorted(want)
     stream = iss.get(namespace=ns, name="all").to_dict()
-    assert stream["spec"]["dockerImageRepository"] == "%s/laborg/hello" % quay["host"]
+    assert not stream["spec"].get("dockerImageRepository")
+    assert dict((t["name"], t["from"]["name"]) for t in stream["spec"]["tags"]) == dict(
+        (tag, "%s/laborg/hello:%s" % (quay["host"], tag)) for tag in want)
     assert dict((t["tag"], t["items"][0]["image"]) for t in stream["status"]["tags"]) == want
+
+
+def _repository_isi(name, source, do_import, rv=None):
+    md = {"name": name}
+    if rv:
+        md["resourceVersion"] = rv
+    return {"apiVersion": "image.openshift.io/v1", "kind": "ImageStreamImport", "metadata": md,
+            "spec": {"import": do_import, "repository": {"from": {"kind": "DockerImage", "name": source},
+                                                         "importPolicy": {}, "referencePolicy": {"type": ""}}}}
+
+
+def test_repository_import_preview_and_import(status, api, core, ns):
+    """`oc import-image NAME --from=HOST/REPO --all` (spec.repository): the tags are listed with the
+    namespace's secrets (the registry's `unauthorized` without them), a preview (spec.import false) changes
+    nothing, an import writes spec and status tags and a repeated import leaves the stream alone."""
+    quay = status["registries"]["quay"]
+    tok = api["tokens"]["admin"]
+    source = "%s/laborg/hello" % quay["host"]
+    path = "/apis/image.openshift.io/v1/namespaces/%s/imagestreamimports" % ns
+    stream_path = "/apis/image.openshift.io/v1/namespaces/%s/imagestreams/rep" % ns
+    want = dict((k.split(":", 1)[1], v) for k, v in quay["digests"].items() if k.startswith("laborg/hello:"))
+    # no pull secret: the repository's status carries the registry's message; nothing is created
+    off = _log_offset(api)
+    code, res = _raw(api, "POST", path, tok, _repository_isi("rep", source, False))
+    assert code == 201, res
+    st = res["status"]["repository"]["status"]
+    assert (st["status"], st["reason"], st["code"]) == ("Failure", "Unauthorized", 401)
+    assert st["message"].startswith("unauthorized:")
+    assert not res["status"]["repository"].get("images") and "import" not in res["status"]
+    assert _raw(api, "GET", stream_path, tok)[0] == 404
+    recs = [r for r in _requests_since(api, off) if r["path"] == path]
+    assert [(r["method"], r["status"], r.get("import")) for r in recs] == [("POST", 201, False)]
+    # a tag or digest in spec.repository.from is refused like 3.11's validation
+    code, res = _raw(api, "POST", path, tok, _repository_isi("rep", source + ":1.0", False))
+    assert code == 422 and "not a tag or ID" in res["message"]
+
+    core.create_namespaced_secret(ns, {"metadata": {"name": "quay"}, "type": "kubernetes.io/dockerconfigjson",
+                                       "data": {".dockerconfigjson": _dockerconfigjson(
+                                           quay["host"], _quay_account(status, False))}})
+    # preview: every tag with its digest, in 3.11's order (latest, then versions newest first); no stream
+    code, res = _raw(api, "POST", path, tok, _repository_isi("rep", source, False))
+    assert code == 201 and res["status"]["repository"]["status"]["status"] == "Success"
+    imgs = res["status"]["repository"]["images"]
+    assert [i["tag"] for i in imgs] == ["latest", "1.1", "1.0"]
+    assert dict((i["tag"], i["image"]["metadata"]["name"]) for i in imgs) == want
+    assert all(i["image"]["dockerImageReference"] == "%s@%s" % (source, want[i["tag"]]) for i in imgs)
+    assert "additionalTags" not in res["status"]["repository"]
+    assert _raw(api, "GET", stream_path, tok)[0] == 404
+    # import: the stream is created with spec tag SOURCE:TAG and the registry's digest for every tag
+    off = _log_offset(api)
+    code, res = _raw(api, "POST", path, tok, _repository_isi("rep", source, True))
+    assert code == 201, res
+    assert [r.get("import") for r in _requests_since(api, off) if r["path"] == path] == [True]
+    stream = res["status"]["import"]
+    assert dict((t["name"], t["from"]["name"]) for t in stream["spec"]["tags"]) == dict(
+        (tag, "%s:%s" % (source, tag)) for tag in want)
+    assert dict((t["tag"], t["items"][0]["image"]) for t in stream["status"]["tags"]) == want
+    assert all(t["items"][0]["generation"] == stream["metadata"]["generation"] for t in stream["status"]["tags"])
+    assert "openshift.io/image.dockerRepositoryCheck" in stream["metadata"]["annotations"]
+    code, got = _raw(api, "GET", stream_path, tok)
+    assert got["metadata"]["resourceVersion"] == stream["metadata"]["resourceVersion"]
+    # the same import again: nothing changed upstream, so the stream is not written
+    code, res = _raw(api, "POST", path, tok, _repository_isi("rep", source, True,
+                                                            rv=got["metadata"]["resourceVersion"]))
+    assert code == 201 and res["status"]["import"]["metadata"]["resourceVersion"] == got["metadata"]["resourceVersion"]
+    # a stale resourceVersion is refused (409) like `oc import-image` on a stream changed meanwhile
+    code, _ = _raw(api, "PATCH", stream_path, tok, {"metadata": {"labels": {"x": "y"}}},
+                   ctype="application/merge-patch+json")
+    assert code == 200
+    code, res = _raw(api, "POST", path, tok, _repository_isi("rep", source, True,
+                                                            rv=got["metadata"]["resourceVersion"]))
+    assert code == 409
+
+
+def test_repository_import_limit_and_tag_order(status, tmp_path):
+    """imagePolicyConfig.maxImagesBulkImportedPerRepository: the first N tags in PrioritizeTags order are
+    imported, the rest listed in status.repository.additionalTags (a private in-process instance with N=2)."""
+    from lab.api.api import Api
+    from lab.api.images import prioritize_tags
+    from lab.api.resources import BY_KEY
+    from lab.api.store import Store
+    assert prioritize_tags(["abc", "1.0", "v2.0.1", "latest", "1.10", "2.0.1", "1.2-rc1", "3.0.0-rc.1", "3.0.0"]) \
+        == ["latest", "1.10", "1.2-rc1", "1.0", "3.0.0", "3.0.0-rc.1", "2.0.1", "v2.0.1", "abc"]
+    quay = status["registries"]["quay"]
+    a = Api(Store(tmp_path / "state.json"), ca_file=status["ca_file"], max_bulk_tags=2)
+    a.bootstrap()
+    a.create(BY_KEY["secrets"], "default", {"metadata": {"name": "pull"}, "type": "kubernetes.io/dockerconfigjson",
+                                            "data": {".dockerconfigjson": _dockerconfigjson(
+                                                quay["host"], _quay_account(status, False))}}, "admin")
+    res = a.image_stream_import("default", _repository_isi("lim", "%s/laborg/hello" % quay["host"], True), "admin")
+    repo = res["status"]["repository"]
+    assert [i["tag"] for i in repo["images"]] == ["latest", "1.1"] and repo["additionalTags"] == ["1.0"]
+    stream = a.get(BY_KEY["imagestreams.image.openshift.io"], "default", "lim")
+    assert sorted(t["name"] for t in stream["spec"]["tags"]) == ["1.1", "latest"]
+    assert sorted(t["tag"] for t in stream["status"]["tags"]) == ["1.1", "latest"]
 
 
 def test_import_refuses_non_lab_registries(dyn, ns):
