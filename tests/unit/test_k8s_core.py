@@ -331,6 +331,79 @@ def test_tag_status_and_import_results():
     assert body["spec"]["import"] is True and body["spec"]["images"][0]["to"] == {"name": "1.0"}
 
 
+def _repo_isi(images, status="Success", reason=None, message=None, additional=()):
+    return {"status": {"repository": {
+        "status": dict({"status": status}, **({"reason": reason, "message": message} if reason else {})),
+        "images": images, "additionalTags": list(additional)}}}
+
+
+def _repo_image(tag, digest=None, message=None):
+    if digest:
+        return {"tag": tag, "status": {"status": "Success"},
+                "image": {"metadata": {"name": digest}, "dockerImageReference": "q.test/o/hello@" + digest}}
+    return {"tag": tag, "status": {"status": "Failure", "reason": "Unauthorized", "message": message}}
+
+
+def test_repository_import_body_and_results():
+    body = k8s.image_stream_import_repository("ns", "hello", "q.test/o/hello", do_import=False,
+                                              scheduled=True, resource_version="7")
+    assert body["kind"] == "ImageStreamImport" and body["metadata"]["resourceVersion"] == "7"
+    assert body["spec"]["import"] is False and "images" not in body["spec"]
+    assert body["spec"]["repository"]["from"] == {"kind": "DockerImage", "name": "q.test/o/hello"}
+    assert body["spec"]["repository"]["importPolicy"] == {"scheduled": True, "insecure": False}
+
+    ok = k8s.repository_import_results(_repo_isi([_repo_image("v1", "sha256:aa"),
+                                                  _repo_image("v2", message="manifest unknown")],
+                                                 additional=["v0"]))
+    assert ok["listed"] and ok["additional_tags"] == ["v0"]
+    assert ok["tags"][0] == {"tag": "v1", "digest": "sha256:aa", "reference": "q.test/o/hello@sha256:aa",
+                             "imported": True, "message": ""}
+    assert ok["tags"][1]["imported"] is False and ok["tags"][1]["message"] == "manifest unknown"
+
+    denied = k8s.repository_import_results(_repo_isi([], status="Failure", reason="Unauthorized",
+                                                     message="unauthorized: authentication required"))
+    assert not denied["listed"] and denied["message"] == "unauthorized: authentication required"
+    # an API without repository imports: said plainly, not a KeyError
+    assert "status.repository" in k8s.repository_import_results({"status": {}})["message"]
+
+
+def test_repository_import_plan():
+    def stream(tags):
+        spec, status = [], []
+        for name, digest, gen, failed in tags:
+            spec.append({"name": name, "from": {"kind": "DockerImage", "name": "q.test/o/hello:" + name},
+                         "generation": gen})
+            st = {"tag": name, "items": [{"image": digest, "generation": 1,
+                                          "dockerImageReference": "q.test/o/hello@" + digest}]}
+            if failed:
+                st["conditions"] = [{"type": "ImportSuccess", "status": "False", "generation": 2,
+                                     "message": "unauthorized"}]
+            status.append(st)
+        return {"spec": {"tags": spec}, "status": {"tags": status}}
+
+    live = stream([("v1", "sha256:aa", 1, False), ("v2", "sha256:bb", 1, False),
+                   ("v3", "sha256:cc", 2, False), ("v4", "sha256:dd", 1, True)])
+    upstream = [{"tag": "v1", "digest": "sha256:aa", "reference": "q.test/o/hello@sha256:aa", "imported": True},
+                {"tag": "v2", "digest": "sha256:b2", "reference": "q.test/o/hello@sha256:b2", "imported": True},
+                {"tag": "v3", "digest": "sha256:cc", "reference": "q.test/o/hello@sha256:cc", "imported": True},
+                {"tag": "v4", "digest": "sha256:dd", "reference": "q.test/o/hello@sha256:dd", "imported": True},
+                {"tag": "v5", "digest": "sha256:ee", "reference": "q.test/o/hello@sha256:ee", "imported": True},
+                {"tag": "v6", "digest": None, "reference": None, "imported": False, "message": "denied"}]
+    plan = dict((x["tag"], x) for x in k8s.repository_import_plan(live, "q.test/o/hello", upstream))
+    assert not plan["v1"]["needs_import"]                      # unchanged
+    assert plan["v2"]["why"].startswith("the image changed")   # moved upstream
+    assert plan["v3"]["why"] == "the spec tag changed since the last import"
+    assert plan["v4"]["why"] == "the last import failed"
+    assert plan["v5"]["why"] == "new tag"
+    assert plan["v6"]["why"] == "cannot be imported: denied"
+    # the same policy asked: nothing; another policy: every imported tag needs the import
+    assert all(x["needs_import"] for x in k8s.repository_import_plan(
+        stream([("v1", "sha256:aa", 1, False)]), "q.test/o/hello", upstream[:1], scheduled=True))
+    # a missing stream: everything is new
+    assert [x["why"] for x in k8s.repository_import_plan(None, "q.test/o/hello", upstream[:2])] == \
+        ["new tag", "new tag"]
+
+
 def test_core_is_python27_compatible():
     vermin = os.path.join(os.path.dirname(sys.executable), "vermin")
     if not os.path.exists(vermin):
