@@ -461,6 +461,33 @@ def verify_access(transport, registry, username=None, password=None, image=None)
     return result
 
 
+def verify_with_retries(transport, registry, username=None, password=None, image=None, retries=2,
+                        retry_delay=2, sleep=None):
+    """verify_access, retried ``retries`` times on transient errors only (ToolkitError.retryable:
+    connection errors, timeouts, HTTP 5xx and 429; a refused login never), waiting ``retry_delay``
+    seconds, doubling up to 60, through ``sleep`` (the caller's time.sleep: this module does no I/O).
+
+    Returns (result, attempts). The final ToolkitError carries ``attempts`` and its message says
+    ``(after N attempts)`` when it was retried. Used by the module registry_verify and the pyinfra
+    deploy, so both retry alike.
+    """
+    attempts = 0
+    delay = max(retry_delay, 0)
+    while True:
+        attempts += 1
+        try:
+            return verify_access(transport, registry, username, password, image), attempts
+        except ToolkitError as e:
+            if not getattr(e, "retryable", False) or attempts > retries:
+                if attempts > 1:
+                    e.msg = "%s (after %d attempts)" % (e.msg, attempts)
+                e.attempts = attempts
+                raise
+            if sleep is not None:
+                sleep(delay)
+            delay = min(delay * 2, 60) if delay else 0
+
+
 def _get_token(transport, host, challenge, username, password, scopes):
     url, headers = token_request(challenge, username, password, scopes)
     status, _headers, body = _call(transport, "GET", url, headers, host)

@@ -185,7 +185,7 @@ from ansible_collections.okd.registry_toolkit.plugins.module_utils.dockercfg imp
     normalize_registry,
     parse_config,
 )
-from ansible_collections.okd.registry_toolkit.plugins.module_utils.v2auth import verify_access
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.v2auth import verify_with_retries
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.http_transport import make_urllib_transport
 
 
@@ -228,21 +228,9 @@ def run(module):
             ca_file = candidate
     transport = make_urllib_transport(ca_file=ca_file, validate_certs=params["validate_certs"],
                                       timeout=params["timeout"], proxy=params["proxy"] or None)
-    attempts = 0
-    delay = max(params["retry_delay"], 0)
-    while True:
-        attempts += 1
-        try:
-            result = verify_access(transport, registry, username, password, params["image"])
-            break
-        except ToolkitError as e:
-            if not e.retryable or attempts > params["retries"]:
-                if attempts > 1:
-                    e.msg = "%s (after %d attempts)" % (e.msg, attempts)
-                e.attempts = attempts
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 60) if delay else 0
+    result, attempts = verify_with_retries(transport, registry, username, password, params["image"],
+                                           retries=params["retries"], retry_delay=params["retry_delay"],
+                                           sleep=time.sleep)
     result["credentials_source"] = source
     result["ca_file"] = ca_file or ""
     result["attempts"] = attempts

@@ -24,6 +24,7 @@ from pyinfra import state as pyinfra_state
 from pyinfra.api import OperationError, QuoteString, StringCommand, operation
 from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
 from pyinfra.facts.server import Which
+from pyinfra.operations import server
 
 from . import REPO_ROOT  # noqa: F401  (puts the repository root on sys.path)
 from .facts import RegistryAuthFile
@@ -232,9 +233,39 @@ def registry_credentials(path=DEFAULT_PATH, registries=(), state="present", owne
 registry_credentials._inner = _registry_credentials._inner  # type: ignore[attr-defined]
 
 
+#: skopeo's own retries (``--retry-times``: transient errors only, never a refused login), used only
+#: when the host's skopeo has the option (RHEL 7's older skopeo does not: one attempt there)
+VERIFY_SCRIPT = (
+    's=$1; n=$2; shift 2; '
+    'if [ "$n" -gt 0 ] && "$s" inspect --help 2>&1 | grep -q -e --retry-times; then '
+    'set -- --retry-times "$n" "$@"; fi; '
+    'exec "$s" inspect "$@" >/dev/null'
+)
+
+
+def verify_command(skopeo, authfile, reference, cert_dir=None, retries=0):
+    """``skopeo inspect --authfile FILE [--cert-dir DIR] REFERENCE`` (no credentials on the command
+    line); with retries, skopeo's ``--retry-times N`` when the host's skopeo knows it."""
+    options = ["--authfile", QuoteString(authfile)]
+    if cert_dir:
+        options += ["--cert-dir", QuoteString(cert_dir)]
+    if not retries:
+        return StringCommand(skopeo, "inspect", *(options + [QuoteString(reference), ">/dev/null"]))
+    return StringCommand("sh", "-c", QuoteString(VERIFY_SCRIPT), "okd-registry-verify",
+                         QuoteString(skopeo), str(int(retries)),
+                         *(options + [QuoteString(reference)]))
+
+
+def verify_time_budget(timeout, retries):
+    """Seconds the host's check may take in all: every attempt `timeout` s, plus skopeo's back-off
+    between attempts (1, 2, 4, ... s)."""
+    retries = int(retries)
+    return int(timeout) * (retries + 1) + (2 ** retries - 1)
+
+
 @operation()
 def _verify_pull_access(authfile=DEFAULT_PATH, registry=None, image=None, cert_dir=None,
-                        timeout=60):
+                        timeout=60, retries=0):
     """See verify_pull_access."""
     if not pyinfra_state.is_executing:
         # the file may be written by an earlier operation of this run: check at execution only
@@ -244,35 +275,96 @@ def _verify_pull_access(authfile=DEFAULT_PATH, registry=None, image=None, cert_d
     if not skopeo:
         host.noop("skopeo is not installed; %s not verified from the host" % reference)
         return
-    command = [skopeo, "inspect", "--authfile", QuoteString(authfile)]
-    if cert_dir:
-        command += ["--cert-dir", QuoteString(cert_dir)]
-    command += [QuoteString(reference), ">/dev/null"]
     kwargs = _connector_arguments()
     kwargs["_get_pty"] = False
+    budget = verify_time_budget(timeout, retries)
     if not kwargs.get("_timeout"):
-        kwargs["_timeout"] = int(timeout)
-    ok, output = host.run_shell_command(StringCommand(*command), print_output=False,
-                                        print_input=pyinfra_state.print_input, **kwargs)
+        kwargs["_timeout"] = budget
+    try:
+        ok, output = host.run_shell_command(
+            verify_command(skopeo, authfile, reference, cert_dir, retries), print_output=False,
+            print_input=pyinfra_state.print_input, **kwargs)
+    except TimeoutError:
+        ok = False
+        cause = "skopeo did not finish within %s s (registry_credentials_timeout %s s per attempt, " \
+                "%s retries)" % (kwargs["_timeout"], timeout, retries)
+    else:
+        cause = output.stderr.strip() or "skopeo failed without a message"
     if ok:
         host.noop("%s: pull access to %s verified with %s" % (host.name, reference, authfile))
         return
-    message = "%s: cannot pull %s with %s: %s" % (
-        host.name, reference, authfile, output.stderr.strip() or "skopeo failed without a message")
+    message = "%s: cannot pull %s with %s: %s" % (host.name, reference, authfile, cause)
     # fail the operation with the message (pyinfra shows the command's stderr)
     yield StringCommand("echo", QuoteString(message), ">&2;", "exit", "1")
 
 
 def verify_pull_access(authfile=DEFAULT_PATH, registry=None, image=None, cert_dir=None, timeout=60,
-                       **kwargs):
+                       retries=0, **kwargs):
     """
     Prove from the host that `authfile` alone gives pull access to registry/image, with
     ``skopeo inspect --authfile`` (no credentials on the command line). Runs at execution time, changes
     nothing; a failure fails the operation with skopeo's message. Skipped (noop) without skopeo.
+
+    + timeout: seconds per attempt (the whole check may take ``verify_time_budget(timeout, retries)``)
+    + retries: skopeo's ``--retry-times`` (transient errors only), when the host's skopeo has it
     """
     kwargs.setdefault("name", "Verify pull access to %s/%s with %s" % (registry, image, authfile))
     return _verify_pull_access(authfile=authfile, registry=registry, image=image, cert_dir=cert_dir,
-                               timeout=timeout, **kwargs)
+                               timeout=timeout, retries=retries, **kwargs)
 
 
 verify_pull_access._inner = _verify_pull_access._inner  # type: ignore[attr-defined]
+
+
+# ------------------------------------------------------------------------------ restart
+
+def any_changed(operations):
+    """At execution: did any of these operations (their OperationMeta, on this host) change it?
+    Operations not executed (yet) count as unchanged."""
+    return any(meta.is_complete() and meta.did_change() for meta in operations)
+
+
+def any_will_change(operations):
+    """While pyinfra prepares with change detection (--dry, or without -y): would any change?"""
+    return any(meta.will_change for meta in operations)
+
+
+@operation()
+def _restart_service(service=None, after=()):
+    """See restart_service."""
+    if not pyinfra_state.is_executing and after and not any_will_change(after):
+        # --dry: only the hosts whose credentials files are about to change would restart it
+        host.noop("no credentials file changes here, %s is not restarted" % service)
+        return
+    try:
+        # the host's init system (systemctl, ...), as Ansible's service module: a stopped service
+        # is started, a running one restarted
+        commands = list(server.service._inner(service=service, running=True, restarted=True))
+    except OperationError as exc:
+        raise OperationError("%s: cannot restart %s: %s" % (host.name, service, exc))
+    for command in commands:
+        yield command
+
+
+def restart_service(service, after=(), **kwargs):
+    """
+    Restart `service` on the hosts where one of the operations `after` (the OperationMetas returned by
+    the credentials writes on this host) changed something, one host at a time, like the role's
+    handler (``throttle: 1``).
+
+    Uses pyinfra's ``_if`` (evaluated at execution, after the writes ran: ``OperationMeta.did_change``)
+    and ``_serial=True``. With --dry the restart is shown only where a write would change something.
+    """
+    if not service or not isinstance(service, str):
+        raise OperationError("restart_service needs a service name")
+    after = list(after)
+    conditions = kwargs.pop("_if", None) or []
+    if callable(conditions):
+        conditions = [conditions]
+    kwargs["_if"] = [lambda: any_changed(after)] + list(conditions)
+    kwargs.setdefault("_serial", True)
+    kwargs.setdefault("name", "Restart %s where the registry credentials changed" % service)
+    return _restart_service(service=service, after=after, **kwargs)
+
+
+restart_service._inner = _restart_service._inner  # type: ignore[attr-defined]

@@ -4,11 +4,16 @@ The deploy file is executed once per host (in parallel greenlets); the verificat
 distinct (registry, username, password, image, TLS settings) and its result is shared. A failure raises
 ``RegistryVerificationError`` (a PyinfraError) while pyinfra is still preparing, so the run stops before
 any operation is executed, with the registry's own message and never the secret.
+
+Transient errors (connection errors, timeouts, HTTP 5xx and 429) are retried ``retries`` times, waiting
+``retry_delay`` s (doubling, at most 60 s) in between, as the Ansible module registry_verify does; a
+refused login (401/403) never is. ``timeout`` is per HTTP request.
 """
 from __future__ import annotations
 
 import hashlib
 import threading
+import time
 
 from pyinfra.api.exceptions import PyinfraError
 
@@ -24,36 +29,58 @@ class RegistryVerificationError(PyinfraError):
     pass
 
 
-def _key(registry, username, password, image, ca_file, validate_certs, proxy, timeout):
+def _key(registry, username, password, image, ca_file, validate_certs, proxy, timeout, retries):
     digest = hashlib.sha256(("%s\0%s" % (username, password)).encode("utf-8")).hexdigest()
-    return (registry, digest, image, ca_file, validate_certs, proxy, timeout)
+    return (registry, digest, image, ca_file, validate_certs, proxy, timeout, retries)
 
 
-def verify_registries(registries, ca_file=None, validate_certs=True, proxy=None, timeout=30):
+def _settings_error(message):
+    return RegistryVerificationError("registry_credentials: " + message)
+
+
+def verify_with_retries(transport, registry, username, password, image=None, retries=3,
+                        retry_delay=2, sleep=time.sleep):
+    """The core's v2auth.verify_with_retries (the module registry_verify retries alike)."""
+    return v2auth.verify_with_retries(transport, registry, username, password, image=image,
+                                      retries=retries, retry_delay=retry_delay, sleep=sleep)
+
+
+def verify_registries(registries, ca_file=None, validate_certs=True, proxy=None, timeout=30, retries=3,
+                      retry_delay=2, sleep=time.sleep):
     """Verify every registry ({host|registry, username, password, test_image?}) from the controller:
-    token + pull access to test_image. Returns [{registry, image, ok}]; raises
-    RegistryVerificationError naming the registry with its own message."""
+    token + pull access to test_image, `timeout` s per request, `retries` retries of transient errors.
+    Returns [{registry, image, ok, attempts}]; raises RegistryVerificationError naming the registry with
+    its own message."""
+    try:
+        timeout, retries = int(timeout), int(retries)
+    except (TypeError, ValueError):
+        raise _settings_error("registry_credentials_timeout and registry_credentials_retries must be "
+                              "integers, not %r and %r" % (timeout, retries))
+    if timeout <= 0 or retries < 0:
+        raise _settings_error("registry_credentials_timeout must be > 0 and registry_credentials_retries "
+                              ">= 0, not %d and %d" % (timeout, retries))
     report = []
     for item in registries or ():
         registry = item.get("registry") or item.get("host")
         image = item.get("test_image") or item.get("image") or None
         key = _key(registry, item.get("username"), item.get("password"), image, ca_file,
-                   validate_certs, proxy, timeout)
+                   validate_certs, proxy, timeout, retries)
         with _lock:
             if key not in _results:
                 try:
                     transport = http_transport.make_urllib_transport(
                         ca_file=ca_file or None, validate_certs=validate_certs,
                         timeout=timeout, proxy=proxy or None)
-                    v2auth.verify_access(transport, registry, item.get("username"),
-                                         item.get("password"), image=image)
-                    _results[key] = None
+                    _, attempts = verify_with_retries(
+                        transport, registry, item.get("username"), item.get("password"), image=image,
+                        retries=retries, retry_delay=retry_delay, sleep=sleep)
+                    _results[key] = (None, attempts)
                 except ToolkitError as exc:
-                    _results[key] = "%s" % exc
-            error = _results[key]
+                    _results[key] = ("%s" % exc, getattr(exc, "attempts", None))
+            error, attempts = _results[key]
         if error is not None:
             raise RegistryVerificationError(
                 "registry credentials for %s rejected, nothing was changed on any host: %s"
                 % (registry, error))
-        report.append({"registry": registry, "image": image, "ok": True})
+        report.append({"registry": registry, "image": image, "ok": True, "attempts": attempts})
     return report

@@ -141,11 +141,9 @@ def test_pyinfra_merges_keeps_others_fixes_modes_and_removes(lab, lab_exec, host
     reset(lab_exec, ["node3"])
 
 
-def test_pyinfra_revoked_account_stops_before_any_host_changes(lab, lab_exec, hosts, tmp_path):
-    pyinfra(lab, limit=hosts)
-    before = {h: file_info(lab_exec, h) for h in hosts}
-    # an inventory that loads the lab's and swaps in the revoked account, read from the lab status at
-    # run time (so this file holds no secret)
+def revoked_inventory(lab, tmp_path):
+    """An inventory that loads the lab's and swaps in the revoked redhat account, read from the lab
+    status at run time (so the file written here holds no secret)."""
     inv = tmp_path / "revoked_inventory.py"
     inv.write_text(textwrap.dedent("""
         import json, runpy
@@ -167,6 +165,13 @@ def test_pyinfra_revoked_account_stops_before_any_host_changes(lab, lab_exec, ho
             if not _group.startswith("_") and isinstance(_hosts, list):
                 globals()[_group] = _swap(_hosts)
     """ % (lab["inventory"]["pyinfra"], os.path.join(lab["state_dir"], "status.json"))))
+    return inv
+
+
+def test_pyinfra_revoked_account_stops_before_any_host_changes(lab, lab_exec, hosts, tmp_path):
+    pyinfra(lab, limit=hosts)
+    before = {h: file_info(lab_exec, h) for h in hosts}
+    inv = revoked_inventory(lab, tmp_path)
     r = pyinfra(lab, inventory=inv, limit=hosts)
     assert r.returncode != 0
     assert "registry credentials for %s rejected, nothing was changed on any host" \
@@ -364,3 +369,188 @@ def test_pyinfra_backup_keeps_the_previous_file(lab, lab_exec, hosts, master_fil
     finally:
         # backups hold the secrets: never leave them behind (test_no_leaks may be searching)
         reset(lab_exec, ["node3"])
+
+
+# ------------------------------------------ master paths, controller verification off, retries, restart
+
+from pyinfra_deploys.okd_registry import operations as okd_operations  # noqa: E402
+
+MASTER_EXTRA = "/etc/origin/master/.docker/config.json"  # like the master data dir's .docker/config.json
+MASTER_PATHS_DATA = ["--data", "registry_credentials_master_paths=%s" % json.dumps([MASTER_EXTRA])]
+
+
+def op_row(output, operation):
+    """(hosts, success, error, no_change) of one operation from pyinfra's results table."""
+    for line in output.splitlines():
+        if line.strip().startswith(operation):
+            cells = line.strip()[len(operation):].split()
+            return tuple(0 if c == "-" else int(c) for c in cells[:4])
+    raise AssertionError("operation %r not in the results:\n%s" % (operation, output[-3000:]))
+
+
+@pytest.fixture
+def master_extra_dir(lab_exec, hosts):
+    """master1's /etc/origin/master/.docker: kept as found (it does not exist in the lab)."""
+    d = os.path.dirname(MASTER_EXTRA)
+    r = lab_exec("master1", "if [ -e %s ]; then echo yes; cat %s; else echo no; fi" % (d, MASTER_EXTRA),
+                 check=False)
+    existed, _, original = r.stdout.partition("\n")
+    yield
+    if existed == "yes":
+        put_file(lab_exec, "master1", original, MASTER_EXTRA)
+    else:
+        lab_exec("master1", "rm -rf %s" % d)
+    for h in NODES:
+        lab_exec(h, "rm -rf /etc/origin/master/.docker", check=False)
+
+
+def test_pyinfra_master_paths_only_on_masters(lab, lab_exec, hosts, master_extra_dir):
+    lab_exec("master1", "rm -rf %s" % os.path.dirname(MASTER_EXTRA))
+    r = pyinfra(lab, *MASTER_PATHS_DATA, limit=HOSTS)
+    assert r.returncode == 0, r.stdout[-4000:]
+    # one host (the master) has the operation, and it wrote the file there
+    assert op_row(r.stdout, "Registry credentials %s" % MASTER_EXTRA) == (1, 1, 0, 0)
+    node_file = file_info(lab_exec, "master1")
+    assert file_info(lab_exec, "master1", MASTER_EXTRA) == node_file  # same bytes, 0600, dir 0700
+    assert node_file[0] is not None
+    for h in NODES:
+        r2 = lab_exec(h, "ls -d /etc/origin/master /etc/origin/master/.docker 2>&1 || true")
+        assert "No such file" in r2.stdout and MASTER_EXTRA not in lab_exec(
+            h, "find /etc/origin /var/lib/origin -name config.json").stdout, (h, r2.stdout)
+
+    # nothing left to do, and the role with the same setting agrees (byte-identical, changed=0)
+    r = pyinfra(lab, *MASTER_PATHS_DATA, limit=HOSTS)
+    assert r.returncode == 0, r.stdout[-4000:]
+    assert op_row(r.stdout, "Registry credentials %s" % MASTER_EXTRA) == (1, 0, 0, 1)
+    r = ansible("playbooks/registry_credentials.yml", "--limit", "master1",
+                "-e", json.dumps({"registry_credentials_master_paths": [MASTER_EXTRA]}))
+    assert r.returncode == 0 and re.search(r"master1\s+: ok=\d+\s+changed=0", r.stdout), r.stdout[-4000:]
+
+    # without the setting, the master path is not managed at all
+    r = pyinfra(lab, limit=["master1"])
+    assert r.returncode == 0 and MASTER_EXTRA not in r.stdout, r.stdout[-4000:]
+
+
+def test_pyinfra_without_controller_verification_the_hosts_still_check(lab, lab_exec, hosts, tmp_path):
+    """registry_credentials_verify_controller=false: no check before the write, so a revoked account
+    is written; the host's own check (skopeo) then fails, naming the host, image, file and cause."""
+    revoked = [a for a in lab["registries"]["redhat"]["accounts"] if a["revoked"]][0]
+    redhat = lab["registries"]["redhat"]["host"]
+    inv = revoked_inventory(lab, tmp_path)
+    try:
+        r = pyinfra(lab, "--data", "registry_credentials_verify_controller=false", inventory=inv,
+                    limit=["node3"])
+        assert r.returncode != 0
+        assert "rejected, nothing was changed" not in r.stdout
+        assert users(lab_exec, "node3")[redhat] == revoked["username"]  # written: no controller check
+        assert ("%s: cannot pull docker://%s/openshift3/ose-pod:v3.11 with %s: "
+                % (address(lab, "node3"), redhat, PATH)) in r.stdout, r.stdout[-4000:]
+        assert "unauthorized" in r.stdout.lower()
+        assert_no_secret(lab, r.stdout, "pyinfra with verify_controller=false")
+
+        # the default (true) stops the same run before node3 is touched
+        reset(lab_exec, ["node3"])
+        r = pyinfra(lab, inventory=inv, limit=["node3"])
+        assert r.returncode != 0
+        assert "registry credentials for %s rejected" % redhat in r.stdout, r.stdout[-4000:]
+        assert file_info(lab_exec, "node3") == (None, None, None)
+    finally:
+        r = pyinfra(lab, limit=["node3"])
+        assert r.returncode == 0, r.stdout[-4000:]
+
+
+def test_host_check_gives_the_hosts_skopeo_its_retries(lab, lab_exec, hosts):
+    """registry_credentials_retries on the hosts: the lab's real skopeo is run with --retry-times N
+    (it has the option) and succeeds with the distributed file."""
+    r = pyinfra(lab, limit=["node3"])
+    assert r.returncode == 0, r.stdout[-4000:]
+    skopeo = lab_exec("node3", "command -v skopeo").stdout.strip()
+    reference = "docker://%s/openshift3/ose-pod:v3.11" % lab["registries"]["redhat"]["host"]
+    command = okd_operations.verify_command(skopeo, PATH, reference, retries=2).get_raw_value()
+    assert command.startswith("sh -c ")
+    r = lab_exec("node3", "sh -x -c " + command[len("sh -c "):], check=False)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "exec %s inspect --retry-times 2 --authfile %s %s" % (skopeo, PATH, reference) in r.stderr
+    # the whole deploy passes registry_credentials_retries there (and the check succeeds)
+    r = pyinfra(lab, "-vv", "--data", "registry_credentials_retries=2", limit=["node3"])
+    assert r.returncode == 0, r.stdout[-4000:]
+    assert "okd-registry-verify %s 2 --authfile %s" % (skopeo, PATH) in r.stdout, r.stdout[-4000:]
+    assert op_row(r.stdout, "Verify pull access to %s with %s"
+                  % (lab["registries"]["redhat"]["host"], PATH)) == (1, 0, 0, 1)
+
+
+UNIT = "okd-creds-restart-test.service"
+UNIT_LOG = "/tmp/okd-creds-restart-test.log"
+UNIT_TEXT = """[Unit]
+Description=okd-registry-toolkit lab test: records every (re)start
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/sh -c "echo started >> %s"
+""" % UNIT_LOG
+RESTART_DATA = ["--data", "registry_credentials_restart_service=%s" % UNIT[:-len(".service")]]
+RESTART_OP = "Restart %s where the registry credentials changed" % UNIT[:-len(".service")]
+
+
+@pytest.fixture
+def test_unit(lab_exec, hosts):
+    """A harmless unit on every host (run by the lab's docker-systemctl-replacement), started, its
+    start log emptied; removed afterwards with everything systemctl kept about it."""
+    r = lab_exec("master1", "systemctl --version", check=False)
+    assert "systemctl.py" in r.stdout, "lab hosts need docker-systemctl-replacement (docs/lab.md)"
+    for h in HOSTS:
+        lab_exec(h, "cat > /etc/systemd/system/%s" % UNIT, input=UNIT_TEXT)
+        lab_exec(h, "systemctl start %s && rm -f %s" % (UNIT, UNIT_LOG))
+    yield
+    for h in HOSTS:
+        lab_exec(h, "systemctl stop %s; rm -f /etc/systemd/system/%s %s /run/systemd/%s.lock "
+                    "/var/log/journal/%s.log" % (UNIT, UNIT, UNIT_LOG, UNIT, UNIT), check=False)
+
+
+def starts(lab_exec):
+    return {h: len(lab_exec(h, "cat %s 2>/dev/null || true" % UNIT_LOG).stdout.split()) for h in HOSTS}
+
+
+def test_pyinfra_restarts_the_service_only_where_a_file_changed(lab, lab_exec, hosts, test_unit):
+    r = pyinfra(lab, limit=HOSTS)  # every host up to date, no service to restart
+    assert r.returncode == 0, r.stdout[-4000:]
+    assert starts(lab_exec) == {h: 0 for h in HOSTS}
+    seed_foreign(lab_exec, "node2")  # node2's file will change (merged)
+    reset(lab_exec, ["node3"])       # node3's file will be created
+
+    r = pyinfra(lab, "-vv", *RESTART_DATA, limit=HOSTS)
+    assert r.returncode == 0, r.stdout[-4000:]
+    assert op_counts(r.stdout, WRITE_OP) == (2, 0, 2)
+    # one host at a time (pyinfra's _serial), only on node2 and node3, and a real restart
+    assert "Starting serial operation: %s" % RESTART_OP in r.stdout
+    assert op_counts(r.stdout, RESTART_OP) == (2, 0, 2)
+    assert starts(lab_exec) == {"master1": 0, "node1": 0, "node2": 1, "node3": 1}
+    for h in ("node2", "node3"):
+        assert re.search(r"\[%s\]\s+>>> (sh -c ')?systemctl restart %s"
+                         % (re.escape(address(lab, h)), re.escape(UNIT)), r.stdout), h
+    assert_no_secret(lab, r.stdout, "pyinfra -vv with a restart")
+
+    # a no-op re-run restarts nothing
+    r = pyinfra(lab, *RESTART_DATA, limit=HOSTS)
+    assert r.returncode == 0, r.stdout[-4000:]
+    assert op_counts(r.stdout, WRITE_OP) == (0, 0, 4)
+    assert op_counts(r.stdout, RESTART_OP) == (0, 0, 4)
+    assert starts(lab_exec) == {"master1": 0, "node1": 0, "node2": 1, "node3": 1}
+
+    # --dry neither writes nor restarts; the real run then restarts node1 only
+    reset(lab_exec, ["node1"])
+    r = pyinfra(lab, "--dry", *RESTART_DATA, limit=HOSTS)
+    assert r.returncode == 0, r.stdout[-4000:]
+    assert file_info(lab_exec, "node1") == (None, None, None)
+    assert starts(lab_exec) == {"master1": 0, "node1": 0, "node2": 1, "node3": 1}
+    r = pyinfra(lab, *RESTART_DATA, limit=HOSTS)
+    assert r.returncode == 0, r.stdout[-4000:]
+    assert starts(lab_exec) == {"master1": 0, "node1": 1, "node2": 1, "node3": 1}
+
+    # a service the host does not have: that host fails, with the host and the cause
+    reset(lab_exec, ["node3"])
+    r = pyinfra(lab, "--data", "registry_credentials_restart_service=okd-no-such-unit", limit=["node3"])
+    assert r.returncode != 0
+    assert re.search(r"\[%s\].*okd-no-such-unit\.service not found" % re.escape(address(lab, "node3")),
+                     r.stdout), r.stdout[-4000:]
+    assert file_info(lab_exec, "node3")[1:] == ("600", "700")  # the file was written before

@@ -43,6 +43,7 @@ class FakeHost(object):
         self._files = files
         self._shell = shell or {"status": True, "stdout": [], "stderr": []}
         self.shell_commands = []
+        self.shell_kwargs = []
         self.noops = []
         self.logs = []
 
@@ -55,6 +56,9 @@ class FakeHost(object):
         assert kwargs.get("_get_pty") is False
         raw = command.get_raw_value()
         self.shell_commands.append(raw)
+        self.shell_kwargs.append(kwargs)
+        if self._shell.get("raise") == "timeout" and not raw.startswith("cat "):
+            raise TimeoutError()  # what pyinfra's connectors raise when _timeout runs out
         if raw.startswith("cat "):
             path = raw.split(" ", 1)[1].strip("'")
             if path not in self._files:
@@ -69,6 +73,23 @@ class FakeHost(object):
         self.logs.append(message)
 
 
+class FakeMeta(object):
+    """What restart_service reads of an earlier operation's pyinfra OperationMeta."""
+
+    def __init__(self, will_change=None, complete=False, changed=False):
+        self.will_change = will_change
+        self._complete = complete
+        self._changed = changed
+
+    def is_complete(self):
+        return self._complete
+
+    def did_change(self):
+        if not self._complete:
+            raise RuntimeError("Cannot evaluate operation result before execution")
+        return self._changed
+
+
 def _state(executing):
     return SimpleNamespace(is_executing=executing, print_input=False, print_output=True,
                            config=SimpleNamespace(DIFF=True))
@@ -81,6 +102,8 @@ def _run(fixture):
     if fixture["operation"] == "registry_credentials":
         if kwargs.get("state", "present") == "present":
             kwargs["registries"] = operations.normalize_entries(kwargs["registries"])
+    if "after" in kwargs:  # the OperationMetas of earlier operations on this host
+        kwargs["after"] = [FakeMeta(**m) for m in kwargs["after"]]
     with ctx_state.use(_state(fixture.get("executing", True))), ctx_host.use(host):
         commands = list(op._inner(**kwargs))
     return host, commands
@@ -129,7 +152,13 @@ def test_fixture(path):
     if "noop" in fixture:
         assert any(fixture["noop"] in n for n in host.noops), host.noops
     if "expect_shell" in fixture:
-        assert fixture["expect_shell"] in host.shell_commands
+        assert fixture["expect_shell"] in host.shell_commands, host.shell_commands
+    for fragment in fixture.get("expect_shell_contains", []):
+        assert any(fragment in raw for raw in host.shell_commands), host.shell_commands
+    if "expect_timeout" in fixture:
+        timeouts = [kw.get("_timeout") for raw, kw in zip(host.shell_commands, host.shell_kwargs)
+                    if not raw.startswith("cat ")]
+        assert timeouts == [fixture["expect_timeout"]], timeouts
     if "logs_contain" in fixture:
         assert any(fixture["logs_contain"] in line for line in host.logs), host.logs
     # nothing printed by the operation (log lines, noops) carries a secret
@@ -483,3 +512,376 @@ def test_master_entries_are_what_the_ansible_filter_takes(doc):
 
     text = json.dumps(doc, indent=2)
     assert [dict(e) for e in sources.config_entries(text)] == docker_config_auths(text)
+
+
+# ------------------------------------------------------------------ settings (the role's variables)
+
+from pyinfra_deploys.okd_registry import settings as okd_settings  # noqa: E402
+
+SETTINGS_FIXTURES = sorted(glob.glob(os.path.join(ROOT, "tests", "unit", "fixtures", "pyinfra_settings",
+                                                  "*.json")))
+
+
+@pytest.mark.parametrize("path", SETTINGS_FIXTURES,
+                         ids=[os.path.basename(p)[:-5] for p in SETTINGS_FIXTURES])
+def test_settings_fixture(path):
+    with open(path) as f:
+        fixture = json.load(f)
+    if "error" in fixture:
+        with pytest.raises(okd_settings.SettingsError) as info:
+            okd_settings.deploy_settings(fixture["data"], fixture["groups"])
+        for fragment in fixture["error"]:
+            assert fragment in str(info.value)
+        return
+    got = okd_settings.deploy_settings(fixture["data"], fixture["groups"])
+    for key, value in fixture["expect"].items():
+        assert got[key] == value, (key, got[key])
+
+
+def test_settings_defaults_are_the_roles():
+    """The deploy's defaults are read from the role's defaults/main.yml, not copied by hand."""
+    import yaml
+
+    with open(os.path.join(ROOT, "roles", "registry_credentials", "defaults", "main.yml")) as f:
+        role = yaml.safe_load(f)
+    got = okd_settings.deploy_settings({}, ["masters"])
+    assert got["paths"] == role["registry_credentials_paths"] + role["registry_credentials_master_paths"]
+    for key in ("owner", "group", "invalid_existing", "backup", "verify_controller", "verify_hosts",
+                "validate_certs", "proxy", "timeout", "retries", "restart_service"):
+        assert got[key] == role["registry_credentials_" + key], key
+
+
+# ------------------------------------------------------------------ verification retries and timeout
+
+def test_verify_script_uses_skopeos_retries_only_when_it_has_them(tmp_path):
+    """The host check passes --retry-times N to a skopeo that lists it in `inspect --help`, and
+    runs an older skopeo without it (once); skopeo's exit status and stderr come through."""
+    import subprocess
+
+    log = tmp_path / "args"
+
+    def fake_skopeo(has_retries, status=0):
+        exe = tmp_path / ("skopeo-%s-%d" % (has_retries, status))
+        exe.write_text("#!/bin/sh\n"
+                       'if [ "$2" = --help ]; then echo "  --authfile string"; %s exit 0; fi\n'
+                       'printf "%%s\\n" "$@" > %s\n'
+                       'echo "fake skopeo stderr" >&2; exit %d\n'
+                       % ('echo "  --retry-times int   the number of times to possibly retry";'
+                          if has_retries else "", log, status))
+        exe.chmod(0o755)
+        return str(exe)
+
+    def run(skopeo, retries, cert_dir=None):
+        command = operations.verify_command(skopeo, "/x/config.json", "docker://r.example/a/b:1",
+                                            cert_dir=cert_dir, retries=retries)
+        return subprocess.run(["sh", "-c", command.get_raw_value()], capture_output=True, text=True)
+
+    r = run(fake_skopeo(True), 3, cert_dir="/certs/r.example")
+    assert r.returncode == 0, r.stderr
+    assert log.read_text().split("\n")[:-1] == [
+        "inspect", "--retry-times", "3", "--authfile", "/x/config.json", "--cert-dir",
+        "/certs/r.example", "docker://r.example/a/b:1"]
+    r = run(fake_skopeo(False), 3)
+    assert r.returncode == 0, r.stderr
+    assert log.read_text().split("\n")[:-1] == [
+        "inspect", "--authfile", "/x/config.json", "docker://r.example/a/b:1"]
+    r = run(fake_skopeo(True), 0)
+    assert log.read_text().split("\n")[:-1] == [
+        "inspect", "--authfile", "/x/config.json", "docker://r.example/a/b:1"]
+    r = run(fake_skopeo(True, status=1), 2)
+    assert r.returncode == 1 and "fake skopeo stderr" in r.stderr and r.stdout == ""
+    assert "--retry-times" in log.read_text()
+
+
+def test_verify_time_budget():
+    assert operations.verify_time_budget(30, 0) == 30
+    assert operations.verify_time_budget(30, 3) == 30 * 4 + 1 + 2 + 4
+    assert operations.verify_time_budget("10", "1") == 21
+
+
+@pytest.fixture
+def no_proxy(monkeypatch):
+    for name in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("no_proxy", "localhost,127.0.0.1")
+
+
+def test_controller_verification_retries_transient_errors_only(tmp_path, no_proxy):
+    """registry_credentials_retries on the controller: 503s are retried (and the message says after
+    how many attempts), a refused login never is (one token request)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from local_registry import LocalRegistry
+    from pyinfra_deploys.okd_registry import verify
+
+    user, password = "12345678|okd-puller", "RETRY-SECRET-" + "p" * 20
+    sleeps = []
+    with LocalRegistry(str(tmp_path), users={user: password}, fail_first=2) as reg:
+        entry = {"host": reg.host, "username": user, "password": password,
+                 "test_image": "openshift3/ose-pod:v3.11"}
+        common = dict(ca_file=reg.paths["ca"], timeout=10, retry_delay=0, sleep=sleeps.append)
+        report = verify.verify_registries([entry], retries=2, **common)
+        assert report == [{"registry": reg.host, "image": "openshift3/ose-pod:v3.11", "ok": True,
+                           "attempts": 3}]
+        assert len(sleeps) == 2
+
+        reg.fail_first = 5
+        with pytest.raises(verify.RegistryVerificationError) as info:
+            verify.verify_registries([entry], retries=1, **common)
+        message = str(info.value)
+        assert "registry credentials for %s rejected, nothing was changed on any host" % reg.host in message
+        assert "503" in message and "(after 2 attempts)" in message
+        assert password not in message
+
+        reg.fail_first = 0
+        before = len(reg.requests)
+        bad = dict(entry, password="WRONG-" + password)
+        with pytest.raises(verify.RegistryVerificationError) as info:
+            verify.verify_registries([bad], retries=3, **common)
+        assert "Invalid username or password" in str(info.value)
+        assert "attempts" not in str(info.value)
+        assert len(reg.requests) - before == 2  # /v2/ and one token request: no retry
+        assert bad["password"] not in str(info.value)
+
+
+def test_controller_verification_doubles_the_delay():
+    """Between attempts: retry_delay, doubled each time (at most 60 s), as registry_verify does."""
+    from plugins.module_utils.errors import ToolkitError
+    from pyinfra_deploys.okd_registry import verify
+
+    calls = []
+
+    def transport(method, url, headers):
+        calls.append(url)
+        raise ToolkitError("cannot connect to %s: refused" % url, retryable=True)
+
+    sleeps = []
+    with pytest.raises(ToolkitError) as info:
+        verify.verify_with_retries(transport, "r.example", "u", "p", retries=3, retry_delay=2,
+                                   sleep=sleeps.append)
+    assert sleeps == [2, 4, 8] and len(calls) == 4
+    assert info.value.attempts == 4 and "(after 4 attempts)" in info.value.msg
+
+
+@pytest.mark.parametrize("timeout,retries,fragment", [
+    (0, 3, "registry_credentials_timeout must be > 0"),
+    (30, -1, "registry_credentials_retries >= 0"),
+    ("x", 3, "must be integers"),
+])
+def test_controller_verification_settings(timeout, retries, fragment):
+    from pyinfra_deploys.okd_registry import verify
+
+    with pytest.raises(verify.RegistryVerificationError) as info:
+        verify.verify_registries([{"host": "r.example", "username": "u", "password": "p"}],
+                                 timeout=timeout, retries=retries)
+    assert fragment in str(info.value)
+
+
+# ------------------------------------------------------------------ restart only where a file changed
+
+def test_any_changed_reads_the_operations_results():
+    assert not operations.any_changed([])
+    assert not operations.any_changed([FakeMeta(complete=True), FakeMeta(complete=False)])
+    assert operations.any_changed([FakeMeta(complete=True), FakeMeta(complete=True, changed=True)])
+    # an operation that did not run (yet) is no change and no error
+    assert not operations.any_changed([FakeMeta(complete=False, changed=True)])
+    assert operations.any_will_change([FakeMeta(will_change=False), FakeMeta(will_change=True)])
+    assert not operations.any_will_change([FakeMeta(will_change=False)])
+
+
+def test_restart_service_sets_if_and_serial(monkeypatch):
+    """restart_service hands pyinfra an _if that reads the writes' results, and _serial=True."""
+    seen = {}
+
+    def fake_op(**kwargs):
+        seen.update(kwargs)
+        return "meta"
+
+    monkeypatch.setattr(operations, "_restart_service", fake_op)
+    writes = [FakeMeta(complete=True), FakeMeta(complete=True)]
+    extra = []
+    assert operations.restart_service("svc", after=writes, _if=lambda: not extra) == "meta"
+    assert seen["_serial"] is True and seen["service"] == "svc" and seen["after"] == writes
+    assert "svc" in seen["name"]
+    conditions = seen["_if"]
+    assert len(conditions) == 2
+    assert not all(c() for c in conditions)       # nothing changed
+    writes[1]._changed = True
+    assert all(c() for c in conditions)           # a write changed this host
+    extra.append(1)
+    assert not all(c() for c in conditions)       # the caller's own _if still counts
+    with pytest.raises(OperationError):
+        operations.restart_service("", after=writes)
+
+
+# ------------------------------------------------------------------ the whole deploy on @fake hosts
+# pyinfra's @fake connector answers commands from canned responses (host data `fake_responses`), so
+# the deploy file runs through the real pyinfra CLI (prepare, _if, _serial, results) without a target.
+
+import re  # noqa: E402
+import subprocess  # noqa: E402
+
+from plugins.module_utils import dockercfg  # noqa: E402
+
+PYINFRA = os.path.join(ROOT, ".venv", "bin", "pyinfra")
+DEPLOY = os.path.join(ROOT, "pyinfra_deploys", "registry_credentials.py")
+NODE_PATH = "/var/lib/origin/.docker/config.json"
+MASTER_PATH = "/etc/origin/master/.docker/config.json"
+FAKE_SECRET = "FAKE-DEPLOY-SECRET-" + "s" * 20
+# loopback, port 1: nothing listens there (the controller verification, when on, fails at once)
+FAKE_REGISTRIES = [{"name": "redhat", "host": "127.0.0.1:1", "username": "12345678|okd",
+                    "password": FAKE_SECRET, "test_image": "openshift3/ose-pod:v3.11"}]
+
+FAKE_INVENTORY = '''
+import json, re
+_spec = json.loads(%r)
+def _host(name):
+    responses = {}
+    for pattern, answer in _spec["responses"][name]:
+        responses[re.compile(pattern)] = answer
+    return ("@fake/" + name, {"okd_registries": _spec["registries"], "fake_delay": 0,
+                              "fake_delay_jitter": 0, "fake_responses": responses})
+_hosts = {name: _host(name) for name in _spec["responses"]}
+masters = [_hosts[n] for n in _spec["masters"]]
+nodes = [_hosts[n] for n in _spec["nodes"]]
+'''
+
+
+def _rendered():
+    config, _ = dockercfg.set_auths(None, [{"registry": r["host"], "username": r["username"],
+                                            "password": r["password"]} for r in FAKE_REGISTRIES])
+    return dockercfg.render_config(config)
+
+
+def _file_state(path, state):
+    """Canned answers for the fact and the read of `path`: missing, same (the rendered content,
+    0600) or mode (the rendered content, 0644: only a chmod)."""
+    quoted = re.escape("okd-registry-fact %s " % path)
+    if state == "missing":
+        return [[quoted, []]]
+    mode = "-rw-------" if state == "same" else "-rw-r--r--"
+    return [[quoted, ["dir drwx------ root root", "file %s root root" % mode, "sha256 " + "0" * 64]],
+            [re.escape("cat %s" % path) + "$", _rendered().split("\n")[:-1]]]
+
+
+def _service(running=True):
+    return [[r"systemctl show .*okd-test\.service",
+             ["Id=okd-test.service", "SubState=%s" % ("running" if running else "dead")]],
+            [r"^command -v systemctl", "/usr/bin/systemctl"]]
+
+
+def run_fake(tmp_path, files, *args, masters=("master1",)):
+    """Run the deploy on @fake hosts; files = {host: {path: missing|same|mode}}."""
+    responses = {}
+    for name, paths in files.items():
+        answers = []
+        for path, state in paths.items():
+            answers += _file_state(path, state)
+        responses[name] = answers + _service()
+    spec = {"registries": FAKE_REGISTRIES, "responses": responses, "masters": list(masters),
+            "nodes": list(files)}
+    inventory = tmp_path / "fake_inventory.py"
+    inventory.write_text(FAKE_INVENTORY % json.dumps(spec))
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    env.update(NO_COLOR="1", PYTHONUNBUFFERED="1", PYINFRA_PROGRESS="off", no_proxy="127.0.0.1")
+    return subprocess.run([PYINFRA, str(inventory), DEPLOY] + list(args), cwd=ROOT, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
+
+
+def commands_of(output, host):
+    """The commands pyinfra printed (-vv) for one host, in order."""
+    prefix = "[@fake/%s]" % host
+    return [line.split(">>> ", 1)[1] for line in output.splitlines()
+            if line.strip().startswith(prefix) and ">>> " in line]
+
+
+MASTER_DATA = ["--data", "registry_credentials_master_paths=%s" % json.dumps([MASTER_PATH])]
+RESTART_DATA = ["--data", "registry_credentials_restart_service=okd-test"]
+NO_CONTROLLER = ["--data", "registry_credentials_verify_controller=false"]
+
+fake_only = pytest.mark.skipif(not os.path.exists(PYINFRA), reason="run `make deps` first")
+
+
+@fake_only
+def test_deploy_master_paths_and_restart_where_changed(tmp_path):
+    files = {"master1": {NODE_PATH: "missing", MASTER_PATH: "missing"},
+             "node1": {NODE_PATH: "same"},
+             "node2": {NODE_PATH: "mode"}}
+    r = run_fake(tmp_path, files, "-y", "-vv", *(NO_CONTROLLER + MASTER_DATA + RESTART_DATA))
+    assert r.returncode == 0, r.stdout[-4000:]
+    out = r.stdout
+    cmds = {h: commands_of(out, h) for h in files}
+
+    # registry_credentials_master_paths: written on the master only, never even looked at on nodes
+    writes = {h: [c for c in cmds[h] if "okd-registry-write" in c] for h in files}
+    assert [c.split("okd-registry-write ", 1)[1].split()[0] for c in writes["master1"]] == [
+        NODE_PATH, MASTER_PATH]
+    assert writes["node1"] == [] and writes["node2"] == []
+    assert not any(MASTER_PATH in c for h in ("node1", "node2") for c in cmds[h])
+    assert "chmod 600 %s" % NODE_PATH in cmds["node2"]
+
+    # registry_credentials_restart_service: one host at a time, only where a file changed
+    assert "Starting serial operation: Restart okd-test where the registry credentials changed" in out
+    restarts = {h: [c for c in cmds[h] if re.match(r"systemctl (re)?start ", c)] for h in files}
+    assert restarts == {"master1": ["systemctl restart okd-test.service"], "node1": [],
+                        "node2": ["systemctl restart okd-test.service"]}
+    # the restart comes after every write and check of the host
+    assert cmds["master1"][-1] == "systemctl restart okd-test.service"
+    # registry_credentials_verify_controller=false: no connection to the (unreachable) registry
+    assert "rejected" not in out
+    assert FAKE_SECRET not in out
+
+
+@fake_only
+def test_deploy_no_restart_on_a_noop_run(tmp_path):
+    files = {"master1": {NODE_PATH: "same", MASTER_PATH: "same"}, "node1": {NODE_PATH: "same"}}
+    r = run_fake(tmp_path, files, "-y", "-vv", *(NO_CONTROLLER + MASTER_DATA + RESTART_DATA))
+    assert r.returncode == 0, r.stdout[-4000:]
+    assert not re.search(r">>> systemctl (re)?start", r.stdout), r.stdout[-4000:]
+    assert not any("okd-registry-write" in c for h in files for c in commands_of(r.stdout, h))
+    # without a service to restart there is no restart operation at all
+    r = run_fake(tmp_path, {"node1": {NODE_PATH: "missing"}}, "-y", "-vv", *NO_CONTROLLER, masters=())
+    assert r.returncode == 0, r.stdout[-4000:]
+    assert "Restart" not in r.stdout and "systemctl" not in r.stdout
+
+
+@fake_only
+def test_deploy_dry_run_shows_the_restart_only_where_a_file_would_change(tmp_path):
+    files = {"master1": {NODE_PATH: "same", MASTER_PATH: "missing"}, "node1": {NODE_PATH: "same"},
+             "node2": {NODE_PATH: "same"}}
+    r = run_fake(tmp_path, files, "--dry", "-vv", *(NO_CONTROLLER + MASTER_DATA + RESTART_DATA))
+    assert r.returncode == 0, r.stdout[-4000:]
+    row = next(line for line in r.stdout.splitlines()
+               if line.strip().startswith("Restart okd-test where the registry credentials changed"))
+    assert "1 (@fake/master1)" in row, row
+    assert "noop: no credentials file changes here, okd-test is not restarted" in r.stdout
+    # nothing executed
+    assert not any("okd-registry-write" in c or c.startswith("systemctl restart")
+                   for h in files for c in commands_of(r.stdout, h))
+
+
+@fake_only
+def test_deploy_controller_verification_on_by_default_with_retries(tmp_path):
+    files = {"master1": {NODE_PATH: "missing"}, "node1": {NODE_PATH: "missing"}}
+    r = run_fake(tmp_path, files, "-y", "-vvv", "--data", "registry_credentials_retries=1",
+                 *RESTART_DATA)
+    assert r.returncode != 0
+    assert ("registry credentials for 127.0.0.1:1 rejected, nothing was changed on any host: "
+            "cannot connect to https://127.0.0.1:1/v2/") in r.stdout, r.stdout[-4000:]
+    assert "(after 2 attempts)" in r.stdout
+    assert "Beginning operation run" not in r.stdout
+    assert not any("okd-registry-write" in c for h in files for c in commands_of(r.stdout, h))
+    assert FAKE_SECRET not in r.stdout
+
+
+@fake_only
+@pytest.mark.parametrize("data,message", [
+    ("registry_credentials_retries=-1",
+     "registry_credentials: registry_credentials_retries must be an integer >= 0, not -1"),
+    ('registry_credentials_master_paths="/etc/origin/master/.docker/config.json"',
+     "registry_credentials: registry_credentials_master_paths must be a list of absolute paths"),
+])
+def test_deploy_bad_settings_stop_before_anything_runs(tmp_path, data, message):
+    r = run_fake(tmp_path, {"master1": {NODE_PATH: "missing"}}, "-y", "--data", data)
+    assert r.returncode != 0
+    assert message in r.stdout, r.stdout[-4000:]
+    assert "Beginning operation run" not in r.stdout
