@@ -264,6 +264,7 @@ def _plan(lab, name):
         "host": "%s:%d" % (reg_name, reg_port), "port": reg_port,
         "realm_host": "%s:%d" % (realm_name, realm_port), "realm_port": realm_port,
         "realm_path": d["realm_path"], "realm": realm_url, "service": service,
+        "issuer": issuer, "rootcertbundle": sign_cert,
         "accounts": accounts, "pusher": next((a["username"], a["password"]) for a in accounts
                                             if a["username"] == d["pusher"]),
         "configs": {"realm": (rdir / "realm.json", json.dumps(realm_cfg, indent=1, sort_keys=True)),
@@ -369,6 +370,9 @@ def _up_one(lab, name):
         "ca_file": str(plan["ca_file"]),
         "realm": plan["realm"],
         "service": plan["service"],
+        # what a registry trusting this realm needs (distribution auth.token issuer/rootcertbundle)
+        "issuer": plan["issuer"],
+        "rootcertbundle": str(plan["rootcertbundle"]),
         "accounts": _public(plan["accounts"]),
         "images": images.refs(name),
         "digests": {ref: digests[ref] for ref in images.refs(name)},

@@ -68,7 +68,8 @@ OURS = re.compile(r"^/apis?/(?:[^/]+/)?v1/(?:namespaces/default/(?:serviceaccoun
                   r"|secrets/registry-certificates|secrets/registry-http-secret|deploymentconfigs/docker-registry"
                   r"|routes/docker-registry|persistentvolumeclaims/registry-claim)"
                   r"|clusterrolebindings/registry-registry-role|namespaces/default/(?:serviceaccounts|services|secrets"
-                  r"|deploymentconfigs|routes|persistentvolumeclaims)|clusterrolebindings)/?$")
+                  r"|deploymentconfigs|routes|persistentvolumeclaims)|clusterrolebindings"
+                  r"|securitycontextconstraints/hostnetwork)/?$")
 
 
 def ours(reqs):
@@ -167,6 +168,7 @@ def test_deployment_config(deployed, api, redhat_host):
     assert spec["replicas"] == 1
     assert spec["selector"] == {"docker-registry": "default"}
     pod = spec["template"]["spec"]
+    assert pod["nodeSelector"] == {"node-role.kubernetes.io/infra": "true"}
     assert pod["serviceAccountName"] == "registry"
     assert spec["template"]["metadata"]["labels"] == {"docker-registry": "default"}
     (c,) = pod["containers"]
@@ -176,6 +178,8 @@ def test_deployment_config(deployed, api, redhat_host):
     assert env["REGISTRY_HTTP_ADDR"]["value"] == ":5000"
     assert env["REGISTRY_HTTP_NET"]["value"] == "tcp"
     assert env["REGISTRY_OPENSHIFT_SERVER_ADDR"]["value"] == "docker-registry.default.svc:5000"
+    assert env["REGISTRY_MIDDLEWARE_REPOSITORY_OPENSHIFT_ENFORCEQUOTA"]["value"] == "false"
+    assert c["resources"] == {"requests": {"cpu": "100m", "memory": "256Mi"}}
     assert env["REGISTRY_HTTP_TLS_CERTIFICATE"]["value"] == "/etc/secrets/registry.crt"
     assert env["REGISTRY_HTTP_TLS_KEY"]["value"] == "/etc/secrets/registry.key"
     assert "value" not in env["REGISTRY_HTTP_SECRET"]
@@ -195,7 +199,101 @@ def test_route_passthrough(deployed, api):
     r = route(api)
     assert r["spec"]["to"]["kind"] == "Service" and r["spec"]["to"]["name"] == "docker-registry"
     assert r["spec"]["tls"]["termination"] == "passthrough"
+    assert "insecureEdgeTerminationPolicy" not in r["spec"]["tls"]
     assert r["spec"]["host"].startswith("docker-registry-default.")
+
+
+def scc(api, name):
+    return api["custom"].get_cluster_custom_object("security.openshift.io", "v1", "securitycontextconstraints", name)
+
+
+def test_scc_hostnetwork_granted(deployed, api):
+    s = scc(api, "hostnetwork")
+    assert s["users"].count("system:serviceaccount:default:registry") == 1, s["users"]
+    assert s["allowHostNetwork"] is True and s["allowHostPorts"] is True  # the rest of the SCC untouched
+
+
+def test_scc_grant_keeps_other_users_and_missing_scc_fails_first(deployed, api, lab):
+    """The grant adds the service account to the users already listed and removes none; an SCC that
+    does not exist fails the run before any object is changed."""
+    other = "system:serviceaccount:lab-test:someone-else"
+    s = scc(api, "hostnetwork")
+    api["custom"].patch_cluster_custom_object("security.openshift.io", "v1", "securitycontextconstraints",
+                                              "hostnetwork", {"users": [other]})
+    try:
+        rc, out = run_playbook()
+        assert rc == 0, out[-6000:]
+        users = scc(api, "hostnetwork")["users"]
+        assert users == [other, "system:serviceaccount:default:registry"], users
+    finally:
+        api["custom"].patch_cluster_custom_object("security.openshift.io", "v1", "securitycontextconstraints",
+                                                  "hostnetwork", {"users": s["users"]})
+    log = lab["api"]["request_log"]
+    off = log_size(log)
+    rc, out = run_playbook("-e", '{"okd_integrated_registry_scc_grants": ["hostnetwork", "no-such-scc"]}',
+                           "-e", "okd_integrated_registry_replicas=2")
+    assert rc != 0
+    flat = " ".join(out.split())
+    assert "SecurityContextConstraints no-such-scc (okd_integrated_registry_scc_grants) not found" in flat, out[-4000:]
+    assert changing(requests_since(log, off)) == []
+    assert dc(api)["spec"]["replicas"] == 1
+
+
+def test_ops_settings_applied_exactly_then_reverted(deployed, api):
+    """replicas, node selector, resources, --enforce-quota, extra env and the route's insecure edge
+    policy reach the API objects; back to the defaults, nothing of them is left behind."""
+    custom = {
+        "okd_integrated_registry_replicas": 2,
+        "okd_integrated_registry_node_selector": {"region": "infra", "lab/registry": "yes"},
+        "okd_integrated_registry_resources": {"requests": {"cpu": "200m"}, "limits": {"memory": "1Gi"}},
+        "okd_integrated_registry_enforce_quota": True,
+        "okd_integrated_registry_env": {"REGISTRY_MIDDLEWARE_REPOSITORY_OPENSHIFT_PULLTHROUGH": True,
+                                        "REGISTRY_LOG_LEVEL": "debug"},
+        "okd_integrated_registry_route_termination": "reencrypt",
+        "okd_integrated_registry_route_insecure_edge_termination_policy": "Allow",
+    }
+    rc, out = run_playbook("-e", json.dumps(custom))
+    assert rc == 0, out[-6000:]
+    d = dc(api)
+    pod = d["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    env = dict((e["name"], e.get("value")) for e in c["env"])
+    assert d["spec"]["replicas"] == 2
+    assert pod["nodeSelector"] == {"region": "infra", "lab/registry": "yes"}  # the infra label is gone
+    assert c["resources"] == {"requests": {"cpu": "200m"}, "limits": {"memory": "1Gi"}}
+    assert env["REGISTRY_MIDDLEWARE_REPOSITORY_OPENSHIFT_ENFORCEQUOTA"] == "true"
+    assert env["REGISTRY_MIDDLEWARE_REPOSITORY_OPENSHIFT_PULLTHROUGH"] == "true"
+    assert env["REGISTRY_LOG_LEVEL"] == "debug"
+    tls = route(api)["spec"]["tls"]
+    assert tls["termination"] == "reencrypt" and tls["insecureEdgeTerminationPolicy"] == "Allow"
+    # the same again changes nothing
+    rc, out = run_playbook("-e", json.dumps(custom))
+    assert rc == 0 and recap(out)["changed"] == 0, out[-4000:]
+    # Allow is refused with passthrough, and an env name the role sets itself is refused
+    for bad in ({"okd_integrated_registry_route_insecure_edge_termination_policy": "Allow"},
+                {"okd_integrated_registry_env": {"REGISTRY_HTTP_ADDR": ":6000"}}):
+        rc, out = run_playbook("-e", json.dumps(bad))
+        assert rc != 0 and "okd_integrated_registry: invalid settings" in " ".join(out.split()), out[-3000:]
+    # defaults again
+    rc, out = run_playbook()
+    assert rc == 0, out[-6000:]
+    d = dc(api)
+    pod = d["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    env = dict((e["name"], e.get("value")) for e in c["env"])
+    assert d["spec"]["replicas"] == 1
+    assert pod["nodeSelector"] == {"node-role.kubernetes.io/infra": "true"}
+    assert c["resources"] == {"requests": {"cpu": "100m", "memory": "256Mi"}}
+    assert env["REGISTRY_MIDDLEWARE_REPOSITORY_OPENSHIFT_ENFORCEQUOTA"] == "false"
+    tls = route(api)["spec"]["tls"]
+    assert tls["termination"] == "passthrough" and "insecureEdgeTerminationPolicy" not in tls
+    # documented limitation: extra env entries merge by name and stay; remove them by hand (as here)
+    extra = ("REGISTRY_MIDDLEWARE_REPOSITORY_OPENSHIFT_PULLTHROUGH", "REGISTRY_LOG_LEVEL")
+    assert all(n in env for n in extra)
+    c["env"] = [e for e in c["env"] if e["name"] not in extra]
+    api["custom"].replace_namespaced_custom_object("apps.openshift.io", "v1", NS, "deploymentconfigs",
+                                                   "docker-registry", d)
+    assert not any(e["name"] in extra for e in dc(api)["spec"]["template"]["spec"]["containers"][0]["env"])
 
 
 def test_certificate_signed_by_the_ca_with_the_sans(deployed, api, lab):
