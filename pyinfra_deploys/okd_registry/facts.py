@@ -68,3 +68,62 @@ class RegistryAuthFile(FactBase):
             elif bits[0] == "other":
                 info.update(exists=True, type="other")
         return info
+
+
+def symbolic_to_mode(perms):
+    """'-rwxr-sr-t' -> 0o3755: the permission bits with setuid, setgid and sticky (s/S, s/S, t/T), as
+    ``stat().st_mode & 0o7777`` gives them (the compliance checks print the mode as the module does)."""
+    perms = (perms + "-" * 10)[1:10]
+    value = 0
+    special = {2: 0o4000, 5: 0o2000, 8: 0o1000}
+    for i, ch in enumerate(perms):
+        bit = 1 << (8 - i)
+        if i in special and ch in "sStT":
+            value |= special[i]
+            if ch in "st":
+                value |= bit
+        elif ch not in "-":
+            value |= bit
+    return value
+
+
+class RegistryComplianceStat(FactBase):
+    """
+    What the compliance checks need to know about a credentials file, as ``os.stat`` tells the Ansible
+    module (symlinks followed, numeric owner), never the content::
+
+        {"exists": bool, "type": "file"|"other"|None, "mode": 0o600, "uid": 0, "gid": 0,
+         "dir_exists": bool, "dir_mode": 0o700, "dir_uid": 0}
+
+    ``mode``/``dir_mode`` hold the setuid/setgid/sticky bits too. Needs only a POSIX shell and ``ls``
+    (``-n`` numeric owner, ``-L`` follow symlinks).
+    """
+
+    def command(self, path):
+        directory = posixpath.dirname(path) or "/"
+        script = (
+            'set -f; f=$1; d=$2; '
+            'if [ -d "$d" ]; then set -- $(ls -ldnL "$d"); echo "dir $1 $3 $4"; fi; '
+            'if [ -f "$f" ]; then set -- $(ls -ldnL "$f"); echo "file $1 $3 $4"; '
+            'elif [ -e "$f" ]; then set -- $(ls -ldnL "$f"); echo "other $1 $3 $4"; fi'
+        )
+        return StringCommand("sh", "-c", QuoteString(script), "okd-registry-compliance-fact",
+                             QuoteString(path), QuoteString(directory))
+
+    @staticmethod
+    def default():
+        return {"exists": False, "type": None, "mode": None, "uid": None, "gid": None,
+                "dir_exists": False, "dir_mode": None, "dir_uid": None}
+
+    def process(self, output):
+        info = self.default()
+        for line in output:
+            bits = line.split()
+            if len(bits) < 4 or not bits[2].isdigit() or not bits[3].isdigit():
+                continue
+            if bits[0] == "dir":
+                info.update(dir_exists=True, dir_mode=symbolic_to_mode(bits[1]), dir_uid=int(bits[2]))
+            elif bits[0] in ("file", "other"):
+                info.update(exists=True, type="file" if bits[0] == "file" else "other",
+                            mode=symbolic_to_mode(bits[1]), uid=int(bits[2]), gid=int(bits[3]))
+        return info

@@ -23,11 +23,14 @@ class SettingsError(PyinfraError):
     """A setting of the deploy has an invalid value."""
 
 
-def _err(name, what, value):
-    return SettingsError("registry_credentials: %s must be %s, not %r" % (name, what, value))
+def _err(name, what, value, role="registry_credentials", error=SettingsError):
+    return error("%s: %s must be %s, not %r" % (role, name, what, value))
 
 
-def flag(data, name, default):
+# Each reader takes the deploy's name (``role``, the prefix of its messages) and error class, so the
+# credentials and the compliance deploys check their settings alike.
+
+def flag(data, name, default, role="registry_credentials", error=SettingsError):
     """A yes/no setting (strings like "false" are no, as Ansible's `| bool`)."""
     value = data.get(name, default)
     if value is None:
@@ -38,10 +41,10 @@ def flag(data, name, default):
         return value != 0
     if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
         return value.strip().lower() in _TRUE
-    raise _err(name, "true or false", value)
+    raise _err(name, "true or false", value, role, error)
 
 
-def integer(data, name, default, minimum):
+def integer(data, name, default, minimum, role="registry_credentials", error=SettingsError):
     value = data.get(name, default)
     if value is None or value == "":
         value = default
@@ -50,32 +53,32 @@ def integer(data, name, default, minimum):
             raise ValueError(value)
         number = int(value)
     except (TypeError, ValueError):
-        raise _err(name, "an integer >= %d" % minimum, value)
+        raise _err(name, "an integer >= %d" % minimum, value, role, error)
     if number < minimum:
-        raise _err(name, "an integer >= %d" % minimum, value)
+        raise _err(name, "an integer >= %d" % minimum, value, role, error)
     return number
 
 
-def path_list(data, name, default, allow_empty):
+def path_list(data, name, default, allow_empty, role="registry_credentials", error=SettingsError):
     value = data.get(name)
     if value is None:
         value = list(default)
     if isinstance(value, str) or not isinstance(value, (list, tuple)):
-        raise _err(name, "a list of absolute paths", value)
+        raise _err(name, "a list of absolute paths", value, role, error)
     for item in value:
         if not isinstance(item, str) or not posixpath.isabs(item) or item.endswith("/"):
-            raise _err(name, "a list of absolute file paths", value)
+            raise _err(name, "a list of absolute file paths", value, role, error)
     if not value and not allow_empty:
-        raise _err(name, "a non-empty list of absolute paths", value)
+        raise _err(name, "a non-empty list of absolute paths", value, role, error)
     return list(value)
 
 
-def text(data, name, default=""):
+def text(data, name, default="", role="registry_credentials", error=SettingsError):
     value = data.get(name, default)
     if value is None or value is False:
         return ""
     if not isinstance(value, str):
-        raise _err(name, "a string", value)
+        raise _err(name, "a string", value, role, error)
     return value.strip()
 
 

@@ -1,0 +1,45 @@
+"""
+Deploy: compliance checks of the registry credentials files on every host, like playbooks/compliance.yml
+(roles/registry_compliance). Changes nothing on any host.
+
+    .venv/bin/pyinfra inventory/lab/pyinfra_inventory.py pyinfra_deploys/compliance.py -y
+    .venv/bin/pyinfra INVENTORY pyinfra_deploys/compliance.py --dry      # the report, nothing executed
+    .venv/bin/pyinfra INVENTORY pyinfra_deploys/compliance.py -y --data registry_compliance_report_path=/tmp/r.json
+
+host.data (inventory data; `--data key=value` overrides; names, defaults and meanings are the role's,
+roles/registry_compliance/defaults/main.yml):
+    registry_compliance_registries   [{name, host, username, password, test_image}] (default okd_registries)
+    registry_compliance_paths        files checked on every host (default [/var/lib/origin/.docker/config.json])
+    registry_compliance_verify_access  pull each test_image from the host with its own file (skopeo;
+                                       default True)
+    registry_compliance_ca_file      CA bundle on the hosts (default "": skopeo's certs.d lookup,
+                                     /etc/docker/certs.d/<registry>/, and the system trust store)
+    registry_compliance_report_path  JSON report on the controller (default $PWD/compliance-report.json)
+    registry_compliance_fail_on_findings  fail the hosts that are not compliant, after the report is
+                                          written (default True: pyinfra exits non-zero)
+
+Every host is checked by the shared core (plugins/module_utils/compliance.py) and reported with the
+same check ids, statuses and messages as the role; unreachable hosts are in the report too. See
+pyinfra_deploys/README.md ("Deploy compliance.py").
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from pyinfra import host  # noqa: E402
+
+from pyinfra_deploys.okd_registry.compliance import compliance_settings, registry_compliance  # noqa: E402
+
+# checked before anything runs: a bad value stops the run naming the variable
+settings = compliance_settings(host.data)
+
+registry_compliance(
+    name="Registry compliance",
+    paths=settings["paths"],
+    registries=settings["registries"],
+    verify_access=settings["verify_access"],
+    ca_file=settings["ca_file"],
+    report_path=settings["report_path"],
+    fail_on_findings=settings["fail_on_findings"],
+)
