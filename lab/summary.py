@@ -39,6 +39,18 @@ def _host_file(host):
     return json.loads(r.stdout)
 
 
+def _standalone_registry(host, port=5000, service="docker-distribution"):
+    """(active?, HTTP status of GET /v2/) of the stand-alone registry on ``host``, probed from inside
+    the host (its systemctl and its loopback view of the registry's TLS address)."""
+    probe = ("systemctl is-active %s >/dev/null 2>&1 && echo active || echo inactive; "
+             "curl -s -o /dev/null -w '%%{http_code}' --cacert /etc/docker-distribution/registry/tls/ca.crt "
+             "https://$(hostname):%d/v2/ 2>/dev/null || true" % (service, port))
+    r = subprocess.run([sys.executable, "-m", "lab", "exec", host, "--", "sh", "-c", probe],
+                       cwd=str(state.REPO), capture_output=True, text=True, timeout=60)
+    lines = r.stdout.split()
+    return (lines[0] if lines else "unknown"), (lines[1] if len(lines) > 1 else "no answer")
+
+
 def _api_get(status, path):
     api = status["api"]
     ctx = ssl.create_default_context(cafile=status["ca_file"])
@@ -87,6 +99,12 @@ def print_summary(status, report_path=None):
         if dcs.get("kind") == "DeploymentConfig":
             img = dcs["spec"]["template"]["spec"]["containers"][0]["image"]
             out("\nIntegrated registry: DeploymentConfig default/docker-registry, image %s\n" % img)
+    nodes = [h["name"] for h in status.get("hosts", []) if "nodes" in h.get("groups", [])
+             and "masters" not in h.get("groups", [])]
+    if nodes:
+        active, code = _standalone_registry(nodes[-1])
+        out("\nStand-alone registry on %s:5000: docker-distribution %s, GET /v2/ -> %s%s\n"
+            % (nodes[-1], active, code, " (authentication required)" if code == "401" else ""))
     if report_path and os.path.exists(report_path):
         rep = json.load(open(report_path))
         out("\nCompliance report %s:\n" % report_path)
