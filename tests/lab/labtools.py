@@ -1,4 +1,5 @@
 """Helpers shared by the lab tests (tests/lab is on pytest's pythonpath)."""
+import base64
 import os
 import re
 import subprocess
@@ -31,3 +32,18 @@ def recap(output):
                 total[k] = total.get(k, 0) + int(v)
     assert total, "no PLAY RECAP in output:\n" + output[-3000:]
     return total
+
+
+def lab_secrets(lab, api_tokens=False):
+    """Every lab account's password, `user:password` and its base64 form (what a config.json holds),
+    plus the API tokens with api_tokens=True: the strings a leak check searches for."""
+    out = set()
+    for reg in lab["registries"].values():
+        for a in reg["accounts"]:
+            user, password = a["username"], a["password"]
+            out.add(password)
+            out.add("%s:%s" % (user, password))
+            out.add(base64.b64encode(("%s:%s" % (user, password)).encode()).decode())
+    if api_tokens:
+        out.update(v for v in lab.get("api", {}).get("tokens", {}).values() if isinstance(v, str))
+    return {s for s in out if len(s) >= 8}

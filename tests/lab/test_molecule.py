@@ -13,12 +13,12 @@ password or token (nor its `user:password` / base64 forms) appears in molecule's
 of its ephemeral directory. Then verify is shown to fail on a real defect: with another node's file made
 0644, `molecule verify` exits non-zero naming that host (the mode is restored afterwards).
 """
-import base64
 import json
 import os
 import re
 import subprocess
 from pathlib import Path
+from labtools import lab_secrets
 
 REPO = Path(__file__).resolve().parents[2]
 ROLE_DIR = REPO / "roles" / "registry_credentials"
@@ -27,17 +27,7 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 def secrets_of(lab):
-    """Every lab account password, `user:password` and its base64 form (as tests/lab/test_no_leaks.py),
-    plus the API tokens."""
-    out = set()
-    for reg in lab["registries"].values():
-        for a in reg["accounts"]:
-            user, password = a["username"], a["password"]
-            out.add(password)
-            out.add("%s:%s" % (user, password))
-            out.add(base64.b64encode(("%s:%s" % (user, password)).encode()).decode())
-    out.update(v for v in lab.get("api", {}).get("tokens", {}).values() if isinstance(v, str))
-    return {s for s in out if len(s) >= 8}
+    return lab_secrets(lab, api_tokens=True)
 
 
 def molecule(tmp_path, *args):

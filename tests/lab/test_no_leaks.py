@@ -11,13 +11,13 @@ Files are only searched when modified during this test (other test modules may l
 credential files of their own in a host's /root); the sandbox's machinery directories and other
 concurrently running pytest sessions' tmp dirs are skipped. Run alone (as in CI) it sees every file.
 """
-import base64
 import os
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+from labtools import lab_secrets
 
 REPO = Path(__file__).resolve().parents[2]
 HOSTS = ["master1", "node1", "node2", "node3"]
@@ -25,14 +25,7 @@ SKIP_TMP_PREFIXES = ("bash_jobs", "bash_tool_")
 
 
 def secrets_of(lab):
-    out = set()
-    for reg in lab["registries"].values():
-        for a in reg["accounts"]:
-            user, password = a["username"], a["password"]
-            out.add(password)
-            out.add("%s:%s" % (user, password))
-            out.add(base64.b64encode(("%s:%s" % (user, password)).encode()).decode())
-    return {s for s in out if len(s) >= 8}
+    return lab_secrets(lab)
 
 
 def run(cmd, env_extra=None, timeout=900):
