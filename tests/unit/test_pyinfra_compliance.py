@@ -31,6 +31,8 @@ from pyinfra.api.exceptions import PyinfraError  # noqa: E402
 from pyinfra.connectors.util import CommandOutput, OutputLine  # noqa: E402
 from pyinfra.context import ctx_host, ctx_state  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _pyinfra_fake import INVENTORY_PRELUDE  # noqa: E402
 from pyinfra_deploys.okd_registry import compliance as pc  # noqa: E402
 from pyinfra_deploys.okd_registry import facts as okd_facts  # noqa: E402
 from plugins.filter.compliance import compliance_host_report  # noqa: E402
@@ -540,15 +542,7 @@ FAKE_REGISTRIES = [{"name": "redhat", "host": REG, "username": USER, "password":
                     "test_image": "laborg/hello:1.0"}]
 NODE_PATH = "/var/lib/origin/.docker/config.json"
 
-FAKE_INVENTORY = '''
-import json, re
-_spec = json.loads(%r)
-def _host(name):
-    responses = {}
-    for pattern, answer in _spec["responses"][name]:
-        responses[re.compile(pattern)] = answer
-    return ("@fake/" + name, {"okd_registries": _spec["registries"], "fake_delay": 0,
-                              "fake_delay_jitter": 0, "fake_responses": responses})
+FAKE_INVENTORY = INVENTORY_PRELUDE + '''
 nodes = [_host(name) for name in _spec["responses"]]
 nodes += [(name, {"ssh_port": 1, "ssh_connect_retries": 0, "okd_registries": _spec["registries"]})
           for name in _spec["unreachable"]]

@@ -21,6 +21,8 @@ from pyinfra.api import OperationError, StringCommand  # noqa: E402
 from pyinfra.connectors.util import CommandOutput, OutputLine  # noqa: E402
 from pyinfra.context import ctx_host, ctx_state  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _pyinfra_fake import INVENTORY_PRELUDE  # noqa: E402
 from pyinfra_deploys.okd_registry import facts as okd_facts  # noqa: E402
 from pyinfra_deploys.okd_registry import operations  # noqa: E402
 
@@ -731,15 +733,7 @@ FAKE_SECRET = "FAKE-DEPLOY-SECRET-" + "s" * 20
 FAKE_REGISTRIES = [{"name": "redhat", "host": "127.0.0.1:1", "username": "12345678|okd",
                     "password": FAKE_SECRET, "test_image": "openshift3/ose-pod:v3.11"}]
 
-FAKE_INVENTORY = '''
-import json, re
-_spec = json.loads(%r)
-def _host(name):
-    responses = {}
-    for pattern, answer in _spec["responses"][name]:
-        responses[re.compile(pattern)] = answer
-    return ("@fake/" + name, {"okd_registries": _spec["registries"], "fake_delay": 0,
-                              "fake_delay_jitter": 0, "fake_responses": responses})
+FAKE_INVENTORY = INVENTORY_PRELUDE + '''
 _hosts = {name: _host(name) for name in _spec["responses"]}
 masters = [_hosts[n] for n in _spec["masters"]]
 nodes = [_hosts[n] for n in _spec["nodes"]]
