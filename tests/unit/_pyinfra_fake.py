@@ -15,3 +15,17 @@ def _host(name):
     return ("@fake/" + name, {"okd_registries": _spec["registries"], "fake_delay": 0,
                               "fake_delay_jitter": 0, "fake_responses": responses})
 '''
+
+
+class RecordingShell(object):
+    """Mixin of the unit tests' fake pyinfra hosts: ``record`` checks that a command is run the way
+    every read of the deploys must be (output never printed, even with -vvv; no PTY to mix stderr
+    into stdout) and keeps it in ``shell_commands`` / ``shell_kwargs``; returns the raw command."""
+
+    def record(self, command, print_output, kwargs):
+        assert print_output is False
+        assert kwargs.get("_get_pty") is False
+        raw = command.get_raw_value()
+        self.shell_commands.append(raw)
+        self.shell_kwargs.append(kwargs)
+        return raw

@@ -22,7 +22,7 @@ from pyinfra.connectors.util import CommandOutput, OutputLine  # noqa: E402
 from pyinfra.context import ctx_host, ctx_state  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _pyinfra_fake import INVENTORY_PRELUDE  # noqa: E402
+from _pyinfra_fake import INVENTORY_PRELUDE, RecordingShell  # noqa: E402
 from pyinfra_deploys.okd_registry import facts as okd_facts  # noqa: E402
 from pyinfra_deploys.okd_registry import operations  # noqa: E402
 
@@ -34,7 +34,7 @@ def _output(stdout=(), stderr=()):
                          + [OutputLine("stderr", line) for line in stderr])
 
 
-class FakeHost(object):
+class FakeHost(RecordingShell):
     """Just what the operations use: name, facts, a shell and the log helpers."""
 
     def __init__(self, facts, files, shell):
@@ -53,12 +53,7 @@ class FakeHost(object):
         return self._facts[cls.__name__]
 
     def run_shell_command(self, command, print_output=False, print_input=False, **kwargs):
-        # nothing read by the operations may be printed, even with -vvv
-        assert print_output is False
-        assert kwargs.get("_get_pty") is False
-        raw = command.get_raw_value()
-        self.shell_commands.append(raw)
-        self.shell_kwargs.append(kwargs)
+        raw = self.record(command, print_output, kwargs)
         if self._shell.get("raise") == "timeout" and not raw.startswith("cat "):
             raise TimeoutError()  # what pyinfra's connectors raise when _timeout runs out
         if raw.startswith("cat "):
