@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
-# Thin adapter over plugins/module_utils/k8s.py + k8s_client.py: `oc import-image`, idempotent, plus
+# Thin adapter over plugins/module_utils/k8s_images.py + k8s_client.py: `oc import-image`, idempotent, plus
 # finding and repointing image streams that still name an old registry.
 from __future__ import absolute_import, division, print_function
 
@@ -188,10 +188,11 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.errors import ToolkitError
-from ansible_collections.okd.registry_toolkit.plugins.module_utils.k8s import (
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.k8s import resource_path
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.k8s_images import (
     image_stream_definition, image_stream_import, image_stream_import_repository, import_results,
-    replace_registry, repository_import_plan, repository_import_results, resource_path, spec_tag_source,
-    split_image, tag_status)
+    replace_registry, repository_import_plan, repository_import_results, spec_tag_source, split_image,
+    tag_status)
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.k8s_client import (
     Client, ensure_object, k8s_argument_spec)
 

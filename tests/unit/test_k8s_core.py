@@ -12,6 +12,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, ROOT)
 
 from plugins.module_utils import k8s  # noqa: E402
+from plugins.module_utils import k8s_images  # noqa: E402
 from plugins.module_utils.errors import ToolkitError  # noqa: E402
 
 
@@ -151,9 +152,9 @@ def test_image_stream_tags_merge_by_name_with_server_defaults():
                 {"name": "1.0", "from": {"kind": "DockerImage", "name": "quay.lab.test:5445/laborg/hello:1.0"},
                  "generation": 2, "importPolicy": {"scheduled": False}, "referencePolicy": {"type": "Source"}},
                 {"name": "old", "from": {"kind": "DockerImage", "name": "x/y:old"}, "generation": 1}]}}
-    desired = k8s.image_stream_definition("lab-apps", "hello", "quay.lab.test:5445/laborg/hello", ["1.0"])
+    desired = k8s_images.image_stream_definition("lab-apps", "hello", "quay.lab.test:5445/laborg/hello", ["1.0"])
     assert k8s.compare(desired, live) == (False, {})
-    desired = k8s.image_stream_definition("lab-apps", "hello", "quay.lab.test:5445/laborg/hello", ["1.0", "1.1"])
+    desired = k8s_images.image_stream_definition("lab-apps", "hello", "quay.lab.test:5445/laborg/hello", ["1.0", "1.1"])
     needs, patch = k8s.compare(desired, live)
     assert needs
     names = [t["name"] for t in patch["spec"]["tags"]]
@@ -166,11 +167,11 @@ def test_zero_values_equal_absent_fields():
     # OKD omits empty fields: importPolicy {scheduled: false} is stored as {} (or not at all)
     live = {"kind": "ImageStream", "metadata": {"name": "h"}, "spec": {"tags": [
         {"name": "1.0", "from": {"kind": "DockerImage", "name": "q/l/h:1.0"}, "importPolicy": {}}]}}
-    desired = k8s.image_stream_definition("ns", "h", "q/l/h", ["1.0"])
+    desired = k8s_images.image_stream_definition("ns", "h", "q/l/h", ["1.0"])
     assert k8s.compare(desired, live) == (False, {})
     del live["spec"]["tags"][0]["importPolicy"]
     assert k8s.compare(desired, live) == (False, {})
-    desired = k8s.image_stream_definition("ns", "h", "q/l/h", ["1.0"], scheduled=True)
+    desired = k8s_images.image_stream_definition("ns", "h", "q/l/h", ["1.0"], scheduled=True)
     needs, patch = k8s.compare(desired, live)
     assert needs and patch["spec"]["tags"][0]["importPolicy"] == {"scheduled": True}
 
@@ -300,13 +301,13 @@ def test_status_messages():
 
 # ------------------------------------------------------------------------------------------ image streams
 def test_split_and_replace_registry():
-    assert k8s.split_image("registry.access.redhat.com/rhscl/python-36-rhel7:latest") == \
+    assert k8s_images.split_image("registry.access.redhat.com/rhscl/python-36-rhel7:latest") == \
         ("registry.access.redhat.com", "rhscl/python-36-rhel7", "latest", None)
-    assert k8s.split_image("quay.lab.test:5445/laborg/hello@sha256:ab") == ("quay.lab.test:5445", "laborg/hello", None, "sha256:ab")
-    assert k8s.split_image("laborg/hello:1.0") == (None, "laborg/hello", "1.0", None)
-    assert k8s.replace_registry("registry.access.redhat.com/a/b:1", "registry.access.redhat.com",
+    assert k8s_images.split_image("quay.lab.test:5445/laborg/hello@sha256:ab") == ("quay.lab.test:5445", "laborg/hello", None, "sha256:ab")
+    assert k8s_images.split_image("laborg/hello:1.0") == (None, "laborg/hello", "1.0", None)
+    assert k8s_images.replace_registry("registry.access.redhat.com/a/b:1", "registry.access.redhat.com",
                                 "registry.redhat.io") == "registry.redhat.io/a/b:1"
-    assert k8s.replace_registry("quay.io/a/b:1", "registry.access.redhat.com", "registry.redhat.io") is None
+    assert k8s_images.replace_registry("quay.io/a/b:1", "registry.access.redhat.com", "registry.redhat.io") is None
 
 
 def test_tag_status_and_import_results():
@@ -316,18 +317,18 @@ def test_tag_status_and_import_results():
          "conditions": [{"type": "ImportSuccess", "status": "False", "generation": 3,
                          "message": "unauthorized: authentication required"}]},
     ]}}
-    assert k8s.tag_status(stream, "1.0")["digest"] == "sha256:aa" and k8s.tag_status(stream, "1.0")["imported"]
-    s11 = k8s.tag_status(stream, "1.1")
+    assert k8s_images.tag_status(stream, "1.0")["digest"] == "sha256:aa" and k8s_images.tag_status(stream, "1.0")["imported"]
+    s11 = k8s_images.tag_status(stream, "1.1")
     assert s11["imported"] is False and "unauthorized" in s11["message"]
-    assert k8s.tag_status(stream, "2.0")["imported"] is False
+    assert k8s_images.tag_status(stream, "2.0")["imported"] is False
     isi = {"spec": {"images": [{"to": {"name": "1.0"}}, {"to": {"name": "1.1"}}]},
            "status": {"images": [
                {"tag": "1.0", "status": {"status": "Success"}, "image": {"metadata": {"name": "sha256:aa"}}},
                {"status": {"status": "Failure", "reason": "Unauthorized", "message": "unauthorized: x"}}]}}
-    assert k8s.import_results(isi) == [
+    assert k8s_images.import_results(isi) == [
         {"tag": "1.0", "digest": "sha256:aa", "imported": True, "message": ""},
         {"tag": "1.1", "digest": None, "imported": False, "message": "unauthorized: x"}]
-    body = k8s.image_stream_import("ns", "hello", [{"from": "q/l/h:1.0", "tag": "1.0"}])
+    body = k8s_images.image_stream_import("ns", "hello", [{"from": "q/l/h:1.0", "tag": "1.0"}])
     assert body["spec"]["import"] is True and body["spec"]["images"][0]["to"] == {"name": "1.0"}
 
 
@@ -345,14 +346,14 @@ def _repo_image(tag, digest=None, message=None):
 
 
 def test_repository_import_body_and_results():
-    body = k8s.image_stream_import_repository("ns", "hello", "q.test/o/hello", do_import=False,
+    body = k8s_images.image_stream_import_repository("ns", "hello", "q.test/o/hello", do_import=False,
                                               scheduled=True, resource_version="7")
     assert body["kind"] == "ImageStreamImport" and body["metadata"]["resourceVersion"] == "7"
     assert body["spec"]["import"] is False and "images" not in body["spec"]
     assert body["spec"]["repository"]["from"] == {"kind": "DockerImage", "name": "q.test/o/hello"}
     assert body["spec"]["repository"]["importPolicy"] == {"scheduled": True, "insecure": False}
 
-    ok = k8s.repository_import_results(_repo_isi([_repo_image("v1", "sha256:aa"),
+    ok = k8s_images.repository_import_results(_repo_isi([_repo_image("v1", "sha256:aa"),
                                                   _repo_image("v2", message="manifest unknown")],
                                                  additional=["v0"]))
     assert ok["listed"] and ok["additional_tags"] == ["v0"]
@@ -360,11 +361,11 @@ def test_repository_import_body_and_results():
                              "imported": True, "message": ""}
     assert ok["tags"][1]["imported"] is False and ok["tags"][1]["message"] == "manifest unknown"
 
-    denied = k8s.repository_import_results(_repo_isi([], status="Failure", reason="Unauthorized",
+    denied = k8s_images.repository_import_results(_repo_isi([], status="Failure", reason="Unauthorized",
                                                      message="unauthorized: authentication required"))
     assert not denied["listed"] and denied["message"] == "unauthorized: authentication required"
     # an API without repository imports: said plainly, not a KeyError
-    assert "status.repository" in k8s.repository_import_results({"status": {}})["message"]
+    assert "status.repository" in k8s_images.repository_import_results({"status": {}})["message"]
 
 
 def test_repository_import_plan():
@@ -389,7 +390,7 @@ def test_repository_import_plan():
                 {"tag": "v4", "digest": "sha256:dd", "reference": "q.test/o/hello@sha256:dd", "imported": True},
                 {"tag": "v5", "digest": "sha256:ee", "reference": "q.test/o/hello@sha256:ee", "imported": True},
                 {"tag": "v6", "digest": None, "reference": None, "imported": False, "message": "denied"}]
-    plan = dict((x["tag"], x) for x in k8s.repository_import_plan(live, "q.test/o/hello", upstream))
+    plan = dict((x["tag"], x) for x in k8s_images.repository_import_plan(live, "q.test/o/hello", upstream))
     assert not plan["v1"]["needs_import"]                      # unchanged
     assert plan["v2"]["why"].startswith("the image changed")   # moved upstream
     assert plan["v3"]["why"] == "the spec tag changed since the last import"
@@ -397,10 +398,10 @@ def test_repository_import_plan():
     assert plan["v5"]["why"] == "new tag"
     assert plan["v6"]["why"] == "cannot be imported: denied"
     # the same policy asked: nothing; another policy: every imported tag needs the import
-    assert all(x["needs_import"] for x in k8s.repository_import_plan(
+    assert all(x["needs_import"] for x in k8s_images.repository_import_plan(
         stream([("v1", "sha256:aa", 1, False)]), "q.test/o/hello", upstream[:1], scheduled=True))
     # a missing stream: everything is new
-    assert [x["why"] for x in k8s.repository_import_plan(None, "q.test/o/hello", upstream[:2])] == \
+    assert [x["why"] for x in k8s_images.repository_import_plan(None, "q.test/o/hello", upstream[:2])] == \
         ["new tag", "new tag"]
 
 

@@ -1,0 +1,222 @@
+# -*- coding: utf-8 -*-
+# okd-registry-toolkit core: OKD 3.11 image streams and imports. Stdlib only, no I/O, Python 2.7 and 3.6+.
+"""Image-stream logic of the okd_image_import module, by OKD 3.11's rules (origin release-3.11
+``pkg/image/importer/importer.go``, ``pkg/image/apiserver/registry/imagestreamimport/rest.go``).
+
+- ``image_stream_definition`` / ``image_stream_import`` / ``image_stream_import_repository``: request bodies.
+- ``tag_status``, ``import_results``, ``repository_import_results``: what the API answered, per tag.
+- ``repository_import_plan``: which tags of a repository import need an import (pure, unit-tested).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+try:  # Python 3
+    text_type = str
+except NameError:  # pragma: no cover
+    pass
+try:  # Python 2
+    text_type = unicode  # noqa: F821  # pylint: disable=undefined-variable
+except NameError:
+    pass
+
+
+# ---------------------------------------------------------------------------------------------------
+# image streams
+def split_image(ref):
+    """'HOST[:PORT]/REPO[:TAG|@DIGEST]' -> (registry, repo, tag, digest); registry None without a host."""
+    ref = ref.strip()
+    digest = None
+    if "@" in ref:
+        ref, digest = ref.split("@", 1)
+    first, _, rest = ref.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        registry, path = first, rest
+    else:
+        registry, path = None, ref
+    tag = None
+    last = path.rsplit("/", 1)[-1]
+    if ":" in last:
+        path, tag = path.rsplit(":", 1)
+    return registry, path, tag, digest
+
+
+def replace_registry(ref, old, new):
+    """``ref`` with registry ``old`` replaced by ``new``, or None when ``ref`` names another registry."""
+    registry, _, _, _ = split_image(ref)
+    if registry is None or registry.lower() != old.lower():
+        return None
+    return new + ref[len(registry):]
+
+
+def image_stream_definition(namespace, name, source, tags, scheduled=False, insecure=False,
+                            reference_policy=None):
+    """ImageStream with one spec tag per ``tags`` item importing ``source:TAG`` (kind DockerImage)."""
+    spec_tags = []
+    for tag in tags:
+        t = {"name": text_type(tag),
+             "from": {"kind": "DockerImage", "name": "%s:%s" % (source, tag)},
+             "importPolicy": {"scheduled": bool(scheduled)}}
+        if insecure:
+            t["importPolicy"]["insecure"] = True
+        if reference_policy:
+            t["referencePolicy"] = {"type": reference_policy}
+        spec_tags.append(t)
+    return {"apiVersion": "image.openshift.io/v1", "kind": "ImageStream",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"tags": spec_tags}}
+
+
+def tag_status(stream, tag):
+    """{"tag", "digest", "imported", "message", "reference"} from a live stream's status for one tag."""
+    res = {"tag": tag, "digest": None, "imported": False, "message": "", "reference": None}
+    for st in ((stream or {}).get("status") or {}).get("tags") or []:
+        if st.get("tag") != tag:
+            continue
+        items = st.get("items") or []
+        if items:
+            res["digest"] = items[0].get("image")
+            res["reference"] = items[0].get("dockerImageReference")
+            res["imported"] = True
+        for cond in st.get("conditions") or []:
+            if cond.get("type") == "ImportSuccess" and cond.get("status") == "False":
+                gen_item = items[0].get("generation", 0) if items else -1
+                gen_cond = cond.get("generation", 0)
+                if not items or gen_cond >= gen_item:
+                    res["imported"] = False
+                    res["message"] = cond.get("message") or cond.get("reason") or "import failed"
+    return res
+
+
+def spec_tag_source(stream, tag):
+    for t in ((stream or {}).get("spec") or {}).get("tags") or []:
+        if t.get("name") == tag:
+            return (t.get("from") or {}).get("name") if (t.get("from") or {}).get("kind") == "DockerImage" else None
+    return None
+
+
+def image_stream_import(namespace, name, images, resource_version=None):
+    """ImageStreamImport body (like `oc import-image`); images: [{"from": REF, "tag", "scheduled", "insecure"}]."""
+    meta = {"name": name, "namespace": namespace}
+    if resource_version:
+        meta["resourceVersion"] = resource_version
+    spec_images = []
+    for img in images:
+        spec_images.append({
+            "from": {"kind": "DockerImage", "name": img["from"]},
+            "to": {"name": text_type(img["tag"])},
+            "importPolicy": {"scheduled": bool(img.get("scheduled")), "insecure": bool(img.get("insecure"))},
+            "referencePolicy": {"type": img.get("reference_policy") or "Source"},
+        })
+    return {"apiVersion": "image.openshift.io/v1", "kind": "ImageStreamImport", "metadata": meta,
+            "spec": {"import": True, "images": spec_images}, "status": {}}
+
+
+def import_results(isi):
+    """Per-tag results from an ImageStreamImport response: [{"tag", "digest", "imported", "message"}]."""
+    out = []
+    spec_images = ((isi or {}).get("spec") or {}).get("images") or []
+    for i, img in enumerate(((isi or {}).get("status") or {}).get("images") or []):
+        st = img.get("status") or {}
+        tag = img.get("tag")
+        if not tag and i < len(spec_images):
+            tag = (spec_images[i].get("to") or {}).get("name")
+        ok = st.get("status") == "Success"
+        image = img.get("image") or {}
+        out.append({"tag": tag,
+                    "digest": (image.get("metadata") or {}).get("name") if ok else None,
+                    "imported": ok,
+                    "message": "" if ok else (st.get("message") or st.get("reason") or "import failed")})
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# image streams: every tag of a repository (`oc import-image NAME --from=HOST/REPO --all`)
+def image_stream_import_repository(namespace, name, source, do_import=True, scheduled=False, insecure=False,
+                                   reference_policy=None, resource_version=None):
+    """ImageStreamImport body with ``spec.repository`` (every tag of ``source`` = HOST[:PORT]/REPO, no tag),
+    what `oc import-image NAME --from=SOURCE --all` sends. With ``do_import`` False it is the read-only
+    preview of `--dry-run`: the server lists and resolves the tags and changes nothing."""
+    meta = {"name": name, "namespace": namespace}
+    if resource_version:
+        meta["resourceVersion"] = resource_version
+    return {"apiVersion": "image.openshift.io/v1", "kind": "ImageStreamImport", "metadata": meta,
+            "spec": {"import": bool(do_import), "repository": {
+                "from": {"kind": "DockerImage", "name": source},
+                "importPolicy": {"scheduled": bool(scheduled), "insecure": bool(insecure)},
+                "referencePolicy": {"type": reference_policy or "Source"},
+                "includeManifest": False}},
+            "status": {}}
+
+
+def repository_import_results(isi):
+    """``status.repository`` of an ImageStreamImport response (RepositoryImportStatus) as
+    {"listed": bool (False: the tags could not be listed at all), "reason", "code", "message",
+    "tags": [{"tag", "digest", "reference", "imported", "message"}], "additional_tags": [...]}.
+    ``additional_tags`` are tags the server left out (its per-repository limit)."""
+    repo = ((isi or {}).get("status") or {}).get("repository")
+    if not isinstance(repo, dict):
+        return {"listed": False, "reason": "", "code": None, "tags": [], "additional_tags": [],
+                "message": "the API answered without status.repository (does it support repository imports?)"}
+    st = repo.get("status") or {}
+    tags = []
+    for img in repo.get("images") or []:
+        ist = img.get("status") or {}
+        ok = ist.get("status") == "Success" and bool(img.get("image"))
+        image = img.get("image") or {}
+        tags.append({"tag": img.get("tag"),
+                     "digest": (image.get("metadata") or {}).get("name") if ok else None,
+                     "reference": image.get("dockerImageReference") if ok else None,
+                     "imported": ok,
+                     "message": "" if ok else (ist.get("message") or ist.get("reason") or "import failed")})
+    listed = st.get("status") == "Success" or bool(repo.get("images")) or st.get("reason") == "ImportFailed"
+    message = ""
+    if not listed:
+        message = st.get("message") or st.get("reason") or "the repository could not be imported"
+    return {"listed": listed, "reason": st.get("reason") or "", "code": st.get("code"), "message": message,
+            "tags": tags, "additional_tags": list(repo.get("additionalTags") or [])}
+
+
+def _policy_flags(policy):
+    return dict((k, True) for k in ("scheduled", "insecure") if (policy or {}).get(k))
+
+
+def repository_import_plan(stream, source, tags, scheduled=False, insecure=False):
+    """What importing the repository ``source`` would change in the live ``stream`` (None: missing), by
+    OKD 3.11's rules, from the per-tag results of a preview (``repository_import_results(...)["tags"]``).
+
+    A resolved tag needs the import when the stream has no spec tag for it, its latest status event is
+    another image or reference, its spec is newer than that event, its last import failed, or its import
+    policy differs (3.11 resets it). A tag that cannot be resolved needs it only while the stream does not
+    record that failure yet. Returns [{"tag", "needs_import", "why"}] in the order of ``tags``."""
+    spec_tags = dict((t.get("name"), t) for t in ((stream or {}).get("spec") or {}).get("tags") or [])
+    status_tags = dict((t.get("tag"), t) for t in ((stream or {}).get("status") or {}).get("tags") or [])
+    want_policy = _policy_flags({"scheduled": scheduled, "insecure": insecure})
+    out = []
+    for r in tags:
+        tag = r["tag"]
+        spec = spec_tags.get(tag)
+        items = (status_tags.get(tag) or {}).get("items") or []
+        first = items[0] if items else {}
+        st = tag_status(stream, tag)
+        why = None
+        if not r["imported"]:
+            if not (st["message"] and not st["imported"]):
+                why = "cannot be imported: %s" % r["message"]
+        elif spec is None:
+            why = "new tag"
+        elif not first:
+            why = "not imported yet"
+        elif first.get("image") != r["digest"]:
+            why = "the image changed (%s -> %s)" % (first.get("image"), r["digest"])
+        elif first.get("dockerImageReference") != r["reference"]:
+            why = "the image reference changed"
+        elif spec.get("generation") is not None and int(spec["generation"]) > int(first.get("generation") or 0):
+            why = "the spec tag changed since the last import"
+        elif not st["imported"]:
+            why = "the last import failed"
+        elif _policy_flags(spec.get("importPolicy")) != want_policy:
+            why = "the import policy differs"
+        out.append({"tag": tag, "needs_import": why is not None, "why": why or ""})
+    return out
