@@ -94,8 +94,8 @@ def parse_challenge(header):
     Handles several challenges in one header (``Basic realm="a", Bearer realm="b"``),
     quoted strings with commas and backslash escapes, unquoted values, any spacing,
     and token68 (stored as params["token68"]).  Parameter names are lower-cased.
-    A list of header values is parsed as if joined.  Raises ToolkitError on an
-    unterminated quoted string.
+    A list of header values is parsed as if joined.  Never raises: an unterminated
+    quoted string is taken up to the end of the header, stray characters are skipped.
     """
     if header is None:
         return []
@@ -132,7 +132,6 @@ def parse_challenge(header):
             if i < n and text[i] == u'"':
                 i += 1
                 chars = []
-                closed = False
                 while i < n:
                     c = text[i]
                     if c == u"\\" and i + 1 < n:
@@ -140,13 +139,12 @@ def parse_challenge(header):
                         i += 2
                         continue
                     if c == u'"':
-                        closed = True
                         i += 1
                         break
                     chars.append(c)
                     i += 1
-                if not closed:
-                    raise ToolkitError("malformed WWW-Authenticate header: unterminated quoted string")
+                # an unterminated quoted string runs to the end of the header: keep what was
+                # parsed (a malformed header from a registry is not worth an exception)
                 value = u"".join(chars)
             else:
                 vstart = i
@@ -230,18 +228,47 @@ def split_image(image, registry=None):
 
 # --------------------------------------------------------------------------- token service
 
-def token_request(params, username=None, password=None, scopes=()):
+def realm_problem(realm):
+    """Why ``realm`` may not receive a token request, or None when it may.
+
+    Credentials (and, for simplicity and safety, every token request) only ever go over
+    https: a registry, a man in the middle on its port or a misconfiguration that names
+    ``http://elsewhere/token`` must never receive the account in clear text.  A realm on
+    another host than the registry is fine over https (registry.redhat.io names
+    sso.redhat.com), as docker and containers/image accept it.
+    """
+    text = _to_text(realm).strip()
+    if not text:
+        return "the challenge names no realm (token service URL)"
+    lower = text.lower()
+    if not lower.startswith("https://"):
+        if lower.startswith("http://"):
+            return "it is plain http; credentials are only ever sent over https"
+        return "it is not an https URL"
+    rest = text[len("https://"):]
+    hostport = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    if not hostport or "@" in hostport or _CONTROL_RE.search(text) or " " in text:
+        return "it is not a valid https URL"
+    return None
+
+
+def token_request(params, username=None, password=None, scopes=(), registry=None):
     """Build the token request for a Bearer challenge: (url, headers).
 
     ``GET realm?service=S&scope=...&account=USER`` with Basic credentials, or
-    anonymous (no account, no Authorization) when no username is given.
+    anonymous (no account, no Authorization) when no username is given.  A realm
+    that is not https is refused (ToolkitError naming ``registry`` and the realm)
+    before anything is built: see ``realm_problem``.
     """
     realm = (params or {}).get("realm")
     if not realm:
-        raise ToolkitError("Bearer challenge has no realm (token service URL)")
-    lower = realm.lower()
-    if not (lower.startswith("https://") or lower.startswith("http://")):
-        raise ToolkitError("Bearer challenge realm %s is not an http(s) URL" % json.dumps(realm))
+        raise ToolkitError("%sBearer challenge has no realm (token service URL)"
+                           % ("%s: " % registry if registry else ""))
+    problem = realm_problem(realm)
+    if problem:
+        raise ToolkitError("%srefusing the token realm %s named by the registry's challenge: %s; no "
+                           "request was sent to it" % ("%s: " % registry if registry else "",
+                                                      json.dumps(_clean(realm)), problem))
     query = []
     if params.get("service"):
         query.append(("service", _to_text(params["service"]).encode("utf-8")))
@@ -393,7 +420,15 @@ def verify_access(transport, registry, username=None, password=None, image=None)
     """Prove that ``registry`` accepts the credentials (and, with ``image``, pull access).
 
     Returns {"registry", "url", "auth_scheme" ("bearer"|"basic"|"none"), "realm",
-    "service", "logged_in", "image", "digest", "media_type", "msg"}.
+    "service", "logged_in", "credentials_tested", "image", "digest", "media_type", "msg"}.
+
+    The token flow (or Basic auth) is done whenever a request is challenged, at any
+    step: a registry whose ``/v2/`` answers anonymously but whose image needs a token
+    still gets these credentials tested against the token service and the image.
+    When credentials are given but no step ever asked for them, ``credentials_tested``
+    is False and ``msg`` says ``credentials not tested: anonymous access`` (never a
+    successful login).  Credentials only go over https (``realm_problem``).
+
     Raises ToolkitError with a message naming the registry and carrying the
     registry's own error text; ``retryable`` is set for 5xx/429 and connection errors.
     """
@@ -409,47 +444,25 @@ def verify_access(transport, registry, username=None, password=None, image=None)
         image_ref = ("%s@%s" if ":" in reference else "%s:%s") % (repo, reference)
     result = {
         "registry": host, "url": base, "auth_scheme": "none", "realm": None, "service": None,
-        "logged_in": False, "image": image_ref, "digest": None, "media_type": None,
+        "logged_in": False, "credentials_tested": False, "image": image_ref, "digest": None,
+        "media_type": None,
     }
+    session = _Session(transport, host, base, username, password, repo, result)
 
     status, headers, body = _call(transport, "GET", base + "/v2/", {}, host)
-    auth_header = None
-    challenge = None
-    if status == 200:
-        result["auth_scheme"] = "none"
-    elif status == 401:
-        challenges = parse_challenge(_header(headers, "www-authenticate"))
-        schemes = dict((scheme, params) for scheme, params in reversed(challenges))
-        if "bearer" in schemes:
-            challenge = schemes["bearer"]
-            result["auth_scheme"] = "bearer"
-            result["realm"] = challenge.get("realm")
-            result["service"] = challenge.get("service")
-            auth_header = _bearer_login(transport, host, base, challenge, username, password, repo, result)
-        elif "basic" in schemes:
-            result["auth_scheme"] = "basic"
-            result["realm"] = schemes["basic"].get("realm")
-            if not username:
-                raise ToolkitError("%s: the registry requires a login (Basic auth) but no credentials were given"
-                                   % host, status=401)
-            auth_header = "Basic " + make_auth(username, password)
-            status, headers, body = _call(transport, "GET", base + "/v2/", {"Authorization": auth_header}, host)
-            if status != 200:
-                _fail(host, "login failed", status, body)
-            result["logged_in"] = True
-        else:
-            offered = ", ".join(scheme for scheme, _ in challenges) or "none"
-            raise ToolkitError("%s: GET /v2/ answered 401 with no usable WWW-Authenticate challenge "
-                               "(offered: %s)" % (host, offered), status=401)
-    else:
+    if status == 401:
+        session.answer(headers, where="/v2/")
+    elif status != 200:
         hint = "is this a Docker Registry HTTP API v2 endpoint?" if status == 404 else None
         _fail(host, "registry API check GET /v2/ failed", status, body, hint)
 
     if repo:
-        _check_manifest(transport, host, base, repo, reference, image_ref, auth_header, challenge,
-                        username, password, result)
+        _check_manifest(session, reference, image_ref)
 
-    if result["auth_scheme"] == "none":
+    result["credentials_tested"] = bool(username) and result["logged_in"]
+    if username and not result["logged_in"]:
+        summary = "%s: credentials not tested: anonymous access (the registry never asked for credentials)" % host
+    elif result["auth_scheme"] == "none":
         summary = "%s: no authentication required" % host
     elif result["logged_in"]:
         summary = "%s: login as %s succeeded (%s)" % (host, username, result["auth_scheme"])
@@ -488,54 +501,143 @@ def verify_with_retries(transport, registry, username=None, password=None, image
             delay = min(delay * 2, 60) if delay else 0
 
 
+#: a token scope as the distribution token spec defines it: type[(class)]:name:action[,action]
+_SCOPE_RE = re.compile(r"^[a-z0-9]+(?:\([a-z0-9]+\))?:[a-z0-9]+(?:[._/:-]+[a-z0-9]+)*:[a-z*]+(?:,[a-z*]+)*$")
+
+
+def well_formed_scope(scope):
+    """True for one well-formed token scope such as ``repository:a/b:pull``."""
+    return isinstance(scope, (str, _text_type)) and bool(_SCOPE_RE.match(_to_text(scope)))
+
+
+class _Session(object):
+    """The state of one verification: the Authorization to send and what was proven."""
+
+    def __init__(self, transport, host, base, username, password, repo, result):
+        self.transport = transport
+        self.host = host
+        self.base = base
+        self.username = username
+        self.password = password
+        self.repo = repo
+        self.result = result
+        self.auth_header = None
+        self.scheme = None
+        self.scopes = []
+
+    def _bearer_challenge(self, challenges):
+        schemes = dict((scheme, params) for scheme, params in reversed(challenges))
+        return schemes.get("bearer"), schemes.get("basic")
+
+    def answer(self, headers, where):
+        """Answer the 401 challenge of the first request that got one (``where``: "/v2/" or
+        "manifest"); sets ``auth_header``.  On /v2/ the answer is proven by GET /v2/ again."""
+        challenges = parse_challenge(_header(headers, "www-authenticate"))
+        bearer, basic = self._bearer_challenge(challenges)
+        result = self.result
+        if bearer is not None:
+            result["auth_scheme"] = "bearer"
+            result["realm"] = bearer.get("realm")
+            result["service"] = bearer.get("service")
+            scope = bearer.get("scope")
+            if where != "/v2/" and well_formed_scope(scope):
+                scopes = [scope]
+            else:
+                scopes = [scope_for(self.repo)] if self.repo else []
+            token = _get_token(self.transport, self.host, bearer, self.username, self.password, scopes)
+            self.scheme = "bearer"
+            self.scopes = scopes
+            self.auth_header = "Bearer " + token
+            if self.username:
+                if where == "/v2/":
+                    status, _h, body = _call(self.transport, "GET", self.base + "/v2/",
+                                             {"Authorization": self.auth_header}, self.host)
+                    if status != 200:
+                        _fail(self.host, "login failed: the registry rejected the token from %s"
+                              % _clean(bearer.get("realm")), status, body)
+                # the token service accepted these credentials (it answers 401 to bad ones)
+                result["logged_in"] = True
+            return
+        if basic is not None:
+            result["auth_scheme"] = "basic"
+            result["realm"] = basic.get("realm")
+            if not self.username:
+                raise ToolkitError("%s: the registry requires a login (Basic auth) but no credentials were given"
+                                   % self.host, status=401)
+            self.scheme = "basic"
+            self.auth_header = "Basic " + make_auth(self.username, self.password)
+            if where == "/v2/":
+                status, _h, body = _call(self.transport, "GET", self.base + "/v2/",
+                                         {"Authorization": self.auth_header}, self.host)
+                if status != 200:
+                    _fail(self.host, "login failed", status, body)
+                result["logged_in"] = True
+            return
+        offered = ", ".join(scheme for scheme, _ in challenges) or "none"
+        raise ToolkitError("%s: %s answered 401 with no usable WWW-Authenticate challenge "
+                           "(offered: %s)" % (self.host, "GET /v2/" if where == "/v2/" else "the manifest",
+                                              offered), status=401)
+
+    def retry_scope(self, headers):
+        """After a 401 to a request that carried a token: a new token for the scope the registry
+        names, only for ``error="insufficient_scope"`` with a well-formed scope not asked for yet
+        (and only over https, like the first realm).  Returns True when a new token was taken."""
+        if self.scheme != "bearer":
+            return False
+        bearer = self._bearer_challenge(parse_challenge(_header(headers, "www-authenticate")))[0]
+        if not bearer or _to_text(bearer.get("error")).lower() != u"insufficient_scope":
+            return False
+        scope = bearer.get("scope")
+        if not well_formed_scope(scope) or scope in self.scopes:
+            return False
+        token = _get_token(self.transport, self.host, bearer, self.username, self.password, [scope])
+        self.scopes = self.scopes + [scope]
+        self.auth_header = "Bearer " + token
+        return True
+
+
 def _get_token(transport, host, challenge, username, password, scopes):
-    url, headers = token_request(challenge, username, password, scopes)
+    url, headers = token_request(challenge, username, password, scopes, registry=host)
     status, _headers, body = _call(transport, "GET", url, headers, host)
     if status in (401, 403):
         if username:
             _fail(host, "login failed", status, body)
         _fail(host, "anonymous token request refused", status, body, "credentials are required")
     if status != 200:
-        _fail(host, "token request to %s failed" % challenge.get("realm"), status, body)
+        _fail(host, "token request to %s failed" % _clean(challenge.get("realm")), status, body)
     try:
         return parse_token_response(status, body)
     except ToolkitError as e:
         raise ToolkitError("%s: %s" % (host, e.msg), retryable=e.retryable, status=e.status)
 
 
-def _bearer_login(transport, host, base, challenge, username, password, repo, result):
-    scopes = [scope_for(repo)] if repo else []
-    token = _get_token(transport, host, challenge, username, password, scopes)
-    auth_header = "Bearer " + token
-    if username:
-        status, _headers, body = _call(transport, "GET", base + "/v2/", {"Authorization": auth_header}, host)
-        if status != 200:
-            _fail(host, "login failed: the registry rejected the token from %s" % challenge.get("realm"),
-                  status, body)
-        result["logged_in"] = True
-    return auth_header
+def _check_manifest(session, reference, image_ref):
+    host, repo, result, username = session.host, session.repo, session.result, session.username
+    url = "%s/v2/%s/manifests/%s" % (session.base, repo, reference)
 
+    def fetch():
+        headers = {"Accept": MANIFEST_ACCEPT}
+        if session.auth_header:
+            headers["Authorization"] = session.auth_header
+        return _call(session.transport, "GET", url, headers, host)
 
-def _check_manifest(transport, host, base, repo, reference, image_ref, auth_header, challenge,
-                    username, password, result):
-    url = "%s/v2/%s/manifests/%s" % (base, repo, reference)
-    headers = {"Accept": MANIFEST_ACCEPT}
-    if auth_header:
-        headers["Authorization"] = auth_header
-    status, resp_headers, body = _call(transport, "GET", url, headers, host)
-    if status == 401 and challenge is not None:
-        # the registry may want a different scope than the one we asked for: follow it once
-        wanted = dict(parse_challenge(_header(resp_headers, "www-authenticate"))).get("bearer") or {}
-        scope = wanted.get("scope")
-        if scope and scope != scope_for(repo):
-            token = _get_token(transport, host, dict(challenge, **wanted), username, password, [scope])
-            headers["Authorization"] = "Bearer " + token
-            status, resp_headers, body = _call(transport, "GET", url, headers, host)
+    status, resp_headers, body = fetch()
+    if status == 401:
+        if session.auth_header is None:
+            # /v2/ was anonymous but the image is not: do the token flow (or Basic) now
+            session.answer(resp_headers, where="manifest")
+            status, resp_headers, body = fetch()
+        elif session.retry_scope(resp_headers):
+            status, resp_headers, body = fetch()
+    if status == 200 and session.auth_header and username and session.scheme == "basic":
+        result["logged_in"] = True  # Basic credentials first asked for by the manifest: proven now
     if status in (401, 403):
         if not username:
             hint = "no credentials were given"
-        elif result.get("logged_in") and challenge is not None:
+        elif result.get("logged_in") and session.scheme == "bearer":
             hint = "the login as %s succeeded but the token grants no pull access to %s" % (username, repo)
+        elif session.scheme == "basic" and not result.get("logged_in"):
+            hint = "the registry refused the credentials of %s" % username
         else:
             hint = "the login as %s succeeded but has no pull access to %s" % (username, repo)
         _fail(host, "pull access to %s denied" % image_ref, status, body, hint)
@@ -550,5 +652,5 @@ def _check_manifest(transport, host, base, repo, reference, image_ref, auth_head
     media_type = _header(resp_headers, "content-type")
     if media_type:
         media_type = _to_text(media_type).split(";", 1)[0].strip()
-    result["digest"] = _native(_to_text(digest))
-    result["media_type"] = _native(media_type) if media_type else None
+    result["digest"] = _native(_clean(digest))
+    result["media_type"] = _native(_clean(media_type)) if media_type else None

@@ -23,6 +23,14 @@ description:
     C(registry.redhat.io: login failed: 401 UNAUTHORIZED: Invalid username or password)."
   - Connection errors, timeouts, HTTP 5xx and 429 are retried (O(retries)); a refused login
     (401/403) never is.
+  - "Credentials are only ever sent over https: a registry whose challenge names a token realm that is
+    not https (for example C(Bearer realm=\"http://elsewhere/token\")) fails with an error naming the
+    registry and the realm, and nothing is sent to that realm. A realm on another host is fine over
+    https (registry.redhat.io names sso.redhat.com)."
+  - "The token flow (or Basic auth) is done whenever any request is challenged, so the check proves that
+    these credentials pull O(image). A registry that never asks for credentials is reported with a
+    warning, C(credentials not tested: anonymous access), and RV(credentials_tested=false); it is never
+    reported as a successful login."
 version_added: "0.1.0"
 author:
   - okd-registry-toolkit developers
@@ -64,6 +72,7 @@ options:
   proxy:
     description:
       - HTTP(S) proxy URL. Default is the environment (C(https_proxy), C(no_proxy)).
+      - Treated as a secret (a proxy URL may carry a user and password) and never logged.
     type: str
   timeout:
     description: Timeout in seconds of each HTTP request.
@@ -136,6 +145,11 @@ service:
   type: str
 logged_in:
   description: True when credentials were given and accepted.
+  returned: success
+  type: bool
+credentials_tested:
+  description: True when the registry asked for the credentials and accepted them; false when the
+    registry never asked (anonymous access: a warning is shown) or no credentials were given.
   returned: success
   type: bool
 image:
@@ -248,7 +262,7 @@ def main():
             ca_file=dict(type="path"),
             certs_dir=dict(type="path"),
             validate_certs=dict(type="bool", default=True),
-            proxy=dict(type="str"),
+            proxy=dict(type="str", no_log=True),
             timeout=dict(type="int", default=30),
             retries=dict(type="int", default=2),
             retry_delay=dict(type="int", default=2),
@@ -264,6 +278,8 @@ def main():
                          attempts=getattr(e, "attempts", 0),
                          credentials_source=module.params["config_path"] or
                          ("parameters" if module.params["username"] else "none"))
+    if result.get("credentials_source") != "none" and not result.get("credentials_tested"):
+        module.warn(result["msg"])
     module.exit_json(changed=False, **result)
 
 

@@ -8,6 +8,10 @@ any operation is executed, with the registry's own message and never the secret.
 Transient errors (connection errors, timeouts, HTTP 5xx and 429) are retried ``retries`` times, waiting
 ``retry_delay`` s (doubling, at most 60 s) in between, as the Ansible module registry_verify does; a
 refused login (401/403) never is. ``timeout`` is per HTTP request.
+
+Credentials only go over https (a registry naming a plain-http token realm is refused, naming the
+registry and the realm, before anything is sent there); a registry that never asks for the credentials
+is reported with a warning ``credentials not tested: anonymous access`` (``credentials_tested`` False).
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import hashlib
 import threading
 import time
 
+from pyinfra import logger
 from pyinfra.api.exceptions import PyinfraError
 
 from . import REPO_ROOT  # noqa: F401  (puts the repository root on sys.path)
@@ -71,16 +76,20 @@ def verify_registries(registries, ca_file=None, validate_certs=True, proxy=None,
                     transport = http_transport.make_urllib_transport(
                         ca_file=ca_file or None, validate_certs=validate_certs,
                         timeout=timeout, proxy=proxy or None)
-                    _, attempts = verify_with_retries(
+                    outcome, attempts = verify_with_retries(
                         transport, registry, item.get("username"), item.get("password"), image=image,
                         retries=retries, retry_delay=retry_delay, sleep=sleep)
-                    _results[key] = (None, attempts)
+                    _results[key] = (None, attempts, outcome)
                 except ToolkitError as exc:
-                    _results[key] = ("%s" % exc, getattr(exc, "attempts", None))
-            error, attempts = _results[key]
+                    _results[key] = ("%s" % exc, getattr(exc, "attempts", None), None)
+            error, attempts, outcome = _results[key]
         if error is not None:
             raise RegistryVerificationError(
                 "registry credentials for %s rejected, nothing was changed on any host: %s"
                 % (registry, error))
+        tested = bool(outcome and outcome.get("credentials_tested"))
+        if item.get("username") and not tested:
+            # the registry never asked for the credentials: say so, never call it a login
+            logger.warning("registry_credentials: %s", outcome["msg"])
         report.append({"registry": registry, "image": image, "ok": True, "attempts": attempts})
     return report

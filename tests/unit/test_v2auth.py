@@ -164,8 +164,10 @@ def test_parse_challenge_token68_lists_and_empty():
         ("basic", {"realm": "a"}), ("bearer", {"realm": "b"})]
     assert v.parse_challenge(None) == [] and v.parse_challenge("") == []
     assert v.parse_challenge(b'Basic realm="x"') == [("basic", {"realm": "x"})]
-    with raises(ToolkitError, "unterminated quoted string"):
-        v.parse_challenge('Bearer realm="https://x')
+    # an unterminated quote keeps what was parsed (issue 8 §3): never an exception
+    assert v.parse_challenge('Bearer realm="https://x') == [("bearer", {"realm": "https://x"})]
+    assert v.parse_challenge('Bearer realm="https://t.test/",service="s,x') == [
+        ("bearer", {"realm": "https://t.test/", "service": "s,x"})]
 
 
 # ---------------------------------------------------------------- names
@@ -231,8 +233,22 @@ def test_token_request_anonymous_and_existing_query():
     assert url == "https://t.test/token?client=x&service=s&scope=repository%3Aa%3Apull"
     with raises(ToolkitError, "no realm"):
         v.token_request({"service": "s"}, "u", "p", [])
-    with raises(ToolkitError, "not an http(s) URL"):
+    with raises(ToolkitError, "not an https URL", "no request was sent"):
         v.token_request({"realm": "file:///etc/passwd"}, "u", "p", [])
+
+
+def test_token_request_refuses_every_non_https_realm():
+    # credentials only ever travel over https: plain http is refused, anonymous or not (issue 8 §1)
+    for realm in ("http://elsewhere.test/token", "HTTP://x.test/t", "ftp://x.test/", "https://", "https:///t",
+                  "https://user:pw@x.test/t", "https://x.test/a b", "//x.test/t"):
+        for user in ("u", None):
+            with raises(ToolkitError, "reg.test:5000: refusing the token realm", "no request was sent") as info:
+                v.token_request({"realm": realm}, user, "secret-pw" if user else None, [], registry="reg.test:5000")
+            assert "secret-pw" not in info.value.msg
+    assert v.realm_problem("http://x.test/t") == "it is plain http; credentials are only ever sent over https"
+    # another host over https is fine (registry.redhat.io -> sso.redhat.com)
+    url, headers = v.token_request({"realm": "https://sso.other.test/auth"}, "u", "p", [], registry="reg.test")
+    assert url.startswith("https://sso.other.test/auth?") and headers["Authorization"].startswith("Basic ")
 
 
 def test_parse_token_response():
@@ -465,6 +481,142 @@ def test_verify_access_docker_hub_library_prefix():
     result = v.verify_access(transport, "docker.io", image="busybox")
     assert seen[-1] == "https://registry-1.docker.io/v2/library/busybox/manifests/latest"
     assert result["image"] == "library/busybox:latest" and result["registry"] == "https://index.docker.io/v1/"
+
+
+# ---------------------------------------------------------------- trust (issue 8 §1, §3)
+
+HTTP_REALM = "http://10.231.0.1:8099/token"
+
+
+def _recording(routes):
+    """A transport answering from ``routes`` (a function (method, url, headers) -> answer), recording calls."""
+    calls = []
+
+    def transport(method, url, headers):
+        calls.append((method, url, dict(headers)))
+        return routes(method, url, headers)
+    return transport, calls
+
+
+def test_verify_access_refuses_http_realm_at_v2_and_sends_nothing_there():
+    def routes(method, url, headers):
+        assert not url.startswith("http://"), "a request went to the plain-http realm: " + url
+        return 401, {"www-authenticate": 'Bearer realm="%s",service="s"' % HTTP_REALM}, b""
+    transport, calls = _recording(routes)
+    with raises(ToolkitError, HOST + ": refusing the token realm", HTTP_REALM, "plain http") as info:
+        v.verify_access(transport, HOST, USER, PASSWORD, IMAGE)
+    assert PASSWORD not in info.value.msg and make_auth(USER, PASSWORD) not in info.value.msg
+    assert [u for _, u, _ in calls] == ["https://%s/v2/" % HOST]
+    assert all("Authorization" not in h for _, _, h in calls)
+
+
+def test_verify_access_refuses_http_realm_from_a_later_401():
+    # /v2/ anonymous, the manifest's challenge names a plain-http realm: refused as well
+    def routes(method, url, headers):
+        if url.endswith("/v2/"):
+            return 200, {}, b"{}"
+        return 401, {"www-authenticate": 'Bearer realm="%s",scope="repository:openshift3/ose-pod:pull"'
+                     % HTTP_REALM}, b""
+    transport, calls = _recording(routes)
+    with raises(ToolkitError, HOST + ": refusing the token realm", HTTP_REALM):
+        v.verify_access(transport, HOST, USER, PASSWORD, IMAGE)
+    assert not any(u.startswith("http://") for _, u, _ in calls)
+    assert all("Authorization" not in h for _, _, h in calls)
+    # and from an insufficient_scope retry after a good https token
+    registry = FakeRegistry()
+    original = registry.manifest
+
+    def manifest(path, headers):
+        return 401, {"www-authenticate": 'Bearer realm="%s",scope="repository:x:pull",error="insufficient_scope"'
+                     % HTTP_REALM}, b""
+    registry.manifest = manifest
+    with raises(ToolkitError, "refusing the token realm", HTTP_REALM):
+        v.verify_access(registry, HOST, USER, PASSWORD, IMAGE)
+    assert not any(u.startswith("http://") for _, u, _ in registry.calls)
+    registry.manifest = original
+
+
+def test_verify_access_anonymous_v2_but_token_for_the_image_tests_the_credentials():
+    # /v2/ answers 200 without credentials; the image needs a token: the credentials must be tested
+    registry = FakeRegistry()
+    original_call = registry.__call__
+
+    def transport(method, url, headers):
+        if url == "https://%s/v2/" % HOST:
+            registry.calls.append((method, url, dict(headers)))
+            return 200, {}, b"{}"
+        return original_call(method, url, headers)
+    result = v.verify_access(transport, HOST, USER, PASSWORD, IMAGE)
+    assert result["logged_in"] and result["credentials_tested"] and result["digest"] == DIGEST
+    token_calls = [h for _, u, h in registry.calls if u.startswith(REALM)]
+    assert token_calls and token_calls[0]["Authorization"] == "Basic " + make_auth(USER, PASSWORD)
+    with raises(ToolkitError, HOST + ": login failed: 401 UNAUTHORIZED: Invalid username or password"):
+        v.verify_access(transport, HOST, USER, "wrong-password", IMAGE)
+
+
+def test_verify_access_never_challenged_is_not_a_login():
+    registry = FakeRegistry(scheme="none")
+    result = v.verify_access(registry, HOST, USER, "wrong-password", IMAGE)
+    assert not result["logged_in"] and not result["credentials_tested"]
+    assert "credentials not tested: anonymous access" in result["msg"] and "succeeded" not in result["msg"]
+    assert all("Authorization" not in h for _, _, h in registry.calls)
+    result = v.verify_access(FakeRegistry(scheme="none"), HOST, USER, PASSWORD)
+    assert "credentials not tested: anonymous access" in result["msg"]
+    result = v.verify_access(FakeRegistry(), HOST, USER, PASSWORD)
+    assert result["credentials_tested"] and "login as" in result["msg"]
+
+
+def test_verify_access_basic_asked_only_by_the_manifest():
+    registry = FakeRegistry(scheme="basic")
+    original_call = registry.__call__
+
+    def transport(method, url, headers):
+        if url == "https://%s/v2/" % HOST:
+            return 200, {}, b"{}"
+        return original_call(method, url, headers)
+    result = v.verify_access(transport, HOST, USER, PASSWORD, IMAGE)
+    assert result["logged_in"] and result["credentials_tested"] and result["auth_scheme"] == "basic"
+    with raises(ToolkitError, "pull access to openshift3/ose-pod:v3.11 denied", "refused the credentials"):
+        v.verify_access(transport, HOST, USER, "wrong", IMAGE)
+
+
+def test_verify_access_retries_only_for_insufficient_scope_with_a_well_formed_scope():
+    for extra, retried in ((',scope="repository:special:pull",error="insufficient_scope"', True),
+                           (',scope="repository:special:pull"', False),
+                           (',scope="repository:special:pull",error="invalid_token"', False),
+                           (',scope="garbage scope",error="insufficient_scope"', False),
+                           (',scope="repository:openshift3/ose-pod:pull",error="insufficient_scope"', False),
+                           (',scope="repository:x:pull,error="insufficient_scope', False)):
+        registry = FakeRegistry()
+
+        def manifest(path, headers, extra=extra, registry=registry):
+            access = registry._bearer_access(headers) or []
+            if "special" in access:
+                return 200, {"docker-content-digest": DIGEST}, MANIFEST
+            return 401, {"www-authenticate": 'Bearer realm="%s",service="%s"%s' % (REALM, SERVICE, extra)}, b""
+        registry.manifest = manifest
+        if retried:
+            assert v.verify_access(registry, HOST, USER, PASSWORD, IMAGE)["digest"] == DIGEST
+        else:
+            with raises(ToolkitError, "pull access to openshift3/ose-pod:v3.11 denied"):
+                v.verify_access(registry, HOST, USER, PASSWORD, IMAGE)
+        assert len([u for _, u, _ in registry.calls if u.startswith(REALM)]) == (2 if retried else 1), extra
+
+
+def test_verify_access_errors_never_echo_request_headers():
+    # whatever a registry answers, no error message carries the Authorization we sent
+    basic = make_auth(USER, PASSWORD)
+    answers = [(401, {}, b""), (500, {}, b"boom"), (401, {"www-authenticate": "Negotiate"}, b""),
+               (403, {}, b'{"errors":[{"code":"DENIED","message":"no"}]}')]
+    for answer in answers:
+        registry = FakeRegistry()
+        original = registry.manifest
+        registry.manifest = lambda path, headers, answer=answer: answer
+        with raises(ToolkitError) as info:
+            v.verify_access(registry, HOST, USER, PASSWORD, IMAGE)
+        for token in list(registry.tokens) + [PASSWORD, basic]:
+            assert token not in info.value.msg, (answer, info.value.msg)
+        registry.manifest = original
 
 
 if __name__ == "__main__":
