@@ -17,17 +17,23 @@ description:
   - Every other content of the file survives (other registries, C(credsStore), C(credHelpers),
     C(HttpHeaders), unknown fields). An existing key spelled differently for the same registry
     (for example C(https://host/v1/) for C(host)) is updated instead of adding a duplicate.
-  - The file is only written when its parsed content changes, atomically (a temporary file
-    created with mode 0600 in the same directory, fsync, rename), so no reader ever sees a
-    partial file and the secrets are never readable by others, not even for a moment.
-    The final mode 0600 (and owner/group) is enforced even when the content is unchanged.
-  - A missing directory is created with mode 0700. An existing directory named C(.docker)
-    that holds (or is to hold) the file is tightened to 0700; other existing directories are left alone.
+  - The file is only written when its parsed content changes, atomically (a temporary file with
+    an unpredictable name, created exclusively with mode 0600 in the same directory, owner set on
+    the open file, fsync, rename), so no reader ever sees a partial file and the secrets are never
+    readable by others, not even for a moment. The final mode 0600 (and owner/group) is enforced
+    even when the content is unchanged, on the open file, never by path.
+  - On every failure (disk full, fsync or chown error, ...) the temporary file and the backup are
+    removed and the file is left as it was.
+  - A missing directory (and any missing parent) is created with mode 0700, owned by O(owner) and
+    O(group). An existing directory named C(.docker) that holds (or is to hold) the file is
+    tightened to 0700; other existing directories are left alone.
+  - A symbolic link at O(path) or at its directory is refused with an error naming it (it is never
+    followed, and no option changes that). A FIFO, directory, socket or device at O(path) is an
+    error too and is never opened for reading.
   - An existing file that is not a valid docker config makes the module fail and stays
     untouched, unless O(invalid_existing=replace).
   - Check mode reports exactly what would change; the diff shows redacted content only
     (C(<redacted:sha256:XXXXXXXX user=NAME>)), never a password.
-  - If O(path) is a symbolic link, the file it points to is updated and the link kept.
 version_added: "0.1.0"
 author:
   - okd-registry-toolkit developers
@@ -200,6 +206,7 @@ msg:
   sample: "/var/lib/origin/.docker/config.json: updated registry.redhat.io"
 """
 
+import binascii
 import errno
 import os
 import stat
@@ -250,112 +257,304 @@ def _entries_from_params(module):
     return [dict((k, item.get(k)) for k in ("registry", "username", "password", "email")) for item in items], None
 
 
+# --------------------------------------------------------------------------------------- safe I/O
+# Nothing here follows a symbolic link planted at the file or at a directory the module creates or
+# chmods (issue 8 §2): links there are refused with an error naming them, files are opened with
+# O_NOFOLLOW (and O_NONBLOCK, so a FIFO never blocks) and checked with fstat before use, modes and
+# owners are set on open descriptors, never by path. Python 3 anchors every name at the directory's
+# descriptor (dir_fd); Python 2.7 has no dir_fd, so the directory is lstat-ed before and after and
+# must still be the one that was opened.
+
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+_HAVE_DIR_FD = bool(getattr(os, "supports_dir_fd", None)) and os.open in os.supports_dir_fd \
+    and os.rename in os.supports_dir_fd and os.unlink in os.supports_dir_fd
+
+
+def _kind(mode):
+    for test, name in ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a directory"),
+                       (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _lstat(path):
+    try:
+        return os.lstat(path)
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ENOTDIR):
+            return None
+        raise ToolkitError("%s: cannot stat: %s" % (path, e.strerror or e))
+
+
+def _link_error(path, what):
+    try:
+        dest = os.readlink(path)
+    except OSError:
+        dest = "?"
+    return ToolkitError("%s is a symbolic link (to %s); refusing to follow it for the %s: remove the "
+                        "link or manage the real path" % (path, dest, what))
+
+
+def _same(a, b):
+    return a is not None and b is not None and (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
 def _read_existing(path):
-    """Return (bytes or None, stat or None)."""
-    try:
-        st = os.stat(path)
-    except OSError as e:
-        if e.errno == errno.ENOENT:
-            return None, None
-        raise ToolkitError("%s: cannot stat: %s" % (path, e))
+    """Return (bytes or None, stat or None). A symbolic link, a FIFO, a directory or a device at
+    `path` is an error and is never opened for reading (lstat first; O_NOFOLLOW|O_NONBLOCK and fstat
+    catch a swap in between)."""
+    st = _lstat(path)
+    if st is None:
+        return None, None
+    if stat.S_ISLNK(st.st_mode):
+        raise _link_error(path, "credentials file")
     if not stat.S_ISREG(st.st_mode):
-        raise ToolkitError("%s exists and is not a regular file" % path)
+        raise ToolkitError("%s is %s, not a regular file; it was not opened and nothing was changed"
+                           % (path, _kind(st.st_mode)))
     try:
-        with open(path, "rb") as handle:
-            return handle.read(), st
-    except (IOError, OSError) as e:
-        raise ToolkitError("%s: cannot read: %s" % (path, e))
-
-
-def _make_dirs(directory):
-    """Create directory (0700) and missing parents (0755); return True if created."""
-    if os.path.isdir(directory):
-        return False
-    parent = os.path.dirname(directory)
-    if parent and parent != directory and not os.path.isdir(parent):
-        os.makedirs(parent, 0o755)
-    try:
-        os.mkdir(directory, DIR_MODE)
+        fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_NONBLOCK | _O_CLOEXEC)
     except OSError as e:
-        if e.errno != errno.EEXIST:
-            raise
-    os.chmod(directory, DIR_MODE)  # the umask may have masked bits; make it exact
-    return True
-
-
-def _write_exclusive(path, data, uid, gid):
-    """Create path with O_EXCL and mode 0600 from the first instant, write, fsync."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(path, flags, FILE_MODE)
+        if e.errno == errno.ELOOP:
+            raise _link_error(path, "credentials file")
+        raise ToolkitError("%s: cannot read: %s" % (path, e.strerror or e))
     try:
-        os.fchmod(fd, FILE_MODE)
-        if uid is not None or gid is not None:
-            os.fchown(fd, -1 if uid is None else uid, -1 if gid is None else gid)
-        offset = 0
-        while offset < len(data):
-            offset += os.write(fd, data[offset:])
-        os.fsync(fd)
+        fst = os.fstat(fd)
+        if not stat.S_ISREG(fst.st_mode) or not _same(st, fst):
+            raise ToolkitError("%s was replaced while it was being read; nothing was changed" % path)
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks), fst
+    except OSError as e:
+        raise ToolkitError("%s: cannot read: %s" % (path, e.strerror or e))
     finally:
         os.close(fd)
 
 
-def _fsync_dir(directory):
+def _open_dir(directory):
+    """Descriptor of an existing directory, never through a symbolic link."""
+    st = _lstat(directory)
+    if st is not None and stat.S_ISLNK(st.st_mode):
+        raise _link_error(directory, "directory of the credentials file")
+    if st is not None and not stat.S_ISDIR(st.st_mode):
+        raise ToolkitError("%s is %s, not a directory" % (directory, _kind(st.st_mode)))
     try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        fd = os.open(directory, os.O_RDONLY | _O_DIRECTORY | _O_NOFOLLOW | _O_CLOEXEC)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise _link_error(directory, "directory of the credentials file")
+        raise ToolkitError("%s: cannot open the directory: %s" % (directory, e.strerror or e))
+    return fd
 
 
-def _atomic_write(module, target, data, uid, gid):
-    directory = os.path.dirname(target) or "."
-    base = os.path.basename(target)
-    tmp = None
-    for attempt in range(100):
-        candidate = os.path.join(directory, ".%s.%d.%d.tmp" % (base, os.getpid(), attempt))
-        try:
-            _write_exclusive(candidate, data, uid, gid)
-            tmp = candidate
+def _set_mode_owner(fd, mode, uid, gid):
+    os.fchmod(fd, mode)
+    if uid is not None or gid is not None:
+        os.fchown(fd, -1 if uid is None else uid, -1 if gid is None else gid)
+
+
+def _check_dir_links(directory):
+    """Refuse a symbolic link at the directory (what the module writes in and may chmod)."""
+    st = _lstat(directory)
+    if st is not None and stat.S_ISLNK(st.st_mode):
+        raise _link_error(directory, "directory of the credentials file")
+    if st is not None and not stat.S_ISDIR(st.st_mode):
+        raise ToolkitError("%s is %s, not a directory" % (directory, _kind(st.st_mode)))
+    return st
+
+
+def _make_dirs(directory, uid, gid):
+    """Create `directory` and its missing parents, each owned by uid/gid with mode 0700, set on the
+    open directory (never by path, never through a link). Returns the created paths."""
+    missing = []
+    current = directory
+    while _lstat(current) is None:  # an existing component (even a link above) is not ours
+        missing.append(current)
+        parent = os.path.dirname(current)
+        if not parent or parent == current:
             break
+        current = parent
+    created = []
+    for path in reversed(missing):
+        try:
+            os.mkdir(path, DIR_MODE)
         except OSError as e:
             if e.errno != errno.EEXIST:
-                raise
-    if tmp is None:
-        raise ToolkitError("%s: cannot create a temporary file in %s" % (target, directory))
-    try:
-        if module.selinux_enabled():
-            context = module.selinux_context(target) if os.path.exists(target) else \
-                module.selinux_default_context(target)
-            module.set_context_if_different(tmp, context, False)
-        os.rename(tmp, target)
-    except Exception:
+                raise ToolkitError("%s: cannot create the directory: %s" % (path, e.strerror or e))
+            _check_dir_links(path)
+            continue  # created by someone else meanwhile: left as it is
+        fd = _open_dir(path)
         try:
-            os.unlink(tmp)
+            _set_mode_owner(fd, DIR_MODE, uid, gid)  # the umask may have masked bits; make it exact
+        finally:
+            os.close(fd)
+        created.append(path)
+    return created
+
+
+class _Dir(object):
+    """The target directory, opened once; names inside it are resolved against the descriptor
+    (Python 3) or checked to still be in it (Python 2.7: lstat of the directory before and after)."""
+
+    def __init__(self, directory):
+        self.path = directory
+        self.fd = _open_dir(directory)
+        self.st = os.fstat(self.fd)
+
+    def close(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def check(self):
+        if not _same(_lstat(self.path), self.st):
+            raise ToolkitError("%s was replaced (by a link or another directory) while the module "
+                               "was writing; nothing was changed" % self.path)
+
+    def join(self, name):
+        return os.path.join(self.path, name)
+
+    def open_excl(self, name, mode):
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC
+        if _HAVE_DIR_FD:
+            return os.open(name, flags, mode, dir_fd=self.fd)
+        self.check()
+        fd = os.open(self.join(name), flags, mode)
+        try:
+            self.check()
+            if os.fstat(fd).st_dev != self.st.st_dev:
+                raise ToolkitError("%s: the new file is not in the opened directory" % self.join(name))
+        except Exception:
+            os.close(fd)
+            self.unlink(name)
+            raise
+        return fd
+
+    def unlink(self, name):
+        try:
+            if _HAVE_DIR_FD:
+                os.unlink(name, dir_fd=self.fd)
+            else:
+                os.unlink(self.join(name))
         except OSError:
             pass
+
+    def rename(self, src, dst):
+        if _HAVE_DIR_FD:
+            os.rename(src, dst, src_dir_fd=self.fd, dst_dir_fd=self.fd)
+        else:
+            self.check()
+            os.rename(self.join(src), self.join(dst))
+
+    def fsync(self):
+        try:
+            os.fsync(self.fd)
+        except OSError:
+            pass
+
+
+def _random_name(base, suffix):
+    return ".%s.%s%s" % (base, binascii.hexlify(os.urandom(8)).decode("ascii"), suffix)
+
+
+def _create_file(dirobj, name, data, uid, gid):
+    """Create dirobj/name exclusively (O_EXCL|O_NOFOLLOW), 0600 from creation, owner set on the
+    descriptor, write everything, fsync. On any failure the new file is removed and the error raised."""
+    fd = dirobj.open_excl(name, FILE_MODE)
+    try:
+        try:
+            _set_mode_owner(fd, FILE_MODE, uid, gid)
+            view = memoryview(data)
+            offset = 0
+            while offset < len(data):
+                offset += os.write(fd, view[offset:])
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        dirobj.unlink(name)
         raise
-    _fsync_dir(directory)
 
 
-def _backup(target, data):
-    backup = "%s.%d.%s~" % (target, os.getpid(), time.strftime("%Y-%m-%d@%H:%M:%S"))
-    _write_exclusive(backup, data, None, None)
-    return backup
+def _atomic_write(module, dirobj, base, data, uid, gid, backup_data=None):
+    """Replace dirobj/base by `data` atomically: a temp file with an unpredictable name, created
+    exclusively and 0600 (owner set on its descriptor), fsync, rename over the file, fsync of the
+    directory. With backup_data, a 0600 copy of the previous content is kept next to it. Returns the
+    backup's path or None. On every failure path (disk full, fsync or chown error, ...) the temp file
+    and the backup are removed and the file is left as it was."""
+    tmp = None
+    backup = None
+    try:
+        if backup_data is not None:
+            backup = "%s.%d.%s~" % (base, os.getpid(), time.strftime("%Y-%m-%d@%H:%M:%S"))
+            _create_file(dirobj, backup, backup_data, uid, gid)
+        for attempt in range(10):
+            candidate = _random_name(base, ".tmp")
+            try:
+                _create_file(dirobj, candidate, data, uid, gid)
+                tmp = candidate
+                break
+            except OSError as e:
+                if e.errno != errno.EEXIST:
+                    raise
+        if tmp is None:
+            raise ToolkitError("cannot create a temporary file in %s" % dirobj.path)
+        target = dirobj.join(base)
+        if module is not None and module.selinux_enabled():
+            st = _lstat(target)
+            context = module.selinux_context(target) if st is not None else \
+                module.selinux_default_context(target)
+            module.set_context_if_different(dirobj.join(tmp), context, False)
+        dirobj.rename(tmp, base)
+        tmp = None
+    except BaseException as e:
+        if tmp is not None:
+            dirobj.unlink(tmp)
+        if backup is not None:
+            dirobj.unlink(backup)
+        if isinstance(e, (IOError, OSError)):
+            raise ToolkitError("%s: cannot write: %s; nothing was changed (the temporary file%s "
+                               "removed)" % (dirobj.join(base), e.strerror or e,
+                                             " and the backup were" if backup else " was"))
+        raise
+    dirobj.fsync()
+    return dirobj.join(backup) if backup else None
+
+
+def _fix_mode(path, st, uid, gid):
+    """mode 0600 and owner on the open file (O_NOFOLLOW|O_NONBLOCK; must still be the file read)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_NONBLOCK | _O_CLOEXEC)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise _link_error(path, "credentials file")
+        raise ToolkitError("%s: cannot open to set its mode: %s" % (path, e.strerror or e))
+    try:
+        if not _same(os.fstat(fd), st):
+            raise ToolkitError("%s was replaced while the module ran; nothing was changed" % path)
+        _set_mode_owner(fd, FILE_MODE, uid, gid)
+    finally:
+        os.close(fd)
 
 
 def run(module):
     params = module.params
     path = params["path"]
     entries, remove = _entries_from_params(module)
-    target = os.path.realpath(path) if os.path.islink(path) else path
+    # a link at the file or at its directory is refused, never followed (issue 8 section 2)
+    target = path
     directory = os.path.dirname(target) or "."
+    dir_st = _check_dir_links(directory)
 
-    existing, st = _read_existing(target)
+    existing, st = _read_existing(target) if dir_st is not None else (None, None)
     plan = plan_update(existing, entries=entries, remove=remove,
                        invalid_existing=params["invalid_existing"], source=path)
 
@@ -367,11 +566,11 @@ def run(module):
     if gid is None and running_as_root:
         gid = 0
 
-    dir_exists = os.path.isdir(directory)
+    dir_exists = dir_st is not None
     dir_created = not dir_exists and plan["write"]
     dir_mode_changed = False
     if dir_exists and os.path.basename(directory) == ".docker" and (st is not None or plan["write"]):
-        dir_mode_changed = stat.S_IMODE(os.stat(directory).st_mode) != DIR_MODE
+        dir_mode_changed = stat.S_IMODE(dir_st.st_mode) != DIR_MODE
 
     content_changed = plan["write"]
     mode_changed = False
@@ -384,17 +583,19 @@ def run(module):
     backup_file = None
     if changed and not module.check_mode:
         if dir_created:
-            _make_dirs(directory)
-        if dir_mode_changed:
-            os.chmod(directory, DIR_MODE)
-        if content_changed:
-            if params["backup"] and existing is not None:
-                backup_file = _backup(target, existing)
-            _atomic_write(module, target, to_bytes(plan["content"]), uid, gid)
-        elif mode_changed:
-            os.chmod(target, FILE_MODE)
-            if uid is not None or gid is not None:
-                os.chown(target, -1 if uid is None else uid, -1 if gid is None else gid)
+            _make_dirs(directory, uid, gid)
+        dirobj = _Dir(directory)
+        try:
+            if dir_mode_changed:
+                os.fchmod(dirobj.fd, DIR_MODE)  # on the opened directory, never through a link
+            if content_changed:
+                backup_data = existing if params["backup"] and existing is not None else None
+                backup_file = _atomic_write(module, dirobj, os.path.basename(target),
+                                            to_bytes(plan["content"]), uid, gid, backup_data)
+            elif mode_changed:
+                _fix_mode(target, st, uid, gid)
+        finally:
+            dirobj.close()
 
     parts = []
     if plan["registries_changed"]:

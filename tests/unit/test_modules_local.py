@@ -2,6 +2,7 @@
 # The collection's modules and filters run for real through ansible-playbook -c local against temp
 # paths (and, for registry_verify, a local HTTPS registry + token service, see local_registry.py).
 import base64
+import errno as errno_mod
 import json
 import os
 import stat
@@ -29,7 +30,7 @@ def auth_of(user, password):
     return base64.b64encode(("%s:%s" % (user, password)).encode("utf-8")).decode("ascii")
 
 
-def run_play(tmp_path, tasks, args=(), callback="ansible.posix.json", check=False):
+def run_play(tmp_path, tasks, args=(), callback="ansible.posix.json", check=False, timeout=600):
     """Run one play on localhost; return (completed_process, {task_name: result})."""
     play = [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]
     path = tmp_path / ("play%d.yml" % len(list(tmp_path.glob("play*.yml"))))
@@ -39,7 +40,7 @@ def run_play(tmp_path, tasks, args=(), callback="ansible.posix.json", check=Fals
                no_proxy="localhost,127.0.0.1", NO_PROXY="localhost,127.0.0.1")
     cmd = [PLAYBOOK, str(path), "-i", "localhost,", "-c", "local",
            "-e", "ansible_python_interpreter=%s" % PYTHON] + list(args)
-    proc = subprocess.run(cmd, cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(cmd, cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=timeout)
     results = {}
     if callback == "ansible.posix.json":
         text = proc.stdout
@@ -380,6 +381,10 @@ def test_modules_on_old_python_targets_with_ansible_216(version, tmp_path):
         pytest.skip("needs .venv-216 (ansible-core 2.16) and pyenv's python%s" % version)
     path = str(tmp_path / "n" / ".docker" / "config.json")
     out = str(tmp_path / "results.json")
+    victim = _victim(tmp_path)
+    victim_before = _tree(victim)
+    linked = str(tmp_path / "linked")
+    os.symlink(str(victim), linked)
     with LocalRegistry(str(tmp_path), users={USER: PASSWORD}) as reg:
         entry = {"registry": reg.host, "username": USER, "password": PASSWORD, "email": u"j\u00fc@lab.test"}
         tasks = [
@@ -395,9 +400,12 @@ def test_modules_on_old_python_targets_with_ansible_216(version, tmp_path):
              "register": "r_bad", "ignore_errors": True},
             {"name": "absent", "okd.registry_toolkit.registry_credentials": {
                 "path": path, "registry": reg.host, "state": "absent"}, "register": "r_absent"},
+            {"name": "link", "okd.registry_toolkit.registry_credentials": {
+                "path": linked + "/config.json", "registries": [entry]}, "register": "r_link",
+             "ignore_errors": True},
             {"name": "save", "delegate_to": "localhost", "ansible.builtin.copy": {
                 "dest": out, "content": "{{ {'apply': r_apply, 'again': r_again, 'verify': r_verify, "
-                                        "'bad': r_bad, 'absent': r_absent} | to_json }}"}},
+                                        "'bad': r_bad, 'absent': r_absent, 'link': r_link} | to_json }}"}},
         ]
         play = tmp_path / "play.json"
         play.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]))
@@ -415,3 +423,196 @@ def test_modules_on_old_python_targets_with_ansible_216(version, tmp_path):
     assert r["bad"]["failed"] and r["bad"]["msg"].endswith("login failed: 401 UNAUTHORIZED: Invalid username or password")
     assert r["absent"]["registries_removed"] == [reg.host]
     assert mode_of(path) == 0o600 and json.loads(open(path).read()) == {"auths": {}}
+    # a planted directory link is refused on these Pythons too (no dir_fd on 2.7: lstat checks)
+    assert r["link"]["failed"] and "%s is a symbolic link" % linked in r["link"]["msg"]
+    assert _tree(victim) == victim_before
+
+
+# ---------------------------------------------------------------- registry_credentials: planted links,
+# non-regular files, failure paths (issue 8 section 2)
+
+def _tree(directory):
+    """{name: (mode, content)} of a directory, to prove a victim unchanged."""
+    out = {}
+    for name in sorted(os.listdir(str(directory))):
+        p = os.path.join(str(directory), name)
+        st = os.lstat(p)
+        out[name] = (st.st_mode, open(p, "rb").read() if stat.S_ISREG(st.st_mode) else None)
+    return os.lstat(str(directory)).st_mode, out
+
+
+def _victim(tmp_path):
+    victim = tmp_path / "etc"
+    victim.mkdir()
+    os.chmod(str(victim), 0o755)
+    (victim / "passwd").write_text("root:x:0:0::/root:/bin/sh\n")
+    (victim / "config.json").write_text('{"auths": {"victim.test": {"auth": "%s"}}}' % OTHER_AUTH)
+    os.chmod(str(victim / "config.json"), 0o644)
+    return victim
+
+
+def test_credentials_planted_links_are_refused_and_never_followed(tmp_path):
+    victim = _victim(tmp_path)
+    before = _tree(victim)
+    # the directory is a link to the victim (the module used to chmod it 0700 and write into it)
+    linked_dir = tmp_path / "origin" / ".docker"
+    linked_dir.parent.mkdir()
+    os.symlink(str(victim), str(linked_dir))
+    # the file is a link to the victim's file (the module used to merge into it and rename over it)
+    real_dir = tmp_path / "node" / ".docker"
+    real_dir.mkdir(parents=True)
+    os.chmod(str(real_dir), 0o700)
+    os.symlink(str(victim / "config.json"), str(real_dir / "config.json"))
+    proc, r = run_play(tmp_path, [
+        cred_task("dir link", linked_dir / "config.json", registries=[ENTRY]),
+        cred_task("dir link, check mode", linked_dir / "config.json", check=True, registries=[ENTRY]),
+        cred_task("file link", real_dir / "config.json", registries=[ENTRY]),
+        cred_task("file link, replace", real_dir / "config.json", registries=[ENTRY],
+                  invalid_existing="replace", backup=True),
+        cred_task("file link, absent", real_dir / "config.json", state="absent", registry="victim.test"),
+    ])
+    for name in ("dir link", "dir link, check mode"):
+        assert r[name]["failed"] and not r[name]["changed"], r[name]
+        assert "%s is a symbolic link (to %s)" % (linked_dir, victim) in r[name]["msg"]
+    for name in ("file link", "file link, replace", "file link, absent"):
+        assert r[name]["failed"] and not r[name]["changed"], r[name]
+        assert "%s is a symbolic link" % (real_dir / "config.json") in r[name]["msg"]
+    assert _tree(victim) == before
+    assert os.path.islink(str(linked_dir)) and os.path.islink(str(real_dir / "config.json"))
+    assert os.listdir(str(real_dir)) == ["config.json"]  # no temp file, no backup
+    assert PASSWORD not in proc.stdout
+
+
+def test_credentials_non_regular_file_is_an_error_and_never_read(tmp_path):
+    base = tmp_path / "fifo" / ".docker"
+    base.mkdir(parents=True)
+    os.mkfifo(str(base / "config.json"), 0o600)
+    dirpath = tmp_path / "dir" / ".docker"
+    (dirpath / "config.json").mkdir(parents=True)
+    # a FIFO used to hang the module (open() for reading waits for a writer): the timeout of the
+    # subprocess is the hang guard, not a timing assertion
+    proc, r = run_play(tmp_path, [
+        cred_task("fifo", base / "config.json", registries=[ENTRY]),
+        cred_task("fifo, replace", base / "config.json", registries=[ENTRY], invalid_existing="replace"),
+        cred_task("fifo, absent", base / "config.json", state="absent", registry=REG),
+        cred_task("directory", dirpath / "config.json", registries=[ENTRY]),
+    ], timeout=120)
+    for name in ("fifo", "fifo, replace", "fifo, absent"):
+        assert r[name]["failed"] and not r[name]["changed"], r[name]
+        assert "%s is a FIFO (named pipe), not a regular file" % (base / "config.json") in r[name]["msg"]
+    assert "is a directory, not a regular file" in r["directory"]["msg"]
+    assert stat.S_ISFIFO(os.lstat(str(base / "config.json")).st_mode)
+    assert os.listdir(str(base)) == ["config.json"]
+
+
+def test_credentials_created_directories_are_0700_and_owned(tmp_path):
+    path = tmp_path / "new" / "lib" / "origin" / ".docker" / "config.json"
+    old_umask = os.umask(0o022)
+    try:
+        proc, r = run_play(tmp_path, [cred_task("create", path, registries=[ENTRY])])
+    finally:
+        os.umask(old_umask)
+    assert r["create"]["changed"] and r["create"]["dir_created"], r["create"]
+    for d in (tmp_path / "new", tmp_path / "new" / "lib", tmp_path / "new" / "lib" / "origin", path.parent):
+        assert mode_of(d) == 0o700, d
+        assert os.stat(str(d)).st_uid == os.geteuid()
+    assert mode_of(path) == 0o600
+
+
+def _module():
+    sys.path.insert(0, os.path.join(ROOT, ".collections"))
+    import importlib
+    return importlib.import_module("ansible_collections.okd.registry_toolkit.plugins.modules.registry_credentials")
+
+
+@pytest.mark.parametrize("fault", ["ENOSPC on write", "EIO on fsync", "EPERM on fchown",
+                                   "EIO on rename", "EEXIST on backup"])
+@pytest.mark.parametrize("backup", [False, True])
+def test_writer_failure_paths_leave_no_debris(tmp_path, monkeypatch, fault, backup):
+    """Every failure of the write leaves the directory as it was: the old file, byte for byte, and
+    neither the temp file nor the backup."""
+    m = _module()
+    d = tmp_path / ".docker"
+    d.mkdir()
+    os.chmod(str(d), 0o700)
+    old = b'{"auths": {}}\n'
+    (d / "config.json").write_bytes(old)
+    os.chmod(str(d / "config.json"), 0o600)
+    name = {"ENOSPC on write": "write", "EIO on fsync": "fsync", "EPERM on fchown": "fchown",
+            "EIO on rename": "rename", "EEXIST on backup": "open"}[fault]
+    code = getattr(errno_mod, fault.split()[0])
+    real = getattr(os, name)
+    calls = []
+
+    def failing(*args, **kwargs):
+        calls.append(args)
+        if name == "open" and not str(args[0]).endswith("~"):
+            return real(*args, **kwargs)
+        if name == "fsync" and len(calls) > 1:  # the directory's fsync is best effort
+            return real(*args, **kwargs)
+        raise OSError(code, os.strerror(code))
+
+    dirobj = m._Dir(str(d))
+    monkeypatch.setattr(os, name, failing)
+    try:
+        with pytest.raises(m.ToolkitError) as info:
+            m._atomic_write(None, dirobj, "config.json", b'{"auths": {"new": {}}}\n', 0, 0,
+                            old if backup or name == "open" else None)
+    finally:
+        monkeypatch.undo()
+        dirobj.close()
+    assert calls, "the fault was not injected"
+    assert "nothing was changed" in info.value.msg and str(d / "config.json") in info.value.msg
+    assert os.listdir(str(d)) == ["config.json"]
+    assert (d / "config.json").read_bytes() == old
+
+
+def test_writer_temp_file_exclusive_unpredictable_0600(tmp_path, monkeypatch):
+    m = _module()
+    d = tmp_path / ".docker"
+    d.mkdir()
+    seen = []
+    real_open = os.open
+
+    def recording(path, flags, mode=0o777, **kwargs):
+        seen.append((path, flags, mode))
+        return real_open(path, flags, mode, **kwargs)
+
+    names = set()
+    for _ in range(2):
+        dirobj = m._Dir(str(d))
+        monkeypatch.setattr(os, "open", recording)
+        try:
+            m._atomic_write(None, dirobj, "config.json", b"{}\n", None, None)
+        finally:
+            monkeypatch.undo()
+            dirobj.close()
+        created = [s for s in seen if s[1] & os.O_CREAT]
+        assert len(created) == 1
+        path, flags, mode = created[0]
+        assert flags & os.O_EXCL and flags & os.O_NOFOLLOW and mode == 0o600
+        names.add(os.path.basename(path))
+        seen[:] = []
+    assert len(names) == 2 and all(len(n) > len(".config.json..tmp") + 12 for n in names)
+    assert os.listdir(str(d)) == ["config.json"] and mode_of(d / "config.json") == 0o600
+
+
+def test_writer_refuses_a_directory_swapped_for_a_link_on_python2_path(tmp_path, monkeypatch):
+    """Without dir_fd (Python 2.7) the directory is lstat-ed before and after: a directory replaced
+    by a link while the module runs is detected and nothing is written through the link."""
+    m = _module()
+    victim = _victim(tmp_path)
+    before = _tree(victim)
+    d = tmp_path / ".docker"
+    d.mkdir()
+    monkeypatch.setattr(m, "_HAVE_DIR_FD", False)
+    dirobj = m._Dir(str(d))
+    try:
+        os.rename(str(d), str(tmp_path / "moved"))
+        os.symlink(str(victim), str(d))
+        with pytest.raises(m.ToolkitError) as info:
+            m._atomic_write(None, dirobj, "config.json", b"{}\n", None, None)
+    finally:
+        dirobj.close()
+    assert "was replaced" in info.value.msg
+    assert _tree(victim) == before and os.listdir(str(tmp_path / "moved")) == []
