@@ -269,8 +269,8 @@ _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
-_HAVE_DIR_FD = bool(getattr(os, "supports_dir_fd", None)) and os.open in os.supports_dir_fd \
-    and os.rename in os.supports_dir_fd and os.unlink in os.supports_dir_fd
+_SUPPORTS_DIR_FD = getattr(os, "supports_dir_fd", None) or ()  # Python 3.3+ only
+_HAVE_DIR_FD = os.open in _SUPPORTS_DIR_FD and os.rename in _SUPPORTS_DIR_FD and os.unlink in _SUPPORTS_DIR_FD
 
 
 def _kind(mode):
@@ -425,7 +425,7 @@ class _Dir(object):
     def open_excl(self, name, mode):
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC
         if _HAVE_DIR_FD:
-            return os.open(name, flags, mode, dir_fd=self.fd)
+            return os.open(name, flags, mode, dir_fd=self.fd)  # novermin (only where supported)
         self.check()
         fd = os.open(self.join(name), flags, mode)
         try:
@@ -441,7 +441,7 @@ class _Dir(object):
     def unlink(self, name):
         try:
             if _HAVE_DIR_FD:
-                os.unlink(name, dir_fd=self.fd)
+                os.unlink(name, dir_fd=self.fd)  # novermin
             else:
                 os.unlink(self.join(name))
         except OSError:
@@ -449,7 +449,7 @@ class _Dir(object):
 
     def rename(self, src, dst):
         if _HAVE_DIR_FD:
-            os.rename(src, dst, src_dir_fd=self.fd, dst_dir_fd=self.fd)
+            os.rename(src, dst, src_dir_fd=self.fd, dst_dir_fd=self.fd)  # novermin
         else:
             self.check()
             os.rename(self.join(src), self.join(dst))
