@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
-# Role-local module of okd_standalone_registry: run on the controller (delegate_to: localhost).
+# Used by the role okd_standalone_registry on the controller (delegate_to: localhost).
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
