@@ -1,7 +1,7 @@
 """Facts that describe a credentials file WITHOUT its content.
 
 Fact output is printed by ``pyinfra -vvv`` (print_fact_output), so a fact must never return secrets:
-this one returns only existence, type, permissions, owner/group and a SHA-256 of the file.
+this one returns only existence, type, permissions and owner/group (no hash of the file).
 """
 from __future__ import annotations
 
@@ -24,22 +24,28 @@ def symbolic_to_octal(perms):
 
 class RegistryAuthFile(FactBase):
     """
-    Metadata of a docker-style credentials file and of its directory, never the content::
+    Metadata of a docker-style credentials file and of its directory, never the content, and no
+    hash of it either (``pyinfra -vvv`` prints facts; a full hash of the file would let anyone with
+    the log guess weak passwords offline)::
 
-        {"exists": bool, "type": "file"|"other"|None, "mode": 0o600, "user": "root", "group": "root",
-         "sha256": "hex"|None, "dir_exists": bool, "dir_mode": 0o700, "dir_user": ..., "dir_group": ...}
+        {"exists": bool, "type": "file"|"link"|"other"|None, "mode": 0o600, "user": "root",
+         "group": "root", "dir_exists": bool, "dir_type": "dir"|"link"|"other"|None,
+         "dir_mode": 0o700, "dir_user": ..., "dir_group": ...}
 
-    Needs only a POSIX shell and ``ls``; the hash uses sha256sum, shasum or openssl when present.
+    A symbolic link (at the file or the directory) is reported as such and never followed (the
+    operations refuse it); a FIFO, directory or device at the path is "other" and never opened.
+    Needs only a POSIX shell and ``ls``.
     """
 
     def command(self, path):
         directory = posixpath.dirname(path) or "/"
         script = (
             'set -f; f=$1; d=$2; '
-            'if [ -d "$d" ]; then set -- $(ls -ld "$d"); echo "dir $1 $3 $4"; fi; '
-            'if [ -f "$f" ]; then set -- $(ls -ld "$f"); echo "file $1 $3 $4"; '
-            '  h=$( (sha256sum "$f" || shasum -a 256 "$f" || openssl dgst -sha256 -r "$f") 2>/dev/null ); '
-            '  set -- $h; echo "sha256 ${1:-unknown}"; '
+            'if [ -L "$d" ]; then echo "dirlink"; '
+            'elif [ -d "$d" ]; then set -- $(ls -ld "$d"); echo "dir $1 $3 $4"; '
+            'elif [ -e "$d" ]; then echo "dirother"; fi; '
+            'if [ -L "$f" ]; then echo "link"; '
+            'elif [ -f "$f" ]; then set -- $(ls -ld "$f"); echo "file $1 $3 $4"; '
             'elif [ -e "$f" ]; then echo "other"; fi'
         )
         return StringCommand("sh", "-c", QuoteString(script), "okd-registry-fact",
@@ -48,7 +54,7 @@ class RegistryAuthFile(FactBase):
     @staticmethod
     def default():
         return {"exists": False, "type": None, "mode": None, "user": None, "group": None,
-                "sha256": None, "dir_exists": False, "dir_mode": None, "dir_user": None,
+                "dir_exists": False, "dir_type": None, "dir_mode": None, "dir_user": None,
                 "dir_group": None}
 
     def process(self, output):
@@ -58,15 +64,15 @@ class RegistryAuthFile(FactBase):
             if not bits:
                 continue
             if bits[0] == "dir" and len(bits) >= 4:
-                info.update(dir_exists=True, dir_mode=symbolic_to_octal(bits[1]),
+                info.update(dir_exists=True, dir_type="dir", dir_mode=symbolic_to_octal(bits[1]),
                             dir_user=bits[2], dir_group=bits[3])
+            elif bits[0] in ("dirlink", "dirother"):
+                info.update(dir_exists=True, dir_type="link" if bits[0] == "dirlink" else "other")
             elif bits[0] == "file" and len(bits) >= 4:
                 info.update(exists=True, type="file", mode=symbolic_to_octal(bits[1]),
                             user=bits[2], group=bits[3])
-            elif bits[0] == "sha256" and len(bits) >= 2:
-                info["sha256"] = None if bits[1] == "unknown" else bits[1].lower()
-            elif bits[0] == "other":
-                info.update(exists=True, type="other")
+            elif bits[0] in ("link", "other"):
+                info.update(exists=True, type=bits[0])
         return info
 
 

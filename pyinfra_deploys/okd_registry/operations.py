@@ -3,19 +3,28 @@ pyinfra operations: registry credentials files (docker config.json) on OKD 3.11 
 
 Secrets never leave the controller except inside the file itself:
 
-* the current file is described by a fact WITHOUT its content (``RegistryAuthFile``: mode, owner,
-  sha256); its content is read inside the operation with ``cat`` whose output is not printed, even with
-  ``-vvv``, and merged on the controller by the toolkit's core (``plugins.module_utils.dockercfg``);
+* the current file is described by a fact WITHOUT its content and without any hash of it
+  (``RegistryAuthFile``: type, mode, owner); its content is read inside the operation by the one
+  reader (``read_command``: base64 of the exact bytes, output never printed, even with ``-vvv``) and
+  merged on the controller by the toolkit's core (``plugins.module_utils.dockercfg``);
 * the rendered file (``dockercfg.render_config``, the same renderer as the Ansible module, so the bytes
-  are identical) is streamed over the SSH channel's stdin (no PTY, so nothing is echoed) into a temp file
-  created with umask 077 in the target directory (0700), then chowned/chmodded and renamed over the file
-  (atomic). No secret is in a command line, an operation name, a fact or a temp file readable by others;
+  are identical) is streamed over the SSH channel's stdin (no PTY, so nothing is echoed) by the one
+  writer (``write_file_command``) into a private staging directory (``mktemp -d``: unpredictable name,
+  0700, in the target directory), chowned/chmodded there and renamed over the file (atomic, ``mv -T``
+  replaces the name and never follows it). No secret is in a command line, an operation name, a fact or
+  a temp file readable by others;
+* a symbolic link at the file or its directory is refused naming it, never followed; a FIFO, directory
+  or device at the path is an error and is never opened; every failure removes the staging directory
+  and the backup;
 * the operation names never include their arguments (pyinfra would print them).
 
-The target needs only a POSIX shell with cat, dd, ls, chmod, chown, mkdir and mv (and date for backups).
+The target needs a POSIX shell and GNU coreutils (RHEL/CentOS 7 have them): dd, head, wc, base64,
+mktemp, mv -T, ln -T, chmod, chown, mkdir (and date for backups).
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import difflib
 import posixpath
 
@@ -80,61 +89,158 @@ def _connector_arguments():
     return {key: value for key, value in args.items() if key in CONNECTOR_ARGUMENT_KEYS}
 
 
+# ------------------------------------------------------------------------------ safe remote I/O
+# One reader and one writer for every credentials file the deploys touch (issue 8 section 2):
+# * a symbolic link at the file or at its directory is refused, naming it, never followed;
+# * a FIFO, directory or device at the path is an error and is never opened (the read uses dd with
+#   iflag=nofollow,nonblock after the checks, so a swap in between cannot hang or redirect it);
+# * the content travels base64-encoded on the read (exact bytes: a BOM, CRLF or non-UTF-8 reach the
+#   core, which reports them; pyinfra would fail decoding them) and on stdin for the write (never on a
+#   command line);
+# * the write stages the new file (and the backup) in a private directory made by mktemp -d
+#   (unpredictable name, 0700, in the target directory, so the rename is atomic), sets owner and mode
+#   there, then renames it over the file with mv -T (which replaces a name, never follows it); every
+#   failure (short input, disk full, chown error, ...) removes the staging directory and the backup.
+
+#: stderr markers of the read (never followed by content)
+READ_NO_FILE = "okd-registry-read: no such file"
+READ_LINK = "okd-registry-read: symbolic link"
+READ_NOT_REGULAR = "okd-registry-read: not a regular file"
+READ_FAILED = "okd-registry-read: read failed"
+
+READ_SCRIPT = (
+    'f=$1; d=$(dirname "$f"); '
+    'if [ -L "$d" ] || [ -L "$f" ]; then echo "%s" >&2; exit 1; fi; '
+    'if [ ! -e "$f" ]; then echo "%s" >&2; exit 1; fi; '
+    'if [ ! -f "$f" ]; then echo "%s" >&2; exit 1; fi; '
+    '{ dd if="$f" iflag=nofollow,nonblock bs=65536 2>/dev/null || echo "%s" >&2; } | base64'
+    % (READ_LINK, READ_NO_FILE, READ_NOT_REGULAR, READ_FAILED)
+)
+
+
+def read_command(path):
+    """The one read of a credentials file: base64 of its exact bytes on stdout, or a marker on stderr
+    (missing, symbolic link at the file or its directory, not a regular file, read failed)."""
+    return StringCommand("sh", "-c", QuoteString(READ_SCRIPT), "okd-registry-read", QuoteString(path))
+
+
+class RemoteReadError(Exception):
+    """kind: "missing", "link", "not_regular" or "failed"; message names the host and the path."""
+
+    def __init__(self, kind, message):
+        super(RemoteReadError, self).__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+def decode_read(name, path, status, output):
+    """bytes of a read_command's output, or RemoteReadError naming `name`:`path` and the cause."""
+    stderr = output.stderr.strip()
+    label = "%s:%s" % (name, path)
+    if READ_LINK in stderr:
+        raise RemoteReadError("link", "%s: %s or its directory is a symbolic link; refusing to follow "
+                                      "it (remove the link or manage the real path)" % (name, path))
+    if READ_NO_FILE in stderr:
+        raise RemoteReadError("missing", "%s does not exist" % label)
+    if READ_NOT_REGULAR in stderr:
+        raise RemoteReadError("not_regular", "%s is not a regular file (a FIFO, directory or device); "
+                                             "it was not opened" % label)
+    if READ_FAILED in stderr or not status:
+        raise RemoteReadError("failed", "%s cannot be read: %s"
+                              % (label, stderr or "the read failed without a message"))
+    try:
+        return base64.b64decode("".join(line.strip() for line in output.stdout_lines))
+    except (binascii.Error, ValueError) as exc:
+        raise RemoteReadError("failed", "%s: the read returned garbage (%s)" % (label, exc))
+
+
+def read_remote_bytes(remote, path, **connector_kwargs):
+    """Exact bytes of `path` on `remote` (a pyinfra Host), never printed (print_output=False, no PTY),
+    never through a fact. Raises RemoteReadError."""
+    connector_kwargs.pop("_stdin", None)
+    connector_kwargs["_get_pty"] = False
+    status, output = remote.run_shell_command(read_command(path), print_output=False,
+                                              print_input=getattr(pyinfra_state, "print_input", False),
+                                              **connector_kwargs)
+    return decode_read(remote.name, path, status, output)
+
+
 def read_remote_file(path):
-    """Content of a remote file as text. Its output is never printed (print_output=False), so the
-    secrets stay out of the logs even with -vvv. Overridden in the unit tests."""
-    kwargs = _connector_arguments()
-    kwargs["_get_pty"] = False
-    status, output = host.run_shell_command(
-        StringCommand("cat", QuoteString(path)),
-        print_output=False,
-        print_input=pyinfra_state.print_input,
-        **kwargs,
-    )
-    if not status:
-        raise OperationError("%s: cannot read %s: %s" % (host.name, path, output.stderr.strip()))
-    return "\n".join(output.stdout_lines) + "\n"
+    """Content (bytes) of a credentials file on the current host; see read_remote_bytes."""
+    try:
+        return read_remote_bytes(host, path, **_connector_arguments())
+    except RemoteReadError as exc:
+        raise OperationError(exc.message)
 
 
-#: the backup's name, as the Ansible module's (``<path>.<pid>.<%Y-%m-%d@%H:%M:%S>~``): the pid is the
-#: target shell's. It is created with umask 077 and noclobber (never over an existing file), 0600.
-BACKUP_SCRIPT = (
-    'if [ -f "$f" ]; then b="$f.$$.$(date +%Y-%m-%d@%H:%M:%S)~"; '
-    '(set -C; cat "$f" > "$b"); chmod 600 "$b"; echo "backup: $b"; fi; '
+WRITE_SCRIPT = (
+    "set -e; umask 077; f=$1; d=$2; o=$3; n=$4; k=$5; p=; bk=; done=; "
+    'fail() { echo "okd-registry-write: $*" >&2; exit 1; }; '
+    'trap \'[ -z "$p" ] || rm -rf "$p"; [ -z "$bk" ] || [ -n "$done" ] || rm -f "$bk"\' EXIT; '
+    'if [ -L "$d" ]; then fail "$d is a symbolic link; refusing to follow it"; fi; '
+    'if [ -L "$f" ]; then fail "$f is a symbolic link; refusing to follow it"; fi; '
+    'if [ -e "$d" ] && [ ! -d "$d" ]; then fail "$d is not a directory"; fi; '
+    'if [ -e "$f" ] && [ ! -f "$f" ]; then fail "$f is not a regular file; it was not opened"; fi; '
+    # missing directories: each created 0700 (umask), owned by $o, never through a link
+    'if [ ! -d "$d" ]; then set --; c=$d; '
+    '  while [ ! -e "$c" ] && [ ! -L "$c" ]; do set -- "$c" "$@"; c=$(dirname "$c"); done; '
+    '  for c in "$@"; do mkdir "$c"; if [ -n "$o" ]; then chown -h "$o" "$c"; fi; done; fi; '
+    'case "$d" in */.docker) chmod 700 "$d";; esac; '
+    # the staging directory: unpredictable name, 0700, in the target directory (same filesystem)
+    'p=$(mktemp -d "$d/.$(basename "$f").XXXXXXXXXX"); '
+    'head -c "$n" > "$p/new"; s=$(wc -c < "$p/new"); '
+    '[ "$s" -eq "$n" ] || fail "short input ($s of $n bytes); nothing was changed"; '
+    'if [ -n "$o" ]; then chown "$o" "$p/new"; fi; chmod 600 "$p/new"; '
+    'sync "$p/new" 2>/dev/null || sync; '
+    'if [ "$k" = 1 ] && [ -f "$f" ]; then '
+    '  dd if="$f" iflag=nofollow,nonblock of="$p/old" 2>/dev/null || fail "cannot copy $f for the backup"; '
+    '  if [ -n "$o" ]; then chown "$o" "$p/old"; fi; chmod 600 "$p/old"; '
+    '  b="$f.$$.$(date +%Y-%m-%d@%H:%M:%S)~"; '
+    '  ln -T "$p/old" "$b" 2>/dev/null || fail "cannot create the backup $b (exists?)"; bk=$b; '
+    '  echo "backup: $b"; fi; '
+    'if [ -L "$f" ]; then fail "$f became a symbolic link; refusing to follow it"; fi; '
+    'mv -fT "$p/new" "$f"; done=1'
 )
 
 
 def write_file_command(path, content, owner=None, group=None, backup=False):
-    """The command that replaces `path` atomically with `content`, streamed on stdin (never on the
-    command line). dd reads exactly the content's bytes (pyinfra appends a newline to stdin data).
-    With backup, an existing file is first copied (0600) next to it, in the same command, right
-    before the rename (a failed copy leaves the file alone)."""
+    """The one write of a credentials file: replaces `path` atomically with `content`, streamed on
+    stdin (never on the command line; pyinfra appends a newline, `head -c` takes exactly the content's
+    bytes). With backup, an existing file is first copied (0600, owner like the file) to
+    ``<path>.<pid>.<YYYY-MM-DD@HH:MM:SS>~`` (a hard link from the staging directory: never over an
+    existing file, never through a link), in the same command; a failed write removes it again.
+    Missing directories are created 0700 owned by owner/group; an existing ``.docker`` directory is
+    tightened to 0700; a symbolic link at the file or the directory fails the command."""
     directory = posixpath.dirname(path) or "/"
     data = content.encode("utf-8")
-    chown = 'chown "$o" "$t"; ' if (owner or group) else ""
-    keep = BACKUP_SCRIPT if backup else ""
-    # like the Ansible module: a missing directory is created 0700 (missing parents 0755), an
-    # existing ".docker" directory is tightened to 0700, other existing directories are left alone
-    script = (
-        "set -e; umask 077; f=$1; d=$2; o=$3; n=$4; t=\"$d/.$(basename \"$f\").tmp.$$\"; "
-        'if [ ! -d "$d" ]; then (umask 022; mkdir -p "$(dirname "$d")"); mkdir "$d"; chmod 700 "$d"; fi; '
-        'case "$d" in */.docker) chmod 700 "$d";; esac; '
-        'trap \'rm -f "$t"\' EXIT; '
-        'dd of="$t" bs=1 count="$n" 2>/dev/null; '
-        's=$(wc -c < "$t"); [ $s -eq "$n" ]; '
-        + chown +
-        'chmod 600 "$t"; '
-        + keep +
-        'mv -f "$t" "$f"; trap - EXIT'
-    )
     return StringCommand(
-        "sh", "-c", QuoteString(script), "okd-registry-write",
+        "sh", "-c", QuoteString(WRITE_SCRIPT), "okd-registry-write",
         QuoteString(path), QuoteString(directory),
         QuoteString("%s:%s" % (owner or "", group or "") if (owner or group) else ""),
-        str(len(data)),
+        str(len(data)), "1" if backup else "0",
         _stdin=content,
         _get_pty=False,
     )
+
+
+FIX_MODE_SCRIPT = (
+    'f=$1; d=$2; o=$3; m=$4; '
+    'if [ -L "$d" ] || [ -L "$f" ]; then echo "okd-registry-fix-mode: $f or $d is a symbolic link; '
+    'refusing to follow it" >&2; exit 1; fi; '
+    'if [ ! -f "$f" ]; then echo "okd-registry-fix-mode: $f is not a regular file" >&2; exit 1; fi; '
+    'case "$d" in */.docker) chmod 700 "$d";; esac; '
+    'if [ -n "$o" ]; then chown -h "$o" "$f"; fi; '
+    'if [ "$m" = 1 ]; then chmod 600 "$f"; fi'
+)
+
+
+def fix_mode_command(path, owner=None, group=None, mode=True):
+    """Mode 0600 (mode=True) and owner of an existing file whose content is right, its .docker
+    directory 0700; refused (exit 1) when the file or its directory is a symbolic link."""
+    return StringCommand("sh", "-c", QuoteString(FIX_MODE_SCRIPT), "okd-registry-fix-mode",
+                         QuoteString(path), QuoteString(posixpath.dirname(path) or "/"),
+                         QuoteString("%s:%s" % (owner or "", group or "") if (owner or group) else ""),
+                         "1" if mode else "0")
 
 
 @operation()
@@ -147,8 +253,17 @@ def _registry_credentials(path=DEFAULT_PATH, registries=(), state="present", own
     source = "%s:%s" % (host.name, path)
 
     info = host.get_fact(RegistryAuthFile, path=path)
+    if info.get("dir_type") == "link":
+        raise OperationError("%s: %s is a symbolic link; refusing to follow it (remove the link or "
+                             "manage the real path)" % (host.name, posixpath.dirname(path) or "/"))
+    if info.get("dir_type") == "other":
+        raise OperationError("%s: %s is not a directory" % (host.name, posixpath.dirname(path) or "/"))
+    if info["type"] == "link":
+        raise OperationError("%s is a symbolic link; refusing to follow it (remove the link or manage "
+                             "the real path)" % source)
     if info["type"] == "other":
-        raise OperationError("%s exists but is not a regular file" % source)
+        raise OperationError("%s is not a regular file (a FIFO, directory or device); it was not "
+                             "opened" % source)
 
     current_text = read_remote_file(path) if info["exists"] else None
     try:
@@ -185,13 +300,14 @@ def _registry_credentials(path=DEFAULT_PATH, registries=(), state="present", own
 
     # content is right: fix permissions/ownership only where needed (as the Ansible module does)
     directory = posixpath.dirname(path) or "/"
-    if posixpath.basename(directory) == ".docker" and info["dir_mode"] not in (None, 0o700):
-        yield StringCommand("chmod", "700", QuoteString(directory))
-    if info["mode"] != 0o600:
-        yield StringCommand("chmod", "600", QuoteString(path))
-    if (owner and info["user"] != owner) or (group and info["group"] != group):
-        yield StringCommand("chown", QuoteString("%s:%s" % (owner or "", group or "")),
-                            QuoteString(path))
+    fix_dir = posixpath.basename(directory) == ".docker" and info["dir_mode"] not in (None, 0o700)
+    fix_mode = info["mode"] != 0o600
+    fix_owner = (owner and info["user"] != owner) or (group and info["group"] != group)
+    if fix_dir or fix_mode or fix_owner:
+        # one guarded command (a link planted since the fact was read is refused, never followed)
+        yield fix_mode_command(path, owner if fix_owner else None, group if fix_owner else None,
+                               mode=fix_mode)
+        return
     host.noop("registry credentials %s are up to date" % path)
 
 

@@ -29,6 +29,17 @@ from pyinfra_deploys.okd_registry import operations  # noqa: E402
 FIXTURES = sorted(glob.glob(os.path.join(ROOT, "tests", "unit", "fixtures", "pyinfra", "*.json")))
 
 
+def _is_read(raw):
+    return "okd-registry-read" in raw
+
+
+def _b64_lines(data):
+    """What `base64` prints for data (76 columns)."""
+    import base64
+    text = base64.b64encode(data).decode("ascii")
+    return [text[i:i + 76] for i in range(0, len(text), 76)] or [""]
+
+
 def _output(stdout=(), stderr=()):
     return CommandOutput([OutputLine("stdout", line) for line in stdout]
                          + [OutputLine("stderr", line) for line in stderr])
@@ -54,13 +65,15 @@ class FakeHost(RecordingShell):
 
     def run_shell_command(self, command, print_output=False, print_input=False, **kwargs):
         raw = self.record(command, print_output, kwargs)
-        if self._shell.get("raise") == "timeout" and not raw.startswith("cat "):
+        if self._shell.get("raise") == "timeout" and not _is_read(raw):
             raise TimeoutError()  # what pyinfra's connectors raise when _timeout runs out
-        if raw.startswith("cat "):
-            path = raw.split(" ", 1)[1].strip("'")
+        if _is_read(raw):
+            # the one reader: exactly operations.read_command(path), answered like the host would
+            path = command.bits[-1].obj
+            assert raw == operations.read_command(path).get_raw_value()
             if path not in self._files:
-                return False, _output(stderr=["cat: %s: No such file or directory" % path])
-            return True, _output(stdout=self._files[path].split("\n")[:-1] or [""])
+                return False, _output(stderr=[operations.READ_NO_FILE])
+            return True, _output(stdout=_b64_lines(self._files[path].encode("utf-8")))
         return self._shell["status"], _output(self._shell["stdout"], self._shell["stderr"])
 
     def noop(self, description):
@@ -135,10 +148,10 @@ def test_fixture(path):
             assert fragment not in raw
         if "write" in want:
             content = want["stdin"]
-            args = command.bits[-4:]
+            args = command.bits[-5:]
             assert [getattr(a, "obj", a) for a in args] == [
                 want["write"], os.path.dirname(want["write"]), want.get("owner", "root:root"),
-                str(len(content.encode("utf-8")))]
+                str(len(content.encode("utf-8"))), "1" if want.get("backup") else "0"]
             # the content travels on stdin only, never in a PTY (which would echo it)
             assert command.connector_arguments["_stdin"] == content
             assert command.connector_arguments["_get_pty"] is False
@@ -154,7 +167,7 @@ def test_fixture(path):
         assert any(fragment in raw for raw in host.shell_commands), host.shell_commands
     if "expect_timeout" in fixture:
         timeouts = [kw.get("_timeout") for raw, kw in zip(host.shell_commands, host.shell_kwargs)
-                    if not raw.startswith("cat ")]
+                    if not _is_read(raw)]
         assert timeouts == [fixture["expect_timeout"]], timeouts
     if "logs_contain" in fixture:
         assert any(fixture["logs_contain"] in line for line in host.logs), host.logs
@@ -178,7 +191,7 @@ def test_write_command_runs_in_a_posix_shell(tmp_path):
     assert target.read_bytes() == content.encode()
     assert oct(target.stat().st_mode & 0o777) == "0o600"
     assert oct(target.parent.stat().st_mode & 0o777) == "0o700"
-    assert oct(target.parent.parent.stat().st_mode & 0o777) == "0o755"  # parents as the module does
+    assert oct(target.parent.parent.stat().st_mode & 0o777) == "0o700"  # created parents too, as the module
     assert [p.name for p in target.parent.iterdir()] == ["config.json"]  # no temp file left
     # a short stdin (connection lost) leaves the old file alone and no temp file
     proc = subprocess.run(["sh", "-c", operations.write_file_command(
@@ -195,12 +208,14 @@ def test_fact_never_reads_content_and_parses_ls():
     info = fact.process([
         "dir drwx------ root root",
         "file -rw-------. root wheel",
-        "sha256 " + "A" * 64,
     ])
     assert info["exists"] and info["type"] == "file"
     assert info["mode"] == 0o600 and info["dir_mode"] == 0o700
     assert info["user"] == "root" and info["group"] == "wheel"
-    assert info["sha256"] == "a" * 64
+    assert "sha256" not in info  # no hash of the file: -vvv prints facts
+    assert fact.process(["dirlink", "link"])["type"] == "link"
+    assert fact.process(["dirlink"])["dir_type"] == "link"
+    assert fact.process(["dir drwx------ root root", "other"])["type"] == "other"
     assert fact.process([]) == fact.default()
     assert fact.process(["dir drwxr-xr-x root root"])["dir_mode"] == 0o755
 
@@ -217,7 +232,7 @@ def test_fact_command_in_a_posix_shell(tmp_path):
                          capture_output=True, text=True, check=True).stdout.splitlines()
     info = fact.process(out)
     assert info["exists"] and info["mode"] == 0o640 and info["dir_mode"] == 0o700
-    assert info["sha256"] == "ca3d163bab055381827226140568f3bef7eaac187cebd76878e0b63e9e442356"
+    assert "sha256" not in info and info["type"] == "file" and info["dir_type"] == "dir"
     missing = fact.process(subprocess.run(["sh", "-c", fact.command(str(tmp_path / "x/y")).get_raw_value()],
                                           capture_output=True, text=True).stdout.splitlines())
     assert missing == fact.default()
@@ -748,8 +763,8 @@ def _file_state(path, state):
     if state == "missing":
         return [[quoted, []]]
     mode = "-rw-------" if state == "same" else "-rw-r--r--"
-    return [[quoted, ["dir drwx------ root root", "file %s root root" % mode, "sha256 " + "0" * 64]],
-            [re.escape("cat %s" % path) + "$", _rendered().split("\n")[:-1]]]
+    return [[quoted, ["dir drwx------ root root", "file %s root root" % mode]],
+            [re.escape("okd-registry-read %s" % path) + "$", _b64_lines(_rendered().encode())]]
 
 
 def _service(running=True):
@@ -806,7 +821,7 @@ def test_deploy_master_paths_and_restart_where_changed(tmp_path):
         NODE_PATH, MASTER_PATH]
     assert writes["node1"] == [] and writes["node2"] == []
     assert not any(MASTER_PATH in c for h in ("node1", "node2") for c in cmds[h])
-    assert "chmod 600 %s" % NODE_PATH in cmds["node2"]
+    assert any(c.startswith("sh -c ") and ("okd-registry-fix-mode %s" % NODE_PATH) in c for c in cmds["node2"])
 
     # registry_credentials_restart_service: one host at a time, only where a file changed
     assert "Starting serial operation: Restart okd-test where the registry credentials changed" in out
@@ -874,3 +889,136 @@ def test_deploy_bad_settings_stop_before_anything_runs(tmp_path, data, message):
     assert r.returncode != 0
     assert message in r.stdout, r.stdout[-4000:]
     assert "Beginning operation run" not in r.stdout
+
+
+# ------------------------------------------------- the one reader and writer: links, FIFOs, failures
+# (issue 8 section 2), run for real in a POSIX shell
+
+def _victim(tmp_path):
+    victim = tmp_path / "etc"
+    victim.mkdir()
+    victim.chmod(0o755)
+    (victim / "config.json").write_bytes(b'{"auths": {}}')
+    (victim / "config.json").chmod(0o644)
+    return victim
+
+
+def _snapshot(directory):
+    import stat
+    out = {}
+    for p in sorted(directory.iterdir()):
+        st = os.lstat(str(p))
+        out[p.name] = (st.st_mode, p.read_bytes() if stat.S_ISREG(st.st_mode) else None)
+    return os.lstat(str(directory)).st_mode, out
+
+
+def _sh(command, stdin=None, env=None, prefix=""):
+    import subprocess
+    data = None
+    if stdin is not None:
+        data = (stdin + "\n").encode()  # what pyinfra's write_stdin sends
+    # the timeout guards against a hang (a FIFO opened for reading); it is not a timing assertion
+    return subprocess.run(["sh", "-c", prefix + command.get_raw_value()], input=data,
+                          capture_output=True, env=env, timeout=60)
+
+
+def test_writer_and_reader_refuse_planted_links(tmp_path):
+    victim = _victim(tmp_path)
+    before = _snapshot(victim)
+    content = '{\n    "auths": {}\n}\n'
+    linked_dir = tmp_path / "origin" / ".docker"
+    linked_dir.parent.mkdir()
+    os.symlink(str(victim), str(linked_dir))
+    real = tmp_path / "node" / ".docker"
+    real.mkdir(parents=True)
+    os.symlink(str(victim / "config.json"), str(real / "config.json"))
+    for path in (linked_dir / "config.json", real / "config.json"):
+        for backup in (False, True):
+            proc = _sh(operations.write_file_command(str(path), content, "root", "root", backup=backup),
+                       stdin=content)
+            assert proc.returncode != 0
+            assert b"is a symbolic link; refusing to follow it" in proc.stderr, proc.stderr
+        proc = _sh(operations.fix_mode_command(str(path), "root", "root"))
+        assert proc.returncode != 0 and b"symbolic link" in proc.stderr
+        proc = _sh(operations.read_command(str(path)))
+        assert proc.returncode != 0 and operations.READ_LINK.encode() in proc.stderr and not proc.stdout
+    assert _snapshot(victim) == before
+    assert os.listdir(str(real)) == ["config.json"] and os.path.islink(str(real / "config.json"))
+
+
+def test_reader_never_opens_a_fifo_and_returns_exact_bytes(tmp_path):
+    from pyinfra.connectors.util import CommandOutput, OutputLine
+    d = tmp_path / ".docker"
+    d.mkdir()
+    os.mkfifo(str(d / "fifo"))
+    proc = _sh(operations.read_command(str(d / "fifo")))
+    assert proc.returncode != 0 and operations.READ_NOT_REGULAR.encode() in proc.stderr
+    (d / "sub").mkdir()
+    proc = _sh(operations.read_command(str(d / "sub")))
+    assert operations.READ_NOT_REGULAR.encode() in proc.stderr
+    proc = _sh(operations.read_command(str(d / "missing")))
+    assert operations.READ_NO_FILE.encode() in proc.stderr
+    with pytest.raises(operations.RemoteReadError) as info:
+        operations.decode_read("node1", str(d / "fifo"), False, CommandOutput(
+            [OutputLine("stderr", operations.READ_NOT_REGULAR)]))
+    assert info.value.kind == "not_regular" and "node1:%s is not a regular file" % (d / "fifo") in str(info.value)
+    # a BOM, CRLF, no final newline, bytes that are not UTF-8: the reader returns them exactly
+    data = b"\xef\xbb\xbf{\"auths\": {}}\r\n\xff\xfe tail"
+    (d / "config.json").write_bytes(data)
+    proc = _sh(operations.read_command(str(d / "config.json")))
+    assert proc.returncode == 0
+    lines = proc.stdout.decode("ascii").splitlines()
+    got = operations.decode_read("node1", "x", True, CommandOutput([OutputLine("stdout", line) for line in lines]))
+    assert got == data
+
+
+@pytest.mark.parametrize("fault", ["disk full", "chown fails", "rename fails", "short input"])
+def test_writer_failures_leave_the_old_file_and_no_debris(tmp_path, fault):
+    import stat
+    target = tmp_path / ".docker" / "config.json"
+    target.parent.mkdir(mode=0o700)
+    old = b'{"auths": {"old.example": {"auth": "b2xkOm9sZA=="}}}'
+    target.write_bytes(old)
+    target.chmod(0o600)
+    new = '{\n    "auths": {}\n}\n' + " " * 5000
+    owner, env, prefix, stdin = "root", None, "", new
+    if fault == "disk full":
+        prefix = "ulimit -f 4; "  # 4 blocks: writing the new file fails with EFBIG
+    elif fault == "chown fails":
+        owner = "no-such-user-okd"
+    elif fault == "rename fails":
+        bindir = tmp_path / "bin"
+        bindir.mkdir()
+        (bindir / "mv").write_text("#!/bin/sh\necho 'mv: disk on fire' >&2\nexit 1\n")
+        (bindir / "mv").chmod(0o755)
+        env = dict(os.environ, PATH="%s:%s" % (bindir, os.environ.get("PATH", "/usr/bin:/bin")))
+    elif fault == "short input":
+        stdin = new[:10]
+    command = operations.write_file_command(str(target), new, owner, "root", backup=True)
+    proc = _sh(command, stdin=stdin, env=env, prefix=prefix)
+    assert proc.returncode != 0, proc.stdout
+    assert target.read_bytes() == old and stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert [p.name for p in target.parent.iterdir()] == ["config.json"]  # no staging dir, no backup
+    # control: the same command without the fault works and keeps one backup
+    proc = _sh(operations.write_file_command(str(target), new, "root", "root", backup=True), stdin=new)
+    assert proc.returncode == 0, proc.stderr
+    assert target.read_bytes() == new.encode()
+    assert len(list(target.parent.iterdir())) == 2
+
+
+def test_writer_stages_in_a_private_directory_with_an_unpredictable_name(tmp_path):
+    """The new file is created in `mktemp -d` (0700, random name) inside the target directory: a file
+    or link planted at any predictable name (the old `.config.json.tmp.$$`) receives nothing."""
+    target = tmp_path / ".docker" / "config.json"
+    target.parent.mkdir(mode=0o700)
+    victim = _victim(tmp_path)
+    before = _snapshot(victim)
+    for pid in range(1, 200):
+        os.symlink(str(victim / "config.json"), str(target.parent / (".config.json.tmp.%d" % pid)))
+    command = operations.write_file_command(str(target), "{}\n", "root", "root")
+    raw = command.get_raw_value()
+    assert 'mktemp -d "$d/.$(basename "$f").XXXXXXXXXX"' in raw and ".tmp.$$" not in raw
+    proc = _sh(command, stdin="{}\n")
+    assert proc.returncode == 0, proc.stderr
+    assert target.read_bytes() == b"{}\n" and _snapshot(victim) == before
+    assert len(list(target.parent.iterdir())) == 1 + 199
