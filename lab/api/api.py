@@ -10,7 +10,7 @@ import secrets as _random
 import threading
 import uuid
 
-from . import patch as patchlib, resources
+from . import patch as patchlib, quantity, resources, validation
 from .resources import BY_KEY
 
 DEFAULT_NAMESPACES = ["default", "kube-public", "kube-system", "openshift", "openshift-infra", "openshift-node"]
@@ -218,10 +218,8 @@ def _validate(r, obj, old):
         to = (obj.get("spec") or {}).get("to") or {}
         if not to.get("name"):
             causes.append(("spec.to.name", "FieldValueRequired", "Required value"))
-    elif key == "deploymentconfigs.apps.openshift.io":
-        tmpl = (obj.get("spec") or {}).get("template") or {}
-        if not ((tmpl.get("spec") or {}).get("containers")):
-            causes.append(("spec.template.spec.containers", "FieldValueRequired", "Required value"))
+    # pod templates (1.11 ValidatePodTemplateSpec) and PVC updates: lab/api/validation.py
+    causes.extend(validation.validate(key, obj, old))
     return causes
 
 
@@ -493,6 +491,13 @@ class Api(ImageStreams):
             spec.setdefault("test", False)
             obj.setdefault("status", {"latestVersion": 0, "observedGeneration": 0, "replicas": 0,
                                       "updatedReplicas": 0, "availableReplicas": 0, "unavailableReplicas": 0})
+        # 1.11 pod-spec defaults and canonical quantities (lab/api/validation.py, quantity.py)
+        validation.default(key, obj)
+        try:
+            validation.canonicalize(key, obj)
+        except quantity.QuantityError as e:
+            raise bad_request("%s in version \"%s\" cannot be handled as a %s: %s" % (r.kind, r.version or "v1",
+                                                                                      r.kind, e))
 
     def _allocate_ip(self):
         used = set((s.get("spec") or {}).get("clusterIP") for s in self.store.items("services"))

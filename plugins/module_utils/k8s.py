@@ -248,9 +248,97 @@ MERGE_KEYS = {
 _IGNORED_META = ("resourceVersion", "uid", "creationTimestamp", "selfLink", "generation",
                  "managedFields", "deletionTimestamp")
 
+# Unions: fields of an object that are alternatives of each other (Kubernetes validation allows only one,
+# e.g. 1.11 validateEnvVarValueFrom: "may not be specified when `value` is not empty"). When the desired
+# definition sets one member, the live object's other members are removed, never merged with it.
+_POD = ("spec", "template", "spec")
+_CONTAINER = _POD + ("containers",)
+_VOLUME_SOURCES = ("hostPath", "emptyDir", "gcePersistentDisk", "awsElasticBlockStore", "gitRepo", "secret", "nfs",
+                   "iscsi", "glusterfs", "persistentVolumeClaim", "rbd", "flexVolume", "cinder", "cephfs", "flocker",
+                   "downwardAPI", "fc", "azureFile", "configMap", "vsphereVolume", "quobyte", "azureDisk",
+                   "photonPersistentDisk", "projected", "portworxVolume", "scaleIO", "storageos")
+_PROBE_HANDLERS = ("exec", "httpGet", "tcpSocket")
+ONE_OF = {
+    _CONTAINER + ("env",): (("value", "valueFrom"),),
+    _CONTAINER + ("env", "valueFrom"): (("fieldRef", "resourceFieldRef", "configMapKeyRef", "secretKeyRef"),),
+    _POD + ("volumes",): (_VOLUME_SOURCES,),
+    _CONTAINER + ("livenessProbe",): (_PROBE_HANDLERS,),
+    _CONTAINER + ("readinessProbe",): (_PROBE_HANDLERS,),
+}
+
+
+def _union_rivals(desired, live, path):
+    """Keys of ``live`` (a dict) that are union rivals of a member set in ``desired``: to be removed."""
+    drop = []
+    for group in ONE_OF.get(tuple(path), ()):
+        chosen = [k for k in group if desired.get(k) is not None]
+        if chosen:
+            drop.extend(k for k in group if k not in desired and live.get(k) is not None)
+    return drop
+
+
+def _union_missing(desired, live, path):
+    """True when ``desired`` sets a union member (even to an empty value such as emptyDir: {}) that
+    ``live`` does not have: the empty value then means "this member", not "absent"."""
+    for group in ONE_OF.get(tuple(path), ()):
+        for k in group:
+            if desired.get(k) is not None and live.get(k) is None:
+                return True
+    return False
+
+
+# Resource quantities are compared by value (the apiserver stores them canonicalised: 0.1 -> 100m)
+_QUANTITY_PARENTS = (_CONTAINER + ("resources", "requests"), _CONTAINER + ("resources", "limits"),
+                     _POD + ("initContainers", "resources", "requests"),
+                     _POD + ("initContainers", "resources", "limits"),
+                     ("spec", "resources", "requests"), ("spec", "resources", "limits"),   # PVC
+                     ("spec", "hard"), ("spec", "capacity"))
+
 
 def _merge_key(path):
     return MERGE_KEYS.get(tuple(path))
+
+
+_QUANTITY_RE = re.compile(r"^([+-]?)([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(.*)$")
+_BINARY_SUFFIX = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
+_DECIMAL_SUFFIX = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
+
+
+def quantity_value(text):
+    """A Kubernetes resource quantity ("100m", "0.1", "1Gi", "1e3") -> its exact value (a Fraction),
+    rounded up to 1n like apimachinery's ParseQuantity. Raises ToolkitError when it is not a quantity."""
+    from fractions import Fraction
+    if isinstance(text, bool) or not isinstance(text, string_types + (int, float)):
+        raise ToolkitError("%r is not a resource quantity" % (text,))
+    if isinstance(text, float):
+        text = repr(text)
+    text = text_type(text)
+    m = _QUANTITY_RE.match(text)
+    if not m:
+        raise ToolkitError("%r is not a resource quantity" % (text,))
+    sign, num, suffix = m.groups()
+    value = Fraction(num[:-1] if num.endswith(".") else num)
+    if suffix in _BINARY_SUFFIX:
+        value *= 2 ** _BINARY_SUFFIX[suffix]
+    elif suffix in _DECIMAL_SUFFIX:
+        value *= Fraction(10) ** _DECIMAL_SUFFIX[suffix]
+    elif re.match(r"^[eE][+-]?[0-9]+$", suffix):
+        value *= Fraction(10) ** int(suffix[1:])
+    else:
+        raise ToolkitError("%r is not a resource quantity (unknown suffix %r)" % (text, suffix))
+    nano = value * 10 ** 9
+    if nano.denominator != 1:
+        whole = nano.numerator // nano.denominator
+        value = Fraction(whole + 1 if value > 0 else whole, 10 ** 9)
+    return -value if sign == "-" else value
+
+
+def same_quantity(a, b):
+    """True when two quantities have the same value ("0.1" and "100m"); False when either is not one."""
+    try:
+        return quantity_value(a) == quantity_value(b)
+    except ToolkitError:
+        return False
 
 
 def is_zero(value):
@@ -268,6 +356,8 @@ def _equal(desired, live, path):
         return desired is None or is_zero(desired)
     if isinstance(desired, dict):
         if not isinstance(live, dict):
+            return False
+        if _union_rivals(desired, live, path) or _union_missing(desired, live, path):
             return False
         for k, v in desired.items():
             if v is None:
@@ -289,6 +379,8 @@ def _equal(desired, live, path):
         return all(_equal(d, l, path) for d, l in zip(desired, live))
     if isinstance(desired, bool) or isinstance(live, bool):
         return isinstance(desired, bool) and isinstance(live, bool) and desired == live
+    if len(path) > 1 and tuple(path[:-1]) in _QUANTITY_PARENTS and same_quantity(desired, live):
+        return True
     if isinstance(desired, (int, float)) and isinstance(live, (int, float)):
         return desired == live
     if isinstance(desired, string_types) and isinstance(live, string_types):
@@ -300,6 +392,8 @@ def _merged(desired, live, path):
     """The value to send so that the live value ends up satisfying ``desired``."""
     if isinstance(desired, dict) and isinstance(live, dict):
         out = copy.deepcopy(live)
+        for k in _union_rivals(desired, live, path):
+            out.pop(k, None)
         for k, v in desired.items():
             if v is None:
                 out.pop(k, None)
@@ -347,10 +441,15 @@ def _patch(desired, live, path):
             if lv is not None:
                 patch[k] = None
             continue
+        if lv is None and any(k in g for g in ONE_OF.get(tuple(path), ())):
+            patch[k] = strip_none(copy.deepcopy(v))     # a union member, even empty (emptyDir: {})
+            continue
         if _equal(v, lv, path + [k]):
             continue
         if isinstance(v, dict) and isinstance(lv, dict):
             sub = _patch(v, lv, path + [k])
+            for rival in _union_rivals(v, lv, path + [k]):
+                sub[rival] = None
             if sub:
                 patch[k] = sub
         else:

@@ -280,7 +280,7 @@ def test_strategic_merge_keys_for_workloads(dyn, ns):
     cs = out.to_dict()["spec"]["template"]["spec"]["containers"]
     assert [c["name"] for c in cs] == ["web", "side"]
     assert cs[0]["env"] == [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]
-    assert cs[0]["ports"] == [{"containerPort": 8080}]
+    assert cs[0]["ports"] == [{"containerPort": 8080, "protocol": "TCP"}]   # 1.11 SetDefaults_ContainerPort
     assert out.metadata.generation == 2 and out.status.latestVersion == 2
     # services merge ports by port
     svcs = dyn.resources.get(api_version="v1", kind="Service")

@@ -361,3 +361,49 @@ def test_san_change_reissues_then_keeps(deployed, api, lab):
     assert r["spec"]["tls"]["termination"] == "passthrough" and "destinationCACertificate" not in r["spec"]["tls"]
     # REGISTRY_HTTP_SECRET was generated once and kept through all runs
     assert api["core"].read_namespaced_secret("registry-http-secret", NS).data["http-secret"] == secret0
+
+
+def _oc_adm_registry_dc(redhat_host):
+    """The DeploymentConfig as `oc adm registry` (origin pkg/oc/cli/admin/registry/registry.go
+    RunCmdRegistry) and therefore openshift-ansible 3.11 create it: REGISTRY_HTTP_SECRET as a literal
+    value, a privileged: false container, an emptyDir registry-storage volume."""
+    return {"apiVersion": "apps.openshift.io/v1", "kind": "DeploymentConfig",
+            "metadata": {"name": "docker-registry", "labels": {"docker-registry": "default"}},
+            "spec": {"replicas": 1, "selector": {"docker-registry": "default"},
+                     "triggers": [{"type": "ConfigChange"}],
+                     "template": {"metadata": {"labels": {"docker-registry": "default"}}, "spec": {
+                         "serviceAccountName": "registry",
+                         "containers": [{
+                             "name": "registry", "image": redhat_host + "/openshift3/ose-docker-registry:v3.11",
+                             "ports": [{"containerPort": 5000}],
+                             "env": [{"name": "REGISTRY_MIDDLEWARE_REPOSITORY_OPENSHIFT_ENFORCEQUOTA", "value": "false"},
+                                     {"name": "REGISTRY_HTTP_ADDR", "value": ":5000"},
+                                     {"name": "REGISTRY_HTTP_NET", "value": "tcp"},
+                                     {"name": "REGISTRY_HTTP_SECRET", "value": "b2MgYWRtIHJlZ2lzdHJ5IGxpdGVyYWw="}],
+                             "resources": {"requests": {"cpu": "0.1", "memory": "256Mi"}},
+                             "securityContext": {"privileged": False},
+                             "volumeMounts": [{"name": "registry-storage", "mountPath": "/registry"}]}],
+                         "volumes": [{"name": "registry-storage", "emptyDir": {}}]}}}}
+
+
+def test_role_takes_over_an_oc_adm_registry_deployment_config(deployed, api, redhat_host):
+    """issue 13 item 1: on a cluster installed by openshift-ansible the DC has REGISTRY_HTTP_SECRET as a
+    literal `value`; the role writes `valueFrom`. Kubernetes 1.11 rejects an env entry with both (422), so
+    the role must replace the value source, not merge it. Also: the API stores `0.1` CPU as `100m`, and
+    the re-run compares quantities by value (no change)."""
+    custom = api["custom"]
+    custom.delete_namespaced_custom_object("apps.openshift.io", "v1", NS, "deploymentconfigs", "docker-registry")
+    custom.create_namespaced_custom_object("apps.openshift.io", "v1", NS, "deploymentconfigs",
+                                           _oc_adm_registry_dc(redhat_host))
+    d = dc(api)
+    assert d["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"] == "100m"
+    rc, out = run_playbook()
+    assert rc == 0, out[-6000:]
+    (c,) = dc(api)["spec"]["template"]["spec"]["containers"]
+    env = dict((e["name"], e) for e in c["env"])
+    assert env["REGISTRY_HTTP_SECRET"] == {"name": "REGISTRY_HTTP_SECRET", "valueFrom": {"secretKeyRef": {
+        "name": "registry-http-secret", "key": "http-secret"}}}
+    assert "b2MgYWRtIHJlZ2lzdHJ5IGxpdGVyYWw=" not in out
+    # the defaults' 100m CPU equals the stored value: nothing changes on a re-run
+    rc, out = run_playbook("-e", '{"okd_integrated_registry_resources": {"requests": {"cpu": "0.1", "memory": "256Mi"}}}')
+    assert rc == 0 and recap(out)["changed"] == 0, out[-4000:]

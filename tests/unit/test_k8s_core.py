@@ -192,6 +192,68 @@ def test_server_managed_metadata_ignored_and_guard():
     assert guarded == {"metadata": {"labels": {"a": "2"}, "resourceVersion": "7"}}
 
 
+def _dc(container, volumes=None):
+    spec = {"containers": [container]}
+    if volumes is not None:
+        spec["volumes"] = volumes
+    return {"apiVersion": "apps.openshift.io/v1", "kind": "DeploymentConfig",
+            "metadata": {"name": "docker-registry", "namespace": "default"},
+            "spec": {"template": {"spec": spec}}}
+
+
+def test_env_value_source_is_replaced_not_merged():
+    """issue 13 item 1: a live literal `value` (oc adm registry) and a desired `valueFrom` must not end up
+    together in one env entry (1.11 validateEnvVarValueFrom rejects that); and back again."""
+    ref = {"secretKeyRef": {"name": "registry-http-secret", "key": "http-secret"}}
+    live = _dc({"name": "registry", "image": "r", "terminationMessagePath": "/dev/termination-log",
+                "env": [{"name": "A", "value": "1"}, {"name": "REGISTRY_HTTP_SECRET", "value": "literal"}]})
+    desired = _dc({"name": "registry", "env": [{"name": "REGISTRY_HTTP_SECRET", "valueFrom": ref}]})
+    needs, patch = k8s.compare(desired, live)
+    assert needs
+    (c,) = patch["spec"]["template"]["spec"]["containers"]
+    assert c["env"] == [{"name": "A", "value": "1"}, {"name": "REGISTRY_HTTP_SECRET", "valueFrom": ref}]
+    assert c["terminationMessagePath"] == "/dev/termination-log"      # the rest of the live container kept
+    after = k8s.apply_patch(live, patch)
+    assert k8s.compare(desired, after) == (False, {})
+    # and from valueFrom back to a literal value
+    back = _dc({"name": "registry", "env": [{"name": "REGISTRY_HTTP_SECRET", "value": "v2"}]})
+    needs, patch = k8s.compare(back, after)
+    env = patch["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert needs and env[1] == {"name": "REGISTRY_HTTP_SECRET", "value": "v2"}
+
+
+def test_volume_source_and_probe_handler_are_unions():
+    live = _dc({"name": "registry", "livenessProbe": {"exec": {"command": ["true"]}, "periodSeconds": 10}},
+               [{"name": "registry-storage", "hostPath": {"path": "/var/lib/registry", "type": ""}}])
+    desired = _dc({"name": "registry", "livenessProbe": {"httpGet": {"path": "/healthz", "port": 5000}}},
+                  [{"name": "registry-storage", "emptyDir": {}}])
+    needs, patch = k8s.compare(desired, live)
+    assert needs
+    spec = patch["spec"]["template"]["spec"]
+    assert spec["volumes"] == [{"name": "registry-storage", "emptyDir": {}}]
+    probe = spec["containers"][0]["livenessProbe"]
+    assert probe["httpGet"] == {"path": "/healthz", "port": 5000} and "exec" not in probe
+    after = k8s.apply_patch(live, patch)
+    assert "exec" not in after["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]
+    assert k8s.compare(desired, after) == (False, {})
+
+
+@pytest.mark.parametrize("a,b,same", [("0.1", "100m", True), ("1024Mi", "1Gi", True), ("1000", "1k", True),
+                                      (1, "1000m", True), ("1.5Gi", "1536Mi", True), ("256Mi", "256M", False),
+                                      ("0.0000000001", "1n", True), ("100m", "0.2", False), ("x", "x1", False)])
+def test_quantities_compare_by_value(a, b, same):
+    assert k8s.same_quantity(a, b) is same
+    live = _dc({"name": "registry", "resources": {"requests": {"cpu": b}}})
+    desired = _dc({"name": "registry", "resources": {"requests": {"cpu": a}}})
+    assert k8s.compare(desired, live)[0] is (not same)
+
+
+def test_quantity_value_rejects_garbage():
+    for bad in ("", "1.2.3", "1Qi", True, None, "--1"):
+        with pytest.raises(ToolkitError):
+            k8s.quantity_value(bad)
+
+
 def test_secret_string_data_compared_as_data():
     live = {"kind": "Secret", "metadata": {"name": "s"}, "type": "Opaque", "data": {"k": b64("v")}}
     assert k8s.compare({"kind": "Secret", "metadata": {"name": "s"}, "stringData": {"k": "v"}}, live) == (False, {})
