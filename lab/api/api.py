@@ -512,29 +512,16 @@ class Api(ImageStreams):
         if r.key not in GENERATION_TYPES:
             obj["metadata"].pop("generation", None)
             return
+        if r.key == "imagestreams.image.openshift.io":
+            return self.stream_generations(obj, old)    # imagestreams.py: 3.11's strategy.go rules
         old_gen = int(((old or {}).get("metadata") or {}).get("generation") or 0)
         if old is None:
             gen = 1
-        elif obj.get("spec") != old.get("spec") or r.key == "imagestreams.image.openshift.io":
-            gen = old_gen
-            if r.key == "imagestreams.image.openshift.io":
-                old_tags = dict((t.get("name"), t) for t in (old.get("spec") or {}).get("tags") or [])
-                for t in (obj.get("spec") or {}).get("tags") or []:
-                    o = old_tags.get(t.get("name"))
-                    strip = lambda x: dict((k, v) for k, v in x.items() if k != "generation")  # noqa: E731
-                    if o is not None and strip(o) == strip(t):
-                        t["generation"] = o.get("generation")
-                    else:
-                        t["generation"] = None  # set below
-            if obj.get("spec") != old.get("spec"):
-                gen = old_gen + 1
+        elif obj.get("spec") != old.get("spec"):
+            gen = old_gen + 1
         else:
             gen = old_gen
         obj["metadata"]["generation"] = gen
-        if r.key == "imagestreams.image.openshift.io":
-            for t in (obj.get("spec") or {}).get("tags") or []:
-                if t.get("generation") is None or old is None:
-                    t["generation"] = gen
         if r.key == "deploymentconfigs.apps.openshift.io":
             st = obj.setdefault("status", {})
             triggers = [t.get("type") for t in (obj.get("spec") or {}).get("triggers") or []]
@@ -814,7 +801,7 @@ class Api(ImageStreams):
         """Hooks that must run outside the store lock (they contact registries). Returns the final
         object to answer with."""
         if r.key == "imagestreams.image.openshift.io":
-            final = self.import_stream(ns, name)
+            final = self.after_stream_write(ns, name)   # imagestreams.py: the import runs in the background
             return final or obj
         return obj
 

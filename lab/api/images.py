@@ -7,6 +7,8 @@ import base64
 import functools
 import json
 import re
+import threading
+import time
 import urllib.parse
 
 from . import v2client
@@ -79,35 +81,111 @@ def credentials_for(secrets, host):
     return out
 
 
-def import_reference(ref, secrets, ca_file, timeout=15.0):
-    """Resolve one DockerImage reference. -> {"ok": True, "digest", "reference", "mediaType", "host",
-    "repo", "tag"} or {"ok": False, "reason", "message"}."""
+class TokenBucket(object):
+    """flowcontrol.NewTokenBucketRateLimiter(qps, burst): what 3.11 gives every ImageStreamImport request
+    (origin pkg/image/apiserver/apiserver.go: `flowcontrol.NewTokenBucketRateLimiter(2.0, 3)`); the importer
+    calls Accept() before each manifest it fetches (pkg/image/importer/importer.go
+    importRepositoryFromDocker)."""
+
+    def __init__(self, qps=2.0, burst=3):
+        self.qps = float(qps)
+        self.burst = float(burst)
+        self.tokens = float(burst)
+        self.last = time.monotonic()
+        self.lock = threading.Lock()
+
+    def accept(self):
+        with self.lock:
+            while True:
+                t = time.monotonic()
+                self.tokens = min(self.burst, self.tokens + (t - self.last) * self.qps)
+                self.last = t
+                if self.tokens >= 1.0:
+                    self.tokens -= 1.0
+                    return
+                time.sleep((1.0 - self.tokens) / self.qps)
+
+
+def exact(host, repo, tag=None, digest=None):
+    """imageapi.DockerImageReference.Exact(): HOST/REPO[:TAG][@DIGEST]."""
+    out = "%s/%s" % (host, repo)
+    if tag:
+        out += ":" + tag
+    if digest:
+        out += "@" + digest
+    return out
+
+
+def format_error(err, ref_exact):
+    """A registry error as 3.11 reports it (origin pkg/image/importer/importer.go formatRepositoryError and
+    imageImportStatus): manifest/name unknown -> NotFound `dockerimage.image.openshift.io "REF" not found`;
+    an unauthorized answer (registry or token realm) -> Unauthorized `you may not have access to the Docker
+    image "REF"`; anything else (TLS, connection, 403 denied, 5xx) -> the error itself as
+    kapierrors.NewInternalError: `Internal error occurred: ...`. The registry's own text is not kept."""
+    if err.reason == "NotFound":
+        return {"ok": False, "reason": "NotFound", "code": 404,
+                "message": 'dockerimage.image.openshift.io "%s" not found' % ref_exact}
+    if err.reason == "Unauthorized":
+        return {"ok": False, "reason": "Unauthorized", "code": 401,
+                "message": 'you may not have access to the Docker image "%s"' % ref_exact}
+    return {"ok": False, "reason": "InternalError", "code": 500, "message": "Internal error occurred: " + err.message}
+
+
+def _resolve(ref, secrets, ca_file, timeout, limiter):
+    """One DockerImage reference -> result dict (see import_images)."""
     try:
         host, repo, tag, digest = v2client.parse_reference(ref)
         v2client.check_lab_host(host)
     except v2client.RegistryError as e:
-        return {"ok": False, "reason": e.reason, "message": e.message}
+        return {"ok": False, "reason": "InternalError", "code": 500, "message": "Internal error occurred: " + e.message}
+    ref_exact = exact(host, repo, None if digest else tag, digest)
     creds = credentials_for(secrets, host)
     failure = None
     for cred in creds + [None]:
         try:
+            if limiter is not None:
+                limiter.accept()
             c = v2client.Client(host, ca_file=ca_file, credentials=cred, timeout=timeout)
             dg, mt, _ = c.manifest(repo, digest or tag)
             return {"ok": True, "digest": dg, "reference": "%s/%s@%s" % (host, repo, dg), "mediaType": mt,
-                    "host": host, "repo": repo, "tag": tag}
+                    "host": host, "repo": repo, "tag": None if digest else tag}
         except v2client.RegistryError as e:
             if failure is None or (cred is not None and failure.get("anonymous")):
-                failure = {"ok": False, "reason": e.reason, "message": e.message, "anonymous": cred is None}
+                failure = dict(format_error(e, ref_exact), anonymous=cred is None)
             if e.reason != "Unauthorized":
                 break
     failure.pop("anonymous", None)
     return failure
 
 
+def import_images(refs, secrets, ca_file, timeout=15.0, limiter=None):
+    """Resolve DockerImage references one after another, as 3.11's importer does (importImages /
+    importRepositoryFromDocker fetch the manifests sequentially, each after limiter.Accept()); a
+    reference named twice is fetched once. -> [result] in the order of refs: {"ok": True, "digest",
+    "reference" (HOST/REPO@DIGEST), "mediaType", "host", "repo", "tag" (the source tag, None for a
+    digest)} or {"ok": False, "reason", "code", "message"} (3.11's texts, format_error)."""
+    cache = {}
+    out = []
+    for ref in refs:
+        if ref not in cache:
+            cache[ref] = _resolve(ref, secrets, ca_file, timeout, limiter)
+        out.append(dict(cache[ref]))
+    return out
+
+
+def import_reference(ref, secrets, ca_file, timeout=15.0):
+    """One reference (no rate limit): import_images([ref])[0]."""
+    return import_images([ref], secrets, ca_file, timeout)[0]
+
+
 def list_tags(ref, secrets, ca_file, timeout=15.0):
-    """Tags of repository 'HOST/REPO' -> (host, repo, [tags]) or raises RegistryError."""
-    host, repo, _, _ = v2client.parse_reference(ref)
-    v2client.check_lab_host(host)
+    """Tags of repository 'HOST/REPO' -> (host, repo, [tags]) or raises RegistryError with 3.11's
+    reason and text (format_error of HOST/REPO)."""
+    try:
+        host, repo, _, _ = v2client.parse_reference(ref)
+        v2client.check_lab_host(host)
+    except v2client.RegistryError as e:
+        raise v2client.RegistryError("InternalError", "Internal error occurred: " + e.message)
     creds = credentials_for(secrets, host)
     err = None
     for cred in creds + [None]:
@@ -117,7 +195,8 @@ def list_tags(ref, secrets, ca_file, timeout=15.0):
             err = err or e
             if e.reason != "Unauthorized":
                 break
-    raise err
+    f = format_error(err, exact(host, repo))
+    raise v2client.RegistryError(f["reason"], f["message"])
 
 
 def status_generation(entry):

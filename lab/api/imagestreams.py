@@ -7,8 +7,9 @@ not this module on its own: api.py imports it after defining the helpers used he
 """
 import copy
 import json
+import threading
+import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 from . import images
 from .api import (REPO_CHECK, ApiError, _details, already_exists, bad_request, conflict, invalid, match_labels,
@@ -16,7 +17,13 @@ from .api import (REPO_CHECK, ApiError, _details, already_exists, bad_request, c
 from .resources import BY_KEY
 
 INSECURE_ANNOTATION = "openshift.io/image.insecureRepository"
-IMPORT_WORKERS = 8
+CONTROLLER_USER = "system:serviceaccount:openshift-infra:image-import-controller"
+CONTROLLER_RETRIES = 15
+# pkg/image/apiserver/apiserver.go: every ImageStreamImport request gets its own
+# flowcontrol.NewTokenBucketRateLimiter(2.0, 3)
+IMPORT_QPS = 2.0
+IMPORT_BURST = 3
+_CODES = {"Unauthorized": 401, "NotFound": 404, "Forbidden": 403, "InternalError": 500}
 
 
 def _import_policy(policy):
@@ -29,206 +36,319 @@ def _names_tag_or_id(ref):
     return "@" in ref or ":" in ref.rsplit("/", 1)[-1]
 
 
+def _failure(res):
+    """metav1.Status of a failed import (imageImportStatus)."""
+    reason = res.get("reason") or "InternalError"
+    return {"metadata": {}, "status": "Failure", "message": res.get("message") or "", "reason": reason,
+            "code": res.get("code") or _CODES.get(reason, 500)}
+
+
+def _tag_importable(t):
+    """imagestream_controller.go tagImportable: from kind DockerImage and not a reference tag."""
+    return (t.get("from") or {}).get("kind") == "DockerImage" and not t.get("reference")
+
+
+def _tag_needs_import(stream, t, when_generation_nil):
+    """imagestream_controller.go tagNeedsImport: the spec tag's generation is newer than the last one
+    observed in its status (LatestObservedTagGeneration: first event or ImportSuccess condition)."""
+    if not _tag_importable(t):
+        return False
+    if t.get("generation") is None:
+        return when_generation_nil
+    entry = images.find_tag((stream.get("status") or {}).get("tags"), t.get("name"), "tag") or {}
+    return int(t["generation"]) > images.status_generation(entry)
+
+
+def controller_isi(stream):
+    """The ImageStreamImport the image stream controller posts for a stream (imagestream_controller.go
+    needsImport + handleImageStream), or None when it needs none. Without the dockerRepositoryCheck
+    annotation a stream with spec.dockerImageRepository gets a full import (the repository and the tags
+    that need it); otherwise, when any tag needs an import, every importable tag is sent ("partial")."""
+    md = stream["metadata"]
+    spec = stream.get("spec") or {}
+    tags = spec.get("tags") or []
+    checked = bool((md.get("annotations") or {}).get(REPO_CHECK))
+    ok, partial = False, False
+    if not checked:
+        if spec.get("dockerImageRepository"):
+            ok, partial = True, False
+        elif any(_tag_importable(t) for t in tags):
+            ok, partial = True, True
+    if not ok and any(_tag_needs_import(stream, t, False) for t in tags):
+        ok, partial = True, True
+    if not ok:
+        return None
+    isi = {"kind": "ImageStreamImport", "apiVersion": "image.openshift.io/v1",
+           "metadata": {"name": md["name"], "namespace": md["namespace"], "resourceVersion": md["resourceVersion"],
+                        "uid": md.get("uid")},
+           "spec": {"import": True, "images": []}}
+    for t in tags:
+        if not (partial and _tag_importable(t)) and not _tag_needs_import(stream, t, True):
+            continue
+        isi["spec"]["images"].append({"from": {"kind": "DockerImage", "name": t["from"]["name"]},
+                                      "to": {"name": t["name"]}, "importPolicy": t.get("importPolicy") or {},
+                                      "referencePolicy": t.get("referencePolicy") or {}})
+    if spec.get("dockerImageRepository") and not partial:
+        insecure = (md.get("annotations") or {}).get(INSECURE_ANNOTATION) == "true"
+        isi["spec"]["repository"] = {"from": {"kind": "DockerImage", "name": spec["dockerImageRepository"]},
+                                     "importPolicy": {"insecure": insecure}}
+    if not isi["spec"]["images"]:
+        del isi["spec"]["images"]
+        if "repository" not in isi["spec"]:
+            return None
+    return isi
+
+
+def tag_ref_changed(old, new, namespace):
+    """strategy.go tagRefChanged: `from` namespace or name changed, or the generation was set to 0
+    (tagRefGenerationChanged). Kind, import and reference policy do not count."""
+    frm = new.get("from")
+    if not frm or (not frm.get("kind") and not frm.get("name")):
+        return False
+    ofrm = old.get("from") or {}
+    if (ofrm.get("namespace") or namespace) != (frm.get("namespace") or namespace):
+        return True
+    if ofrm.get("name") != frm.get("name"):
+        return True
+    og, ng = old.get("generation"), new.get("generation")
+    return og is not None and ng is not None and int(og) != int(ng) and int(ng) == 0
+
+
+def _status_entry(stream, tag):
+    st = stream.setdefault("status", {})
+    tags = st.get("tags") or []
+    st["tags"] = tags
+    entry = images.find_tag(tags, tag, "tag")
+    if entry is None:
+        entry = {"tag": tag, "items": None}
+        tags.append(entry)
+        tags.sort(key=lambda t: t.get("tag") or "")
+    return entry
+
+
+def check_import_failure(res, stream, tag, next_gen, t_now):
+    """rest.go checkImportFailure: False for a success. A failure writes an ImportSuccess=False condition
+    at the stream's next generation - only when the tag has no condition of that type, status and reason
+    yet (imageapi.HasTagCondition), and then the spec tag's generation is reset to 0 (it becomes the
+    stream's new generation on the write)."""
+    if res.get("ok"):
+        return False
+    cond = {"type": "ImportSuccess", "status": "False", "reason": res.get("reason") or "",
+            "message": res.get("message") or "unknown error prevented import", "generation": next_gen,
+            "lastTransitionTime": t_now}
+    entry = images.find_tag((stream.get("status") or {}).get("tags"), tag, "tag") or {}
+    has = any(c.get("type") == cond["type"] and c.get("status") == cond["status"] and
+              c.get("reason") == cond["reason"] for c in entry.get("conditions") or [])
+    if not has:
+        _status_entry(stream, tag)["conditions"] = [cond]
+        t = images.find_tag((stream.get("spec") or {}).get("tags"), tag, "name")
+        if t is not None:
+            t["generation"] = 0
+    return True
+
+
+def ensure_spec_tag(stream, tag, frm, import_policy, reference_policy, reset):
+    """rest.go ensureSpecTag: an existing spec tag is kept unless reset; otherwise `from` DockerImage FRM,
+    generation 0, the request's import policy, and its reference policy only when the tag has none."""
+    spec = stream.setdefault("spec", {})
+    tags = spec.get("tags") or []
+    spec["tags"] = tags
+    t = images.find_tag(tags, tag, "name")
+    if t is not None and not reset:
+        return t
+    if t is None:
+        t = {"name": tag}
+        tags.append(t)
+        tags.sort(key=lambda x: x.get("name") or "")     # v1 lists spec tags by name
+    t["from"] = {"kind": "DockerImage", "name": frm}
+    t["generation"] = 0
+    t["importPolicy"] = _import_policy(import_policy)
+    if not (t.get("referencePolicy") or {}).get("type"):
+        t["referencePolicy"] = {"type": (reference_policy or {}).get("type") or "Source"}
+    return t
+
+
+def import_successful(stream, tag, res, frm, next_gen, t_now, import_policy, reference_policy):
+    """rest.go importSuccessful: a new event (at the next generation) and the spec tag reset to FRM when
+    the image or reference differs from the latest event (DifferentTagEvent), the spec tag is newer than
+    it (DifferentTagGeneration) or there is no spec tag; the import policy is always reset; conditions
+    are cleared (SetTagConditions)."""
+    t = images.find_tag((stream.get("spec") or {}).get("tags"), tag, "name")
+    entry = images.find_tag((stream.get("status") or {}).get("tags"), tag, "tag") or {}
+    items = entry.get("items") or []
+    first = items[0] if items else None
+    different_event = first is None or first.get("image") != res["digest"] or \
+        first.get("dockerImageReference") != res["reference"]
+    different_gen = t is None or t.get("generation") is None or first is None or \
+        int(t["generation"]) > int(first.get("generation") or 0)
+    if different_event or different_gen or t is None:
+        t = ensure_spec_tag(stream, tag, frm, import_policy, reference_policy, True)
+        images.set_tag_status(stream, tag, res, next_gen, t_now)
+    t["importPolicy"] = _import_policy(import_policy)
+    e = _status_entry(stream, tag)
+    e.pop("conditions", None)
+
+
 class ImageStreams(object):
     """Image-stream methods of Api (mixin)."""
 
     # ---------------------------------------------------------------- image imports
+    # ---------------------------------------------------------------- the image stream controller
+    # origin release-3.11 pkg/image/controller/imagestream_controller.go: an informer queues every stream
+    # that is created or updated; a worker posts an ImageStreamImport for it (handleImageStream) carrying the
+    # stream's resourceVersion and uid, and requeues it rate-limited when that fails (processNextWorkItem ->
+    # queue.AddRateLimited), e.g. with 409 when the stream changed meanwhile. It runs after the write that
+    # triggered it has been answered: clients see the import later, as on a real master.
+    def _controller_state(self):
+        st = getattr(self, "_ctl", None)
+        if st is None:
+            with self.ip_lock:
+                st = getattr(self, "_ctl", None)
+                if st is None:
+                    st = {"cv": threading.Condition(), "due": {}, "tries": {}, "thread": None}
+                    self._ctl = st
+        return st
+
+    def enqueue_import(self, ns, name, delay=0.0):
+        """Queue stream ns/name for the image stream controller (informer add/update event)."""
+        st = self._controller_state()
+        with st["cv"]:
+            key = (ns, name)
+            due = time.monotonic() + delay
+            if key not in st["due"] or st["due"][key] > due:
+                st["due"][key] = due
+            if st["thread"] is None:
+                st["thread"] = threading.Thread(target=self._controller_loop, name="imagestream-controller",
+                                                daemon=True)
+                st["thread"].start()
+            st["cv"].notify()
+
+    def _controller_loop(self):
+        st = self._controller_state()
+        while True:
+            with st["cv"]:
+                while True:
+                    t = time.monotonic()
+                    ready = [k for k, d in st["due"].items() if d <= t]
+                    if ready:
+                        key = min(ready, key=lambda k: st["due"][k])
+                        del st["due"][key]
+                        break
+                    st["cv"].wait(min([d - t for d in st["due"].values()] or [60.0]))
+            try:
+                self.controller_sync(*key)
+                st["tries"].pop(key, None)
+            except ApiError as e:
+                if e.code == 404:
+                    st["tries"].pop(key, None)
+                    continue
+                n = st["tries"].get(key, 0) + 1
+                st["tries"][key] = n
+                # workqueue.DefaultControllerRateLimiter: exponential per item (5 ms doubling)
+                if n <= CONTROLLER_RETRIES:
+                    self.enqueue_import(key[0], key[1], delay=min(0.005 * 2 ** n, 5.0))
+                self.log("image stream controller: %s/%s: %s (try %d)" % (key[0], key[1], e.message, n))
+            except Exception as e:  # never kill the controller
+                self.log("image stream controller: %s/%s failed: %r" % (key[0], key[1], e))
+
+    def controller_sync(self, ns, name, scheduled=False):
+        """handleImageStream for one stream (scheduled: the scheduled import controller's
+        resetScheduledTags first, pkg/image/controller/scheduled/scheduled_image_controller.go).
+        Returns the ImageStreamImport result or None when nothing needs an import."""
+        with self.lock:
+            stream = self.store.get("imagestreams.image.openshift.io", ns, name)
+            if stream is None:
+                return None
+            stream = copy.deepcopy(stream)
+        if scheduled:
+            nxt = int(stream["metadata"].get("generation") or 0) + 1
+            for t in (stream.get("spec") or {}).get("tags") or []:
+                if _tag_importable(t) and (t.get("importPolicy") or {}).get("scheduled"):
+                    t["generation"] = nxt
+        body = controller_isi(stream)
+        if body is None:
+            return None
+        return self.image_stream_import(ns, body, CONTROLLER_USER, internal=True)
+
+    def scheduled_imports(self):
+        """One round of the scheduled import controller: every stream with a scheduled importable tag."""
+        with self.lock:
+            todo = [(s["metadata"]["namespace"], s["metadata"]["name"])
+                    for s in self.store.items("imagestreams.image.openshift.io")
+                    if any(_tag_importable(t) and (t.get("importPolicy") or {}).get("scheduled")
+                           for t in (s.get("spec") or {}).get("tags") or [])]
+        for ns, name in todo:
+            try:
+                self.controller_sync(ns, name, scheduled=True)
+            except Exception as e:  # never kill the scheduler
+                self.log("scheduled import of %s/%s failed: %r" % (ns, name, e))
+
+    def after_stream_write(self, ns, name):
+        """What follows a client's write of an image stream: ImageStreamTag references are resolved in the
+        write itself (3.11's strategy tagsChanged) and the controller is told (informer event)."""
+        with self.lock:
+            stream = self.store.get("imagestreams.image.openshift.io", ns, name)
+            if stream is None:
+                return None
+            new = copy.deepcopy(stream)
+            self._resolve_tag_references(new, now())
+            if new != stream:
+                new["metadata"]["resourceVersion"] = self.store.next_rv()
+                self.store.put("imagestreams.image.openshift.io", new)
+                self.store.save()
+                stream = new
+        self.enqueue_import(ns, name)
+        return stream
+
+    # ---------------------------------------------------------------- ImageStreamImport (REST Create)
     def _dockercfg_secrets(self, ns):
         return [s for s in self.store.items("secrets", ns) if s.get("type") in images.DOCKERCFG_TYPES]
 
-    def import_stream(self, ns, name, force=False, scheduled_only=False):
-        """Import what a stream needs, like OKD's controller: DockerImage spec tags whose generation is
-        newer than their status (all of them / the scheduled ones when forced), and the tags of
-        spec.dockerImageRepository when the stream has no `openshift.io/image.dockerRepositoryCheck`
-        annotation yet. Registries are contacted without holding the lock."""
-        with self.lock:
-            stream = self.store.get("imagestreams.image.openshift.io", ns, name)
-            if stream is None:
-                return None
-            spec = stream.get("spec") or {}
-            work = []
-            for t in spec.get("tags") or []:
-                frm = t.get("from") or {}
-                if frm.get("kind") != "DockerImage" or not frm.get("name"):
-                    continue
-                if scheduled_only and not (t.get("importPolicy") or {}).get("scheduled"):
-                    continue
-                entry = images.find_tag((stream.get("status") or {}).get("tags"), t["name"], "tag") or {}
-                if force or images.status_generation(entry) < int(t.get("generation") or 0):
-                    work.append((t["name"], frm["name"]))
-            repo = spec.get("dockerImageRepository")
-            checked = REPO_CHECK in (stream["metadata"].get("annotations") or {})
-            if not repo or scheduled_only or (checked and not force):
-                repo = None
-            secrets = self._dockercfg_secrets(ns)
-            has_refs = any(((t.get("from") or {}).get("kind") == "ImageStreamTag") for t in spec.get("tags") or [])
-        if not work and not has_refs and not repo:
-            return stream
-        results = {}
-        for (tag, ref), res in zip(work, self._import_many([ref for _, ref in work], secrets)):
-            results[tag] = (ref, res)
-            self.log("import %s/%s:%s from %s: %s" % (ns, name, tag, ref, "ok " + res["digest"] if res["ok"]
-                                                        else res["message"]))
-        repo_result = self._import_repository(repo, secrets) if repo else None
-        with self.lock:
-            stream = self.store.get("imagestreams.image.openshift.io", ns, name)
-            if stream is None:
-                return None
-            old = copy.deepcopy(stream)
-            t_now = now()
-            for t in (stream.get("spec") or {}).get("tags") or []:
-                if t["name"] in results and (t.get("from") or {}).get("name") == results[t["name"]][0]:
-                    res = results[t["name"]][1]
-                    images.set_tag_status(stream, t["name"], res, int(t.get("generation") or 0), t_now)
-                    if res["ok"]:
-                        self._ensure_image(res, t_now)
-            self._resolve_tag_references(stream, t_now)
-            if stream != old:
-                stream["metadata"]["resourceVersion"] = self.store.next_rv()
-                self.store.put("imagestreams.image.openshift.io", stream)
-                self.store.save()
-        if repo_result is None:
-            return stream
-        if repo_result["error"] is not None:
-            # not marked as checked: the next change of the stream tries again
-            self.log("repository import of %s/%s from %s failed: %s" % (ns, name, repo,
-                                                                       repo_result["error"]["message"]))
-            return stream
-        # what 3.11's image import controller sends for spec.dockerImageRepository: an ImageStreamImport
-        # with spec.repository (import policy insecure as annotated); DockerImage spec tags that name
-        # another source keep their own import (in 3.11 the same request's spec.images win)
-        insecure = (stream["metadata"].get("annotations") or {}).get(INSECURE_ANNOTATION) == "true"
-        return self._apply_import(ns, name, [], {"from": repo, "importPolicy": {"insecure": insecure},
-                                                 "referencePolicy": None, "result": repo_result},
-                                  "system:serviceaccount:openshift-infra:image-import-controller", now(),
-                                  create=False, expect_repository=repo)
-
-    def _import_many(self, refs, secrets):
-        """import_reference for each ref, up to IMPORT_WORKERS at a time (OKD imports in parallel too)."""
-        one = lambda ref: images.import_reference(ref, secrets, self.ca_file, self.import_timeout)  # noqa: E731
-        if len(refs) <= 1:
-            return [one(ref) for ref in refs]
-        with ThreadPoolExecutor(min(IMPORT_WORKERS, len(refs))) as ex:
-            return list(ex.map(one, refs))
-
-    def _import_repository(self, repo, secrets):
-        """3.11's importFromRepository: list the tags of HOST/REPO (GET /v2/REPO/tags/list, with the
-        namespace's credentials like any import), order them like PrioritizeTags and import the first
-        max_bulk_tags. -> {"error": None or a failed result, "tags": [(tag, result)], "additional":
-        [tags left out by the limit]}."""
+    def _import_repository(self, repo, secrets, limiter):
+        """3.11's importFromRepository: list the tags of HOST/REPO, order them like PrioritizeTags and
+        import the first max_bulk_tags one after another. -> {"error": None or a failed result, "tags":
+        [(tag, result)], "additional": [tags left out by the limit]}."""
         if self.max_bulk_tags == 0:
             return {"error": None, "tags": [], "additional": []}
         try:
             host, rp, tags = images.list_tags(repo, secrets, self.ca_file, self.import_timeout)
         except Exception as e:
-            return {"error": {"ok": False, "reason": getattr(e, "reason", "InternalError"),
+            reason = getattr(e, "reason", "InternalError")
+            return {"error": {"ok": False, "reason": reason, "code": _CODES.get(reason, 500),
                               "message": getattr(e, "message", str(e))}, "tags": [], "additional": []}
         # some registries list an empty tag: it is "latest"
         tags = images.prioritize_tags(set("latest" if tg == "" else tg for tg in tags))
         limit = self.max_bulk_tags
         take, additional = (tags, []) if limit < 0 else (tags[:limit], tags[limit:])
-        out = list(zip(take, self._import_many(["%s/%s:%s" % (host, rp, tg) for tg in take], secrets)))
+        res = images.import_images(["%s/%s:%s" % (host, rp, tg) for tg in take], secrets, self.ca_file,
+                                   self.import_timeout, limiter)
+        out = list(zip(take, res))
         self.log("import repository %s: %d tags (%d failed), %d left out by the limit of %d"
-                 % (repo, len(out), len([1 for _, res in out if not res["ok"]]), len(additional), limit))
+                 % (repo, len(out), len([1 for _, r in out if not r["ok"]]), len(additional), limit))
         return {"error": None, "tags": out, "additional": additional}
 
     def _repository_status(self, result, t_now):
         """status.repository of an ImageStreamImport (RepositoryImportStatus)."""
         if result["error"] is not None:
-            return {"status": self._failure(result["error"]["reason"], result["error"]["message"])}
+            return {"status": _failure(result["error"])}
         failures = len([1 for _, res in result["tags"] if not res["ok"]])
         st = {"metadata": {}, "status": "Success"}
         if failures:
             st = {"metadata": {}, "status": "Failure", "reason": "ImportFailed",
                   "message": "one of the images from this repository failed to import" if failures == 1
                   else "%d of the images from this repository failed to import" % failures}
-        out = {"status": st, "images": [self._isi_image(tg, res, t_now) for tg, res in result["tags"]]}
+        out = {"status": st, "images": [self._isi_image(tg if res["ok"] else None, res, t_now)
+                                        for tg, res in result["tags"]]}
         if result["additional"]:
             out["additionalTags"] = list(result["additional"])
         return out
 
-    @staticmethod
-    def _repository_into_spec(stream, from_name, result, import_policy, reference_policy, skip=()):
-        """Spec side of 3.11's importSuccessful for the tags of a repository import: a tag whose latest
-        image (digest or reference) differs, whose spec generation is newer than its last event, or which
-        has no spec tag, gets its spec tag reset to `from: DockerImage FROM:TAG` (reference policy only
-        when the tag has none) and a new event; the import policy of every imported tag is reset to the
-        request's. -> [(tag, result, new_event)] for the status side (after generations are set)."""
-        tags = stream.setdefault("spec", {}).get("tags") or []
-        stream["spec"]["tags"] = tags
-        status_tags = (stream.get("status") or {}).get("tags")
-        updates = []
-        added = []
-        for tag, res in result["tags"]:
-            if tag in skip:
-                continue
-            if not res["ok"]:
-                updates.append((tag, res, True))
-                continue
-            t = images.find_tag(tags, tag, "name")
-            items = (images.find_tag(status_tags, tag, "tag") or {}).get("items") or []
-            first = items[0] if items else {}
-            new_event = (t is None or not first or first.get("image") != res["digest"]
-                         or first.get("dockerImageReference") != res["reference"]
-                         or t.get("generation") is None
-                         or int(t.get("generation") or 0) > int(first.get("generation") or 0))
-            if new_event:
-                if t is None:
-                    t = {"name": tag}
-                    added.append(t)
-                t["from"] = {"kind": "DockerImage", "name": "%s:%s" % (from_name, tag)}
-                t.pop("generation", None)
-                if not (t.get("referencePolicy") or {}).get("type"):
-                    t["referencePolicy"] = {"type": (reference_policy or {}).get("type") or "Source"}
-            t["importPolicy"] = _import_policy(import_policy)
-            updates.append((tag, res, new_event))
-        tags.extend(sorted(added, key=lambda t: t["name"]))   # v1 lists spec tags by name
-        if not tags:
-            stream["spec"].pop("tags")
-        return updates
-
-    def _ensure_image(self, res, t_now):
-        if not self.store.exists("images.image.openshift.io", None, res["digest"]):
-            img = images.image_object(res, t_now, str(uuid.uuid4()), self.store.next_rv())
-            self.store.put("images.image.openshift.io", img)
-
-    def _resolve_tag_references(self, stream, t_now):
-        """Spec tags `from: {kind: ImageStreamTag, name: [stream:]tag}` in the same namespace follow
-        the referenced tag's latest image."""
-        ns = stream["metadata"]["namespace"]
-        for t in (stream.get("spec") or {}).get("tags") or []:
-            frm = t.get("from") or {}
-            if frm.get("kind") != "ImageStreamTag" or not frm.get("name"):
-                continue
-            if frm.get("namespace") not in (None, "", ns):
-                continue
-            src_name, _, src_tag = frm["name"].rpartition(":")
-            src = stream if src_name in ("", stream["metadata"]["name"]) else \
-                self.store.get("imagestreams.image.openshift.io", ns, src_name)
-            if src is None or not src_tag:
-                continue
-            entry = images.find_tag((src.get("status") or {}).get("tags"), src_tag, "tag")
-            items = (entry or {}).get("items") or []
-            if items:
-                res = {"ok": True, "digest": items[0]["image"], "reference": items[0]["dockerImageReference"]}
-                images.set_tag_status(stream, t["name"], res, int(t.get("generation") or 0), t_now)
-
-    def scheduled_imports(self):
-        with self.lock:
-            todo = [(s["metadata"]["namespace"], s["metadata"]["name"])
-                    for s in self.store.items("imagestreams.image.openshift.io")
-                    if any((t.get("importPolicy") or {}).get("scheduled")
-                           for t in (s.get("spec") or {}).get("tags") or [])]
-        for ns, name in todo:
-            try:
-                self.import_stream(ns, name, force=True, scheduled_only=True)
-            except Exception as e:  # never kill the scheduler
-                self.log("scheduled import of %s/%s failed: %r" % (ns, name, e))
-
-    def image_stream_import(self, ns, body, user):
-        """POST imagestreamimports (`oc import-image`): import spec.images (-> spec tag `to.name`) and/or
-        spec.repository (-> status tags, spec.dockerImageRepository); with spec.import the stream is
-        created/updated, otherwise this is a dry look-up."""
+    def image_stream_import(self, ns, body, user, internal=False):
+        """POST imagestreamimports, as origin release-3.11 pkg/image/apiserver/registry/imagestreamimport/
+        rest.go Create: the stream is read first (409 when the request's resourceVersion is not the stream's,
+        404 when its uid is not), the images are imported without any lock (sequentially, one token bucket
+        per request), and with spec.import the stream is written from what was read - an update guarded by
+        the resourceVersion read at the start, with no retry, so a stream changed meanwhile gets 409."""
         r = BY_KEY["imagestreamimports.image.openshift.io"]
         self._check_body(r, body)
         name = body["metadata"].get("name")
@@ -258,34 +378,43 @@ class ImageStreams(object):
         if causes:
             raise invalid(r, name, causes)
         sr = BY_KEY["imagestreams.image.openshift.io"]
+        md = body["metadata"]
         with self.lock:
             if not self._ns_exists(ns):
                 raise not_found_ns(ns)
-            cur = self.store.get(sr.key, ns, name)
-            rv = body["metadata"].get("resourceVersion")
-            if spec.get("import") and cur is not None and rv and rv != cur["metadata"]["resourceVersion"]:
-                raise conflict(sr, name, "the image stream was updated from %s to %s" % (rv, cur["metadata"]
-                                                                                          ["resourceVersion"]))
+            read = copy.deepcopy(self.store.get(sr.key, ns, name))
+            if read is None:
+                # rest.go: "consistency check, stream must exist"
+                if md.get("resourceVersion") or md.get("uid"):
+                    raise not_found(sr, name)
+            else:
+                rv = md.get("resourceVersion")
+                if rv and rv != read["metadata"]["resourceVersion"]:
+                    raise conflict(sr, name, 'the image stream was updated from "%s" to "%s"'
+                                   % (rv, read["metadata"]["resourceVersion"]))
+                if md.get("uid") and md["uid"] != read["metadata"].get("uid"):
+                    raise not_found(sr, name)
             secrets = self._dockercfg_secrets(ns)
+        limiter = images.TokenBucket(IMPORT_QPS, IMPORT_BURST)
         t_now = now()
         status = {}
-        wanted = []     # (tag, ref, importPolicy, referencePolicy, result) -> spec tags
         if imgs:
-            status["images"] = []
-            for im, res in zip(imgs, self._import_many([im["from"]["name"] for im in imgs], secrets)):
-                ref = im["from"]["name"]
-                tag = (im.get("to") or {}).get("name")
-                status["images"].append(self._isi_image(tag, res, t_now))
-                if tag:
-                    wanted.append((tag, ref, im.get("importPolicy"), im.get("referencePolicy"), res))
-        repo_import = None
+            results = images.import_images([im["from"]["name"] for im in imgs], secrets, self.ca_file,
+                                           self.import_timeout, limiter)
+            # importer.go importImages: status.images[i].tag is the source tag (not spec.images[i].to.name)
+            status["images"] = [self._isi_image(res.get("tag") if res["ok"] else None, res, t_now)
+                                for res in results]
+            for im, res in zip(imgs, results):
+                self.log("import %s/%s from %s: %s" % (ns, name, im["from"]["name"],
+                                                       "ok " + res["digest"] if res["ok"] else res["message"]))
+        repo_result = None
         if repo:
-            result = self._import_repository(repo["from"]["name"], secrets)
-            status["repository"] = self._repository_status(result, t_now)
-            repo_import = {"from": repo["from"]["name"], "importPolicy": repo.get("importPolicy"),
-                           "referencePolicy": repo.get("referencePolicy"), "result": result}
+            repo_result = self._import_repository(repo["from"]["name"], secrets, limiter)
+            status["repository"] = self._repository_status(repo_result, t_now)
         if spec.get("import"):
-            status["import"] = self._apply_import(ns, name, wanted, repo_import, user, t_now)
+            status["import"] = self._apply_import(ns, name, read, spec, status, repo_result, user, t_now)
+        for im in (status.get("images") or []) + ((status.get("repository") or {}).get("images") or []):
+            im.pop("_result", None)
         out = copy.deepcopy(body)
         out["kind"] = "ImageStreamImport"
         out["apiVersion"] = r.api_version
@@ -293,78 +422,76 @@ class ImageStreams(object):
         out["status"] = status
         return out
 
-    def _apply_import(self, ns, name, wanted, repo, user, t_now, create=True, expect_repository=None):
-        """The stream side of an ImageStreamImport with spec.import (3.11's REST Create): the repository's
-        tags first, then spec.images (whose spec tag `to.name` gets that `from`). The stream is created when
-        missing (unless create=False); it is written only when it changed or has no
-        `openshift.io/image.dockerRepositoryCheck` annotation yet, which every write sets."""
+    def _apply_import(self, ns, name, read, spec, status, repo_result, user, t_now):
+        """The stream side of rest.go Create (spec.import true): checkImportFailure / importSuccessful for
+        the repository's tags, then for spec.images (whose spec tag is `to.name`), applied to the stream as it
+        was read; written only when it changed or lacks the dockerRepositoryCheck annotation."""
         r = BY_KEY["imagestreams.image.openshift.io"]
+        created = read is None
+        stream = copy.deepcopy(read) if read else {"kind": r.kind, "apiVersion": r.api_version,
+                                                   "metadata": {"name": name, "namespace": ns}, "spec": {}}
+        original = copy.deepcopy(stream)
+        has_annotation = REPO_CHECK in (stream["metadata"].get("annotations") or {})
+        next_gen = int(stream["metadata"].get("generation") or 0) + 1
+        new_images = []
+        if spec.get("repository") and repo_result is not None and repo_result["error"] is None:
+            rspec = spec["repository"]
+            frm = rspec["from"]["name"]
+            for tag, res in repo_result["tags"]:
+                if check_import_failure(res, stream, tag, next_gen, t_now):
+                    continue
+                import_successful(stream, tag, res, "%s:%s" % (frm, tag), next_gen, t_now,
+                                  rspec.get("importPolicy"), rspec.get("referencePolicy"))
+                new_images.append(res)
+        for im, st in zip(spec.get("images") or [], status.get("images") or []):
+            tag = (im.get("to") or {}).get("name")
+            if not tag:
+                continue
+            res = st.get("_result")
+            if check_import_failure(res, stream, tag, next_gen, t_now):
+                # a failed import leaves an existing spec tag alone (ensureSpecTag, reset false)
+                ensure_spec_tag(stream, tag, im["from"]["name"], im.get("importPolicy"), im.get("referencePolicy"),
+                                False)
+                continue
+            import_successful(stream, tag, res, im["from"]["name"], next_gen, t_now, im.get("importPolicy"),
+                              im.get("referencePolicy"))
+            new_images.append(res)
         with self.lock:
-            old = self.store.get(r.key, ns, name)
-            created = old is None
+            self._normalize(r, stream, read, user)     # the defaulting round trip of rest.go
+            for res in new_images:
+                self._ensure_image(res, t_now)
             if created:
-                if not create:
-                    return None
-                self._create(r, ns, {"metadata": {"name": name}, "spec": {}}, user)
-                old = self.store.get(r.key, ns, name)
-            if expect_repository is not None and (old.get("spec") or {}).get("dockerImageRepository") \
-                    != expect_repository:
-                return old   # the stream was changed while its repository was imported
-            new = copy.deepcopy(old)
-            new.setdefault("spec", {})
-            repo_updates = []
-            if repo is not None:
-                skip = set()
-                if expect_repository is not None:
-                    skip = set(t["name"] for t in new["spec"].get("tags") or []
-                               if (t.get("from") or {}).get("name") != "%s:%s" % (expect_repository, t["name"]))
-                repo_updates = self._repository_into_spec(new, repo["from"], repo["result"], repo.get("importPolicy"),
-                                                          repo.get("referencePolicy"), skip)
-            tags = new["spec"].get("tags") or []
-            new["spec"]["tags"] = tags
-            for tag, ref, ipol, rpol, _ in wanted:
-                t = images.find_tag(tags, tag, "name")
-                if t is None:
-                    t = {"name": tag}
-                    tags.append(t)
-                t["from"] = {"kind": "DockerImage", "name": ref}
-                if ipol:
-                    t["importPolicy"] = _import_policy(ipol)
-                if rpol and rpol.get("type"):
-                    t["referencePolicy"] = rpol
-                t.pop("generation", None)
-            if not tags:
-                new["spec"].pop("tags")
-            self._normalize(r, new, old, user)
-            self._generations(r, new, None if created else old)   # a stream the import creates is at 1
-            gen = int(new["metadata"].get("generation") or 1)
-            gens = dict((t["name"], int(t.get("generation") or 0)) for t in new["spec"].get("tags") or [])
-            for tag, res, new_event in repo_updates:
-                if new_event or not res["ok"]:
-                    images.set_tag_status(new, tag, res, gens.get(tag, gen), t_now)
-                else:   # same image: conditions cleared, the event follows the tag's generation
-                    entry = images.find_tag((new.get("status") or {}).get("tags"), tag, "tag") or {}
-                    entry.pop("conditions", None)
-                    first = (entry.get("items") or [{}])[0]
-                    if first and gens.get(tag, gen) > int(first.get("generation") or 0):
-                        first["generation"] = gens.get(tag, gen)
-                if res["ok"]:
-                    self._ensure_image(res, t_now)
-            for tag, ref, _, _, res in wanted:
-                images.set_tag_status(new, tag, res, gens.get(tag, gen), t_now)
-                if res["ok"]:
-                    self._ensure_image(res, t_now)
-            self._resolve_tag_references(new, t_now)
-            anns = new["metadata"].get("annotations") or {}
-            if new != old or REPO_CHECK not in anns:
-                anns[REPO_CHECK] = t_now
-                new["metadata"]["annotations"] = anns
-            return self._commit_stream(r, old, new, t_now)
-
-    @staticmethod
-    def _failure(reason, message):
-        code = {"Unauthorized": 401, "NotFound": 404, "Forbidden": 403}.get(reason, 500)
-        return {"metadata": {}, "status": "Failure", "message": message, "reason": reason, "code": code}
+                if self.store.exists(r.key, ns, name):
+                    raise already_exists(r, name)
+                stream["metadata"].setdefault("annotations", {})[REPO_CHECK] = t_now
+                st = stream.pop("status", None)
+                obj = self._create(r, ns, stream, user)
+                obj["status"] = st or {}
+                self._normalize(r, obj, obj, user)
+                self._resolve_tag_references(obj, t_now)
+                obj["metadata"]["resourceVersion"] = self.store.next_rv()
+                self.store.put(r.key, obj)
+                self.store.save()
+                result = obj
+            else:
+                self._normalize(r, original, read, user)
+                if has_annotation and stream == original:
+                    return read
+                cur = self.store.get(r.key, ns, name)
+                if cur is None:
+                    raise not_found(r, name)
+                if cur["metadata"]["resourceVersion"] != read["metadata"]["resourceVersion"]:
+                    # the update carries the resourceVersion read before importing; rest.go does not retry
+                    raise conflict(r, name)
+                stream["metadata"].setdefault("annotations", {})[REPO_CHECK] = t_now
+                self._generations(r, stream, cur)
+                self._resolve_tag_references(stream, t_now)
+                stream["metadata"]["resourceVersion"] = self.store.next_rv()
+                self.store.put(r.key, stream)
+                self.store.save()
+                result = stream
+        self.enqueue_import(ns, name)      # the informer sees the update too
+        return copy.deepcopy(result)
 
     def _isi_image(self, tag, res, t_now):
         out = {}
@@ -379,8 +506,72 @@ class ImageStreams(object):
             img.pop("apiVersion", None)
             out["image"] = img
         else:
-            out["status"] = self._failure(res["reason"], res["message"])
+            out["status"] = _failure(res)
+        out["_result"] = res      # removed before answering (image_stream_import)
         return out
+
+    def _ensure_image(self, res, t_now):
+        if not self.store.exists("images.image.openshift.io", None, res["digest"]):
+            img = images.image_object(res, t_now, str(uuid.uuid4()), self.store.next_rv())
+            self.store.put("images.image.openshift.io", img)
+
+    def _resolve_tag_references(self, stream, t_now):
+        """Spec tags `from: {kind: ImageStreamTag, name: [stream:]tag}` in the same namespace follow
+        the referenced tag's latest image (3.11 strategy.go tagsChanged)."""
+        ns = stream["metadata"]["namespace"]
+        for t in (stream.get("spec") or {}).get("tags") or []:
+            frm = t.get("from") or {}
+            if frm.get("kind") != "ImageStreamTag" or not frm.get("name"):
+                continue
+            if frm.get("namespace") not in (None, "", ns):
+                continue
+            src_name, _, src_tag = frm["name"].rpartition(":")
+            src = stream if src_name in ("", stream["metadata"]["name"]) else \
+                self.store.get("imagestreams.image.openshift.io", ns, src_name)
+            if src is None or not src_tag:
+                continue
+            entry = images.find_tag((src.get("status") or {}).get("tags"), src_tag, "tag")
+            items = (entry or {}).get("items") or []
+            if items:
+                res = {"ok": True, "digest": items[0]["image"], "reference": items[0]["dockerImageReference"]}
+                images.set_tag_status(stream, t["name"], res, int(t.get("generation") or 0), t_now)
+
+    def stream_generations(self, obj, old):
+        """metadata.generation and spec tag generations of an image stream write, as origin release-3.11
+        pkg/image/apiserver/registry/imagestream/strategy.go does: PrepareForCreate (generation 1, every tag
+        at 1); prepareForUpdate: a client cannot change a tag's generation except by setting it to 0
+        (updateSpecTagGenerationsForUpdate), any spec change bumps the stream's generation, and only a tag
+        that is new, whose `from` name/namespace changed (tagRefChanged) or whose generation is 0 gets the
+        stream's generation (ensureSpecTagGenerationsAreSet). Import and reference policy edits keep it."""
+        tags = (obj.get("spec") or {}).get("tags") or []
+        if old is None:
+            obj["metadata"]["generation"] = 1
+            for t in tags:
+                t["generation"] = 1
+            return
+        ns = obj["metadata"].get("namespace")
+        old_tags = dict((t.get("name"), t) for t in (old.get("spec") or {}).get("tags") or [])
+        for t in tags:
+            g = t.get("generation")
+            if g is not None and int(g) == 0:
+                continue
+            o = old_tags.get(t.get("name"))
+            if o is not None:
+                t["generation"] = o.get("generation")
+        old_gen = int(old["metadata"].get("generation") or 0)
+        gen = old_gen
+        if obj.get("spec") != old.get("spec") or gen == 0:
+            gen = old_gen + 1
+        for t in tags:
+            o = old_tags.get(t.get("name"))
+            if o is None or tag_ref_changed(o, t, ns):
+                t["generation"] = None
+            g = t.get("generation")
+            if g is not None and int(g) != 0:
+                continue
+            t["generation"] = gen
+        obj["metadata"]["generation"] = gen
+
 
     # ---------------------------------------------------------------- image stream mappings (pushes)
     def map_image(self, ns, name, tag, digest, reference, media_type, user, create_namespace=False):
@@ -531,7 +722,7 @@ class ImageStreams(object):
             tags.append(ref)
             new["spec"]["tags"] = tags
             self._update(sr, ns, s, old, new, user, None)
-        self.import_stream(ns, s)
+        self.after_stream_write(ns, s)
         try:
             return self.get_istag(ns, name)
         except ApiError:

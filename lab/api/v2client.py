@@ -22,6 +22,10 @@ MANIFEST_V1 = "application/vnd.docker.distribution.manifest.v1+prettyjws"
 MANIFEST_TYPES = (MANIFEST_V2, MANIFEST_LIST, OCI_MANIFEST, OCI_INDEX, MANIFEST_V1,
                   "application/vnd.docker.distribution.manifest.v1+json")
 LIST_TYPES = (MANIFEST_LIST, OCI_INDEX)
+# What OKD 3.11's importer accepts (the vendored distribution client registers schema 1, schema 2 and the
+# manifest list, no OCI types): a registry then answers an OCI-only image with 404 MANIFEST_UNKNOWN
+# ("OCI manifest found, but accept header does not support OCI manifests"), so 3.11 cannot import it.
+IMPORT_ACCEPT = (MANIFEST_V2, MANIFEST_LIST, MANIFEST_V1, "application/vnd.docker.distribution.manifest.v1+json")
 
 LAB_NETS = [ipaddress.ip_network("10.231.0.0/16"), ipaddress.ip_network("127.0.0.0/8")]
 LAB_SUFFIX = ".lab.test"
@@ -210,9 +214,13 @@ class Client(object):
         """-> (digest, media_type, manifest_bytes); manifest lists resolve to linux/amd64 like OKD 3.11."""
         scope = "repository:%s:pull" % repo
         status, resp, body = self.request("GET", "/v2/%s/manifests/%s" % (repo, ref),
-                                          accept=", ".join(MANIFEST_TYPES), scope=scope)
+                                          accept=", ".join(IMPORT_ACCEPT), scope=scope)
         if status == 200:
             mt = (resp.getheader("Content-Type") or "").split(";")[0].strip()
+            if mt not in IMPORT_ACCEPT:
+                # 3.11's vendored distribution client knows no OCI types (UnmarshalManifest)
+                raise RegistryError("InternalError", "unsupported manifest media type and no default available: "
+                                    + mt)
             digest = resp.getheader("Docker-Content-Digest") or ("sha256:" + hashlib.sha256(body).hexdigest())
             if mt in LIST_TYPES and _depth == 0:
                 try:
