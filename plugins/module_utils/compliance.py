@@ -6,13 +6,16 @@
 # wrong. Results are plain dicts for machine-readable output (JSON).
 from __future__ import absolute_import, division, print_function
 
-from . import dockercfg
-from .dockercfg import get_credentials, make_auth, normalize_registry, parse_config
+import hmac
+
+from .dockercfg import get_credentials, parse_config
 from .errors import ToolkitError
 
 PASS = "pass"
 FAIL = "fail"
 SKIP = "skip"
+#: the registry never asked for the credentials (anonymous access): they were not tested; reported, not a failure
+UNTESTED = "untested"
 
 # check id -> what it proves (documentation for reports and docs/compliance.md)
 CHECKS = {
@@ -23,14 +26,38 @@ CHECKS = {
     "file_valid": "the credentials file is valid docker config JSON",
     "entry_present": "the file has an entry for the registry",
     "entry_current": "the entry holds the expected (current) credentials",
-    "access": "the file's credentials can log in to the registry and pull the test image",
+    "access": "the file's credentials can log in to the registry and pull the test image "
+              "(status untested: the registry never asked for them, anonymous access)",
 }
 
 
-def fingerprint(registry, username, password):
-    """A short, non-reversible fingerprint of a credential, safe to show in reports: the same
-    ``sha256:XXXXXXXX`` that redacted diffs show for that entry's ``auth``."""
-    return "sha256:" + dockercfg.fingerprint(normalize_registry(registry), make_auth(username, password))
+def same_credentials(have, want):
+    """True when (username, password) ``have`` equals ``want``, compared in constant time.
+
+    Reports never carry a fingerprint of a credential (an unsalted hash of ``user:password``
+    would allow offline guessing): the comparison happens here, on the host, and only its
+    outcome is reported."""
+    same = True
+    for mine, theirs in zip(have, want):
+        same = hmac.compare_digest(_bytes(mine), _bytes(theirs)) and same
+    return same
+
+
+def _bytes(value):
+    if isinstance(value, bytes):
+        return value
+    return (u"%s" % value).encode("utf-8")
+
+
+def access_result(registry, outcome, image=None):
+    """The ``access`` result from v2auth.verify_access's ``outcome`` (a dict)."""
+    if not outcome.get("credentials_tested"):
+        return result("access", UNTESTED, "%s: credentials not tested: anonymous access (the registry never "
+                      "asked for them)" % registry, registry=registry)
+    msg = "logged in as %s" % outcome.get("username", "")
+    if outcome.get("digest"):
+        msg += "; pulled manifest of %s (%s)" % (image, outcome["digest"])
+    return result("access", PASS, msg, registry=registry)
 
 
 def result(check, status, message, path=None, registry=None):
@@ -93,21 +120,24 @@ def evaluate_file(path, stat, content, expected):
             continue
         results.append(result("entry_present", PASS, "entry for user %s" % creds[0], path, reg))
         if ex.get("password"):
-            want = fingerprint(reg, ex.get("username") or creds[0], ex["password"])
-            have = fingerprint(reg, creds[0], creds[1])
-            if want != have:
+            want = (ex.get("username") or creds[0], ex["password"])
+            if not same_credentials(creds, want):
+                if want[0] != creds[0]:
+                    what = "user %s, expected %s" % (creds[0], want[0])
+                else:
+                    what = "user %s, another password or token" % creds[0]
                 results.append(result("entry_current", FAIL,
-                                      "%s: the entry for %s (user %s, %s) is not the expected credential "
-                                      "(%s); stale after a rotation?" % (path, reg, creds[0], have, want),
-                                      path, reg))
+                                      "%s: the entry for %s (%s) is not the expected credential; stale "
+                                      "after a rotation?" % (path, reg, what), path, reg))
             else:
-                results.append(result("entry_current", PASS, "current credential (%s)" % have, path, reg))
+                results.append(result("entry_current", PASS, "current credential (user %s)" % creds[0],
+                                      path, reg))
     return results, config
 
 
 def summarize(results):
     """Counts per status and the failed checks, for a report."""
-    counts = {PASS: 0, FAIL: 0, SKIP: 0}
+    counts = {PASS: 0, FAIL: 0, SKIP: 0, UNTESTED: 0}
     for r in results:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
     return {"counts": counts, "failed": [r for r in results if r["status"] == FAIL],

@@ -26,7 +26,9 @@ import base64
 import binascii
 import copy
 import hashlib
+import hmac
 import json
+import os
 import re
 import sys
 from collections import OrderedDict
@@ -428,9 +430,10 @@ def set_auths(config, entries):
                     entry["auth"] = make_auth(username, password)
                 else:
                     entry = OrderedDict([("auth", make_auth(username, password))] + list(entry.items()))
-            for field in _CREDENTIAL_FIELDS:
-                if field != "auth":
-                    entry.pop(field, None)
+            for field in list(entry):
+                # stale credential fields in any spelling (Go's JSON decoder reads "Password" too)
+                if field != "auth" and _field_is(field, _CREDENTIAL_FIELDS):
+                    del entry[field]
             if email is not None:
                 entry["email"] = _native(email)
             if old is None or entry != old:
@@ -485,49 +488,84 @@ def render_config(config):
     return _native(text) + "\n"
 
 
-def fingerprint(registry, secret):
-    """Short, non-reversible fingerprint of a secret: first 8 hex of sha256(registry NUL secret)."""
-    data = (_to_text(registry, "registry") + u"\0" + _to_text(secret, "secret")).encode("utf-8")
-    return hashlib.sha256(data).hexdigest()[:8]
+_RUN_KEY = []  # the per-process key of fingerprint(), made on first use
 
 
-def _marker(registry, secret, username=None):
+def run_key():
+    """A random key made once per process (per module run): fingerprints made with it can be
+    compared within the run (the before/after of one diff) and mean nothing outside it."""
+    if not _RUN_KEY:
+        _RUN_KEY.append(os.urandom(32))
+    return _RUN_KEY[0]
+
+
+def keyed_fingerprint(key, *parts):
+    """First 8 hex digits of HMAC-SHA256(key, part NUL part ...): shows whether a secret changed
+    without allowing an offline guess of it (an unsalted hash of ``user:password`` would). ``key``
+    (bytes or text) is a per-run key or one kept 0600 on the controller; None means ``run_key()``."""
+    if key is None:
+        key = run_key()
+    if isinstance(key, _text_type):
+        key = key.encode("utf-8")
+    if not isinstance(key, _binary_type) or not key:
+        raise ToolkitError("a fingerprint key must be a non-empty string")
+    data = u"\0".join(_to_text(part, "fingerprint input") for part in parts).encode("utf-8")
+    return hmac.new(key, data, hashlib.sha256).hexdigest()[:8]
+
+
+def fingerprint(registry, secret, key=None):
+    """Short keyed fingerprint of a secret: 8 hex of HMAC-SHA256(key, registry NUL secret)."""
+    return keyed_fingerprint(key, registry, secret)
+
+
+def _marker(registry, secret, username=None, key=None):
     if username is not None:
-        return _native(u"<redacted:sha256:%s user=%s>" % (fingerprint(registry, secret), username))
-    return _native(u"<redacted:sha256:%s>" % fingerprint(registry, secret))
+        return _native(u"<redacted:sha256:%s user=%s>" % (fingerprint(registry, secret, key), username))
+    return _native(u"<redacted:sha256:%s>" % fingerprint(registry, secret, key))
 
 
-def redact_config(config):
+def _field_is(name, fields):
+    try:
+        return _to_text(name, "field").lower() in fields
+    except ToolkitError:
+        return False
+
+
+def redact_config(config, key=None):
     """A copy with every secret replaced by ``<redacted:sha256:XXXXXXXX user=NAME>``.
 
     ``auth`` shows the username (never the password); ``password``, ``identitytoken``
-    and ``registrytoken`` get a bare marker; HttpHeaders whose names look secret
-    (auth, token, cookie, key, ...) become ``<redacted>``.  The fingerprint only
-    tells whether a secret changed between two versions.  Malformed values are
-    redacted too (``<redacted:invalid>``).
+    and ``registrytoken`` get a bare marker.  Field names match in any case (``Auth``,
+    ``IdentityToken``: Go's JSON decoder, which docker and the kubelet use, reads them
+    so).  HttpHeaders whose names look secret (auth, token, cookie, key, ...) become
+    ``<redacted>``.  The fingerprint is keyed (``keyed_fingerprint``; default: a key made
+    for this process), so it only tells whether a secret changed between two versions
+    rendered with the same key.  Malformed values are redacted too (``<redacted:invalid>``).
     """
     new = _copy_config(config)
     auths = new.get("auths")
     if isinstance(auths, dict):
-        for key, entry in list(auths.items()):
+        for entry_key, entry in list(auths.items()):
             if not isinstance(entry, dict):
                 continue
-            norm = _normalize_key(key)
-            for field in _SECRET_FIELDS:
-                value = entry.get(field)
-                if not value:
+            norm = _normalize_key(entry_key)
+            for field in list(entry):
+                if not _field_is(field, _SECRET_FIELDS):
+                    continue
+                value = entry[field]
+                if value is None or value == "":
                     continue
                 if not isinstance(value, _string_types):
                     entry[field] = "<redacted:invalid>"
                     continue
                 username = None
-                if field == "auth":
+                if _to_text(field, "field").lower() == u"auth":
                     try:
-                        username = _decode_auth_string(value, key)[0]
+                        username = _decode_auth_string(value, entry_key)[0]
                     except ToolkitError:
                         entry[field] = "<redacted:invalid>"
                         continue
-                entry[field] = _marker(norm, value, username)
+                entry[field] = _marker(norm, value, username, key)
     headers = new.get("HttpHeaders")
     if isinstance(headers, dict):
         for name in list(headers):
@@ -553,7 +591,8 @@ def summarize(config):
 
 # --------------------------------------------------------------------------- planning
 
-def plan_update(existing_text, entries=None, remove=None, invalid_existing="fail", source="config.json"):
+def plan_update(existing_text, entries=None, remove=None, invalid_existing="fail", source="config.json",
+                fingerprint_key=None):
     """Decide what a front end must write; shared by the Ansible module and pyinfra.
 
     ``existing_text``: the current file content (text or bytes), or None when the file
@@ -567,6 +606,8 @@ def plan_update(existing_text, entries=None, remove=None, invalid_existing="fail
     ``before``/``after`` (redacted renderings for a diff; ``before`` is "" for a
     missing file).  A file is only rewritten when its parsed content changes, so
     a file whose entries already match is left alone whatever its formatting.
+    ``fingerprint_key``: the key of the fingerprints in ``before``/``after`` (see
+    ``keyed_fingerprint``; default a per-process key).
     """
     if invalid_existing not in ("fail", "replace"):
         raise ToolkitError("invalid_existing must be 'fail' or 'replace'")
@@ -589,7 +630,7 @@ def plan_update(existing_text, entries=None, remove=None, invalid_existing="fail
     if replaced_invalid is not None:
         before = "# existing file was not a valid docker config and is replaced\n"
     elif exists:
-        before = render_config(redact_config(old))
+        before = render_config(redact_config(old, fingerprint_key))
     else:
         before = ""
     return {
@@ -600,5 +641,5 @@ def plan_update(existing_text, entries=None, remove=None, invalid_existing="fail
         "registries_removed": removed,
         "replaced_invalid": replaced_invalid,
         "before": before,
-        "after": render_config(redact_config(new)) if (write or exists) else "",
+        "after": render_config(redact_config(new, fingerprint_key)) if (write or exists) else "",
     }

@@ -15,7 +15,7 @@ description:
     expected registry, that the entry holds the expected (current) credential, and optionally that
     the file's own credentials can log in and pull a test image.
   - Never changes anything. Returns one result per check so that a report can say, per host and per
-    check, what is wrong. Secrets are never returned; credentials are compared by fingerprint.
+    check, what is wrong. Secrets are never returned, nor any fingerprint of them: credentials are compared on the host.
 version_added: "0.1.0"
 author: okd-registry-toolkit developers
 options:
@@ -40,7 +40,7 @@ options:
         description: Expected user name.
         type: str
       password:
-        description: Expected password or token (compared by fingerprint, never returned).
+        description: Expected password or token (compared on the host, never returned).
         type: str
       test_image:
         description: REPO:TAG to prove pull access with the file's own credentials when I(verify_access).
@@ -85,7 +85,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 results:
-  description: One entry per check.
+  description:
+    - One entry per check; C(status) is C(pass), C(fail), C(skip) or C(untested) (the C(access) check
+      when the registry never asked for the credentials, anonymous access: reported, not a failure).
   returned: always
   type: list
   elements: dict
@@ -176,10 +178,9 @@ def main():
                     continue
                 try:
                     out = verify_access(transport, reg, creds[0], creds[1], image=ex.get("test_image"))
-                    msg = "logged in as %s" % creds[0]
-                    if out.get("digest"):
-                        msg += "; pulled manifest of %s (%s)" % (ex.get("test_image"), out["digest"])
-                    results.append(compliance.result("access", compliance.PASS, msg, registry=reg))
+                    out["username"] = creds[0]
+                    # pass, or untested when the registry never asked for the credentials
+                    results.append(compliance.access_result(reg, out, ex.get("test_image")))
                 except ToolkitError as e:
                     results.append(compliance.result("access", compliance.FAIL, str(e), registry=reg))
     except ToolkitError as e:

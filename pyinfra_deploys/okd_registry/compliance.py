@@ -325,13 +325,14 @@ def render_report(hosts):
 
 
 def write_report(path, hosts):
-    """Atomically (temp file in the same directory, renamed), mode 0644 like the role's copy."""
+    """Atomically (temp file in the same directory, renamed), mode 0600 like the role's copy (the
+    report names hosts, users and paths: readable by the controller user only)."""
     directory = os.path.dirname(path) or "."
     fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
     try:
         with os.fdopen(fd, "w") as f:
             f.write(render_report(hosts))
-            os.fchmod(f.fileno(), 0o644)
+            os.fchmod(f.fileno(), 0o600)
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -1,6 +1,7 @@
 """Compliance checks against the lab: per host, per check, machine-readable, and able to find faults."""
 import json
 import os
+import re
 import subprocess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -44,6 +45,10 @@ def test_compliance_finds_faults_per_host_and_check(lab, lab_exec, tmp_path):
     assert "Invalid username or password" in n3[("access", redhat)]["message"]
     for h in ("node1", "node2", "node3"):
         assert report["hosts"][h]["compliant"] is False
+    # the report is the controller user's only and holds no fingerprint of a credential (issue 8 §1)
+    assert os.stat(str(report_path)).st_mode & 0o777 == 0o600
+    assert "sha256:" not in re.sub(r"\(sha256:[0-9a-f]{64}\)", "", report_path.read_text())  # digests only
+    assert "is not the expected credential" in n3[("entry_current", redhat)]["message"]
     # no secret in the report or the output
     text = report_path.read_text() + run.stdout + run.stderr
     for reg in ("redhat", "quay"):

@@ -8,6 +8,7 @@ pyinfra's lab inventory names hosts by address; the lab status maps them to name
 import base64
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -148,6 +149,12 @@ def test_pyinfra_and_ansible_reports_agree(lab, lab_exec, node2_broken, tmp_path
         assert secret not in pyinfra_report.read_text()
         assert secret not in ansible_report.read_text()
 
+    # both reports are readable by the controller user only, and carry no fingerprint of a credential
+    # (an unsalted hash of user:password would allow offline guessing; issue 8 §1)
+    for report_file in (pyinfra_report, ansible_report):
+        assert os.stat(str(report_file)).st_mode & 0o777 == 0o600, report_file
+        assert "sha256:" not in re.sub(r"\(sha256:[0-9a-f]{64}\)", "", report_file.read_text())
+
     # nothing changed on any host
     assert {h: file_state(lab_exec, h) for h in hosts} == states
 
@@ -184,4 +191,4 @@ def test_pyinfra_compliant_again_once_repaired(lab, lab_exec, node2_broken, tmp_
     assert r.returncode == 0, r.stdout[-4000:]
     (host,) = json.loads(report.read_text())["hosts"].values()
     assert host["compliant"] is True and failed(host) == {}
-    assert host["counts"] == {"pass": 11, "fail": 0, "skip": 0}
+    assert host["counts"] == {"pass": 11, "fail": 0, "skip": 0, "untested": 0}

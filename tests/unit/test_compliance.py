@@ -68,9 +68,34 @@ def test_missing_entry_and_stale_credential():
     assert "old" not in text.replace("stale", "") and "new" not in text
 
 
-def test_fingerprint_is_stable_and_hides_secret():
-    a = compliance.fingerprint(REG, "u", "secret-value")
-    assert a.startswith("sha256:")
-    assert a == compliance.fingerprint("https://registry.redhat.io/v1/", "u", "secret-value")
-    assert "secret" not in a
-    assert a != compliance.fingerprint(REG, "u", "other")
+def test_no_fingerprint_of_a_credential_in_any_result():
+    # issue 8 §1: an unsalted hash of user:password in a report allows offline guessing; the
+    # comparison happens on the host and only its outcome is reported
+    import base64
+    import hashlib
+    user, password = "12345678|sa", "weak"
+    res, _ = compliance.evaluate_file("/p", GOOD_STAT, _config(user=user, password=password),
+                                      [{"registry": REG, "username": user, "password": "other"}])
+    text = json.dumps(res)
+    auth = base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
+    for data in ("%s:%s" % (user, password), auth, REG + "\0" + auth):
+        digest = hashlib.sha256(data.encode()).hexdigest()
+        assert digest[:8] not in text and "sha256:" not in text
+    by = _by_check(res)
+    assert by[("entry_current", REG)]["status"] == "fail"
+    assert "another password or token" in by[("entry_current", REG)]["message"]
+    res, _ = compliance.evaluate_file("/p", GOOD_STAT, _config(user=user, password=password),
+                                      [{"registry": REG, "username": "someone-else", "password": password}])
+    assert "expected someone-else" in _by_check(res)[("entry_current", REG)]["message"]
+    assert compliance.same_credentials(("u", "p"), ("u", "p")) and not compliance.same_credentials(("u", "p"), ("u", "q"))
+    assert not compliance.same_credentials(("u", "p\0x"), ("u\0p", "x"))
+
+
+def test_anonymous_access_has_its_own_status():
+    untested = compliance.access_result(REG, {"credentials_tested": False, "digest": "sha256:x"}, "a/b:1")
+    assert untested["status"] == compliance.UNTESTED == "untested"
+    assert "credentials not tested: anonymous access" in untested["message"]
+    ok = compliance.access_result(REG, {"credentials_tested": True, "username": "u", "digest": "sha256:x"}, "a/b:1")
+    assert ok["status"] == "pass" and "pulled manifest of a/b:1 (sha256:x)" in ok["message"]
+    summary = compliance.summarize([untested])
+    assert summary["counts"]["untested"] == 1 and summary["compliant"] is True and summary["failed"] == []

@@ -369,6 +369,41 @@ def test_redaction_fingerprint_tracks_changes_and_registry():
     assert fp not in hashlib.sha256(d.make_auth("u", "p1").encode("ascii")).hexdigest()
 
 
+def test_redaction_by_any_spelling():
+    # issue 8 §1: Auth, Password, IdentityToken, RegistryToken in any case are secrets
+    entry = OrderedDict([("Auth", d.make_auth("u", "pw-auth-1")), ("PASSWORD", "pw-pass-2"),
+                         ("IdentityToken", "pw-id-3"), ("registryTOKEN", "pw-reg-4"), ("Email", "e@x.test")])
+    config = OrderedDict([("auths", OrderedDict([("r.test", entry)]))])
+    text = d.render_config(d.redact_config(config))
+    for secret in ("pw-auth-1", d.make_auth("u", "pw-auth-1"), "pw-pass-2", "pw-id-3", "pw-reg-4"):
+        assert secret not in text, text
+    assert "user=u" in text and "e@x.test" in text
+    plan = d.plan_update(json.dumps(config), entries=[{"registry": "r.test", "username": "u", "password": "new-pw-5"}])
+    for secret in ("pw-auth-1", "pw-pass-2", "pw-id-3", "pw-reg-4", "new-pw-5"):
+        assert secret not in plan["before"] + plan["after"]
+    # setting credentials drops stale credential fields in any spelling
+    kept = plan["config"]["auths"]["r.test"]
+    assert list(kept) == ["auth", "Email"] and d.decode_auth(kept) == ("u", "new-pw-5")
+
+
+def test_fingerprints_are_keyed():
+    # not a hash anyone can recompute offline from a guessed password: HMAC with a key
+    auth = d.make_auth("u", "p1")
+    import hashlib
+    import hmac
+    fp = d.fingerprint("r.test", auth)
+    for data in (auth, "r.test\0" + auth, "u:p1", "r.test\0u:p1"):
+        assert fp != hashlib.sha256(data.encode("utf-8")).hexdigest()[:8]
+    assert fp == hmac.new(d.run_key(), ("r.test\0" + auth).encode("utf-8"), hashlib.sha256).hexdigest()[:8]
+    assert d.fingerprint("r.test", auth, key="k1") == d.fingerprint("r.test", auth, key=b"k1")
+    assert d.fingerprint("r.test", auth, key="k1") != d.fingerprint("r.test", auth, key="k2")
+    assert len(d.run_key()) == 32 and d.run_key() == d.run_key()
+    with raises(ToolkitError, "non-empty"):
+        d.keyed_fingerprint(b"", "x")
+    one = d.redact_config({"auths": {"r.test": {"auth": auth}}}, key="k1")["auths"]["r.test"]["auth"]
+    assert d.fingerprint("r.test", auth, key="k1") in one
+
+
 def test_redact_config_malformed_values():
     redacted = d.redact_config({"auths": {"r.test": {"auth": "###"}, "s.test": {"password": 5}, "t": "x"}})
     assert redacted["auths"]["r.test"]["auth"] == "<redacted:invalid>"

@@ -170,7 +170,7 @@ def test_fixture(path, tmp_path, caplog):
             assert got["counts"] == want["counts"]
         # the counts are the core's summary of the results
         assert got["counts"] == core.summarize(got["results"])["counts"]
-    assert statmod.S_IMODE(report_path.stat().st_mode) == 0o644
+    assert statmod.S_IMODE(report_path.stat().st_mode) == 0o600
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]  # no temp file left
 
     if fixture["commands"] == "fail":
@@ -594,9 +594,9 @@ def test_deploy_reports_every_host_and_fails_the_non_compliant(tmp_path):
     report = json.loads(report_path.read_text())
     assert sorted(report["hosts"]) == ["127.0.0.1", "@fake/node1", "@fake/node2"]
     assert report["hosts"]["@fake/node1"]["compliant"] is True
-    assert report["hosts"]["@fake/node1"]["counts"] == {"pass": 11, "fail": 0, "skip": 0}
+    assert report["hosts"]["@fake/node1"]["counts"] == {"pass": 11, "fail": 0, "skip": 0, "untested": 0}
     node2 = report["hosts"]["@fake/node2"]
-    assert node2["compliant"] is False and node2["counts"] == {"pass": 7, "fail": 2, "skip": 1}
+    assert node2["compliant"] is False and node2["counts"] == {"pass": 7, "fail": 2, "skip": 1, "untested": 0}
     failed = {(r["check"], r.get("registry")): r["message"] for r in node2["results"] if r["status"] == "fail"}
     assert failed == {("file_mode", None): "%s is mode 0644; must be 0600 (it holds registry credentials)"
                       % NODE_PATH,
