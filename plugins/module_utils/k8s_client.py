@@ -38,14 +38,89 @@ except ImportError:  # pragma: no cover
 
 
 def k8s_argument_spec():
-    """Options shared by every okd_* module."""
+    """Options shared by every okd_* module (documented in doc_fragments/okd_api.py). The connection
+    options default to None: unset ones come from K8S_AUTH_* variables (see connection_settings)."""
     return dict(
-        kubeconfig=dict(type="path", required=True),
+        kubeconfig=dict(type="path"),
         context=dict(type="str"),
-        validate_certs=dict(type="bool", default=True),
-        ca_file=dict(type="path"),
+        host=dict(type="str"),
+        api_key=dict(type="str", no_log=True),
+        validate_certs=dict(type="bool", aliases=["verify_ssl"]),
+        ca_file=dict(type="path", aliases=["ca_cert", "ssl_ca_cert"]),
         api_timeout=dict(type="int", default=30),
     )
+
+
+# The environment variables of kubernetes.core (plugins/module_utils/k8s/client.py, _create_auth_spec:
+# K8S_AUTH_<option> then K8S_AUTH_<kubernetes client name>; the first non-empty one counts), which AWX's
+# OpenShift/Kubernetes credential type sets.
+_ENV_NAMES = (
+    ("kubeconfig", ("K8S_AUTH_KUBECONFIG",)),
+    ("context", ("K8S_AUTH_CONTEXT",)),
+    ("host", ("K8S_AUTH_HOST",)),
+    ("api_key", ("K8S_AUTH_API_KEY",)),
+    ("validate_certs", ("K8S_AUTH_VALIDATE_CERTS", "K8S_AUTH_VERIFY_SSL")),
+    ("ca_file", ("K8S_AUTH_CA_CERT", "K8S_AUTH_SSL_CA_CERT")),
+)
+
+
+def connection_settings(params, environ=None):
+    """{kubeconfig, context, host, api_key, validate_certs, ca_file}: each the module option when given,
+    else its K8S_AUTH_* environment variable, else None - kubernetes.core's precedence. A boolean
+    variable is false for 0/false/no (any case), like kubernetes.core."""
+    env = os.environ if environ is None else environ
+    out = {}
+    for option, names in _ENV_NAMES:
+        value = params.get(option)
+        if value is None:
+            value = next((env[n] for n in names if env.get(n)), None)
+            if value is not None and option == "validate_certs":
+                value = value.lower() not in ("0", "false", "no")
+            elif value is not None and option in ("kubeconfig", "ca_file"):
+                value = os.path.expanduser(value)
+        out[option] = value
+    return out
+
+
+def default_kubeconfig(environ=None):
+    """The kubeconfig the kubernetes client uses when none is named: the first of $KUBECONFIG, else
+    ~/.kube/config."""
+    env = os.environ if environ is None else environ
+    first = (env.get("KUBECONFIG") or "").split(os.pathsep)[0]
+    return os.path.expanduser(first or "~/.kube/config")
+
+
+def connection(params, environ=None):
+    """(connection settings like k8s.connection_from_kubeconfig's, validate_certs, ca_file) of a module's
+    parameters, as kubernetes.core resolves them (module_utils/k8s/client.py, _create_configuration):
+    host and api_key (options or K8S_AUTH_HOST/K8S_AUTH_API_KEY) are enough by themselves; otherwise the
+    kubeconfig (option, K8S_AUTH_KUBECONFIG, else $KUBECONFIG or ~/.kube/config) is read and a given
+    host or api_key overrides its server or token."""
+    auth = connection_settings(params, environ)
+    host = auth["host"]
+    if host is not None:
+        host = host.strip().rstrip("/")
+        if not (host.startswith("https://") or host.startswith("http://")):
+            raise ToolkitError("host %r (option host or K8S_AUTH_HOST) is not an http(s) URL" % host)
+    if host and auth["api_key"]:
+        conn = dict(server=host, context=None, namespace=None, insecure=False, ca_data=None, ca_file=None,
+                    token=auth["api_key"], client_cert_data=None, client_key_data=None, client_cert_file=None,
+                    client_key_file=None, username=None, password=None)
+    else:
+        path = auth["kubeconfig"]
+        if not path:
+            path = default_kubeconfig(environ)
+            if not os.path.exists(path):
+                raise ToolkitError("no API connection given: set kubeconfig (or K8S_AUTH_KUBECONFIG), or host "
+                                   "and api_key (or K8S_AUTH_HOST and K8S_AUTH_API_KEY); %s does not exist"
+                                   % path)
+        conn = load_kubeconfig(path, auth["context"])
+        if host:
+            conn["server"] = host
+        if auth["api_key"]:
+            conn["token"] = auth["api_key"]
+    validate = True if auth["validate_certs"] is None else bool(auth["validate_certs"])
+    return conn, validate, auth["ca_file"]
 
 
 def load_kubeconfig(path, context=None):
@@ -88,10 +163,9 @@ class Client(object):
         self.requests = []  # (method, path, status) of every request made, for results and tests
 
     @classmethod
-    def from_params(cls, params):
-        conn = load_kubeconfig(params["kubeconfig"], params.get("context"))
-        return cls(conn, validate_certs=params.get("validate_certs", True), ca_file=params.get("ca_file"),
-                   timeout=params.get("api_timeout") or 30)
+    def from_params(cls, params, environ=None):
+        conn, validate_certs, ca_file = connection(params, environ)
+        return cls(conn, validate_certs=validate_certs, ca_file=ca_file, timeout=params.get("api_timeout") or 30)
 
     def _tempfile(self, text):
         fd, path = tempfile.mkstemp(prefix="okd-k8s-", suffix=".pem")  # mode 0600
