@@ -9,6 +9,8 @@ name: registry_expectation
 short_description: Turn an okd_registries entry into a registry_compliance expectation
 description:
   - Maps C({name, host, username, password, test_image}) to C({registry, username, password, test_image}).
+  - C(host) and C(registry) are the same field (give one); the registry may carry a path scope
+    (C(quay.io/orgA)), kept in the result as the canonical key.
 positional: _input
 options:
   _input:
@@ -18,11 +20,31 @@ options:
 """
 
 
+try:
+    from ansible_collections.okd.registry_toolkit.plugins.module_utils.errors import ToolkitError
+    from ansible_collections.okd.registry_toolkit.plugins.module_utils.registry_entry import registry_entry
+except ImportError:  # repository root on sys.path (pyinfra, unit tests)
+    from plugins.module_utils.errors import ToolkitError
+    from plugins.module_utils.registry_entry import registry_entry
+
+try:
+    from ansible.errors import AnsibleFilterError as _FilterError
+except ImportError:  # pyinfra: the core's own error
+    _FilterError = ToolkitError
+
+
 def registry_expectation(entry):
-    out = {"registry": entry["host"]}
+    """{registry: canonical key (path scope kept), username?, password?, test_image?} of one entry
+    (registry or host, resolved by the core's entry model)."""
+    try:
+        item = registry_entry(entry, "okd_registries entry %s" % (
+            entry.get("name") if isinstance(entry, dict) and entry.get("name") else "?"))
+    except ToolkitError as e:
+        raise _FilterError(e.msg)
+    out = {"registry": item["key"]}
     for key in ("username", "password", "test_image"):
-        if entry.get(key):
-            out[key] = entry[key]
+        if item.get(key):
+            out[key] = item[key]
     return out
 
 

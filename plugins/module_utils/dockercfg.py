@@ -45,9 +45,9 @@ else:
     _binary_type = bytes
     _string_types = (str,)
 
-#: the key docker uses for Docker Hub in config.json
-DOCKER_HUB_KEY = "https://index.docker.io/v1/"
-_DOCKER_HUB_HOSTS = ("docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com")
+# the key docker uses for Docker Hub in config.json, and the registry-key model (path scopes)
+from .registry_entry import DOCKER_HUB_KEY, file_key, lookup_keys, registry_entry, split_key  # noqa: E402
+from . import registry_entry as _entry  # noqa: E402
 
 #: entry fields that hold credentials; replaced when new credentials are set
 _CREDENTIAL_FIELDS = ("auth", "username", "password", "identitytoken", "registrytoken")
@@ -56,10 +56,6 @@ _SECRET_FIELDS = ("auth", "password", "identitytoken", "registrytoken")
 #: HttpHeaders whose names contain one of these are redacted too
 _SECRET_HEADER_WORDS = ("auth", "token", "cookie", "secret", "key", "password")
 
-_LABEL = r"[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?"
-_HOST_RE = re.compile(
-    r"^(?:\[[0-9a-f:.]+\]|" + _LABEL + r"(?:\." + _LABEL + r")*)(?::([0-9]{1,5}))?$"
-)
 _BASE64_RE = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
 _CONTROL_RE = re.compile(u"[\x00-\x1f\x7f]")
 
@@ -196,53 +192,32 @@ def _json_type(value):
 
 # --------------------------------------------------------------------------- names
 
-def _host_part(name):
-    name = name.strip()
-    lower = name.lower()
-    for scheme in (u"https://", u"http://"):
-        if lower.startswith(scheme):
-            name = name[len(scheme):]
-            break
-    return name.split(u"/", 1)[0].lower()
-
-
 def _normalize_key(key):
     """Lenient normalization of an existing config.json key (never raises)."""
-    try:
-        key = _to_text(key, "key")
-    except ToolkitError:
-        return key
-    host = _host_part(key)
-    if host in _DOCKER_HUB_HOSTS:
-        return DOCKER_HUB_KEY
-    return _native(host)
+    return file_key(key)
 
 
 def normalize_key(key):
-    """Normalized registry name of an existing config.json key; lenient (never raises)."""
-    return _normalize_key(key)
+    """Canonical form of an existing config.json key; lenient (never raises). A URL-style key
+    (``https://host/v1/``) is its host; a key without a scheme keeps its path scope."""
+    return file_key(key)
 
 
 def normalize_registry(name):
-    """Registry name -> the key used in config.json.
+    """Registry name -> the key used in config.json, path scope kept (registry_entry.normalize_key).
 
     ``https://registry.redhat.io/v1/`` -> ``registry.redhat.io``; ``host:5000`` stays;
+    ``quay.io/orgA`` stays (a path-scoped key, as containers/image and the kubelet read it);
     Docker Hub spellings (docker.io, index.docker.io, ...) -> ``https://index.docker.io/v1/``
     as docker itself does.  Host names are lower-cased.  Invalid names raise ToolkitError.
     """
-    text = _to_text(name, "registry name")
-    host = _host_part(text)
-    if not host:
-        raise ToolkitError("registry name must not be empty (expected HOST[:PORT])")
-    if host in _DOCKER_HUB_HOSTS:
-        return DOCKER_HUB_KEY
-    match = _HOST_RE.match(host)
-    if not match:
-        raise ToolkitError("invalid registry name %s: expected HOST[:PORT]" % json.dumps(text))
-    port = match.group(1)
-    if port is not None and not 0 < int(port) < 65536:
-        raise ToolkitError("invalid registry name %s: port out of range" % json.dumps(text))
-    return _native(host)
+    return _entry.normalize_key(name)
+
+
+def registry_host(name):
+    """The registry host key of a name or key (``quay.io/orgA`` -> ``quay.io``; Docker Hub ->
+    ``https://index.docker.io/v1/``): where to connect, whatever the path scope."""
+    return split_key(name)[0]
 
 
 # --------------------------------------------------------------------------- credentials
@@ -277,18 +252,18 @@ def _matching_keys(auths, norm):
     return [key for key in auths if _normalize_key(key) == norm]
 
 
-def get_credentials(config, registry):
-    """(username, password) stored for ``registry`` or None.
-
-    Keys are compared normalized, so ``https://host/v1/`` matches ``host``.
-    An exact key is preferred; entries without credentials are skipped.
-    """
-    norm = normalize_registry(registry)
+def _auths_for_lookup(config):
     auths = (config or {}).get("auths") or {}
     if not isinstance(auths, dict):
         raise ToolkitError("config.json: \"auths\" must be a JSON object, got %s" % _json_type(auths))
+    return auths
+
+
+def _credentials_of_key(auths, norm, prefer=None):
     keys = _matching_keys(auths, norm)
-    keys.sort(key=lambda k: 0 if k == norm else 1)
+    prefer = list(prefer or (norm,))
+    # preferred spellings first, then the file's order (sort is stable)
+    keys.sort(key=lambda k: prefer.index(k) if k in prefer else len(prefer))
     for key in keys:
         try:
             return decode_auth(auths[key])
@@ -297,11 +272,42 @@ def get_credentials(config, registry):
     return None
 
 
+def get_credentials(config, registry):
+    """(username, password) stored under exactly the key of ``registry`` (path scope included), or None.
+
+    Keys are compared normalized, so ``https://host/v1/`` matches ``host``; a path-scoped key
+    (``quay.io/orgA``) matches only itself (never ``quay.io`` or ``quay.io/orgB``).  An exact key is
+    preferred; entries without credentials are skipped.  For what a client would use for an image,
+    see ``lookup_credentials``.
+    """
+    return _credentials_of_key(_auths_for_lookup(config), normalize_registry(registry))
+
+
+def lookup_credentials(config, reference):
+    """(key, username, password) a client uses for ``reference`` (``HOST/REPOSITORY`` or a key), or None.
+
+    The longest matching ``host/path`` key wins, as containers/image ``authKeysForKey`` does
+    (``quay.io/a/b`` tries ``quay.io/a/b``, ``quay.io/a``, ``quay.io``); a registry-wide key also
+    matches in its other spellings (``https://quay.io/v1/``), Docker Hub in all of its names: the key
+    ``docker.io`` first (containers/image's exact key), then docker's ``https://index.docker.io/v1/``,
+    then the others in file order, so which entry answers never depends on the order of keys alone.
+    """
+    auths = _auths_for_lookup(config)
+    for candidate in lookup_keys(reference):
+        # Docker Hub: containers/image tries the exact key "docker.io" before its normalized
+        # fallback; of the other spellings docker's own key comes first
+        prefer = ("docker.io", DOCKER_HUB_KEY) if candidate == DOCKER_HUB_KEY else None
+        found = _credentials_of_key(auths, candidate, prefer)
+        if found is not None:
+            return (candidate,) + tuple(found)
+    return None
+
+
 def credential_entries(config):
     """Every ``auths`` entry with credentials -> [{registry, username, password, email?}].
 
-    Keys are normalized (``https://host/v1/`` -> ``host``); entries without credentials (credsStore
-    users) are skipped; of two spellings of one registry the first, or the exact key, wins. Used by
+    Keys are normalized (``https://host/v1/`` -> ``host``; a path scope such as ``quay.io/orgA`` is
+    kept); entries without credentials (credsStore users) are skipped; of two spellings of one registry the first, or the exact key, wins. Used by
     the Ansible filter ``docker_config_auths`` and by the pyinfra master source, so both take the
     same entries from a master's file.
     """
@@ -397,8 +403,9 @@ def set_auths(config, entries):
     for index, entry in enumerate(entries or []):
         if not isinstance(entry, dict):
             raise ToolkitError("registry entry #%d must be a dict with registry, username, password" % (index + 1))
+        entry = registry_entry(entry, "registry entry #%d" % (index + 1))
         norm, username, password = validate_entry_input(
-            entry.get("registry"), entry.get("username"), entry.get("password"))
+            entry["key"], entry.get("username"), entry.get("password"))
         email = entry.get("email")
         if email is not None and email != "":
             email = _to_text(email, "%s: email" % norm)
@@ -447,7 +454,8 @@ def set_auths(config, entries):
 def remove_auths(config, registries):
     """Remove the entries of ``registries`` (any spelling); return (new_config, removed_registries).
 
-    Only the named registries' keys go; the input is not modified.  ``removed_registries``
+    Removal is by exact key: ``quay.io/a/b`` removes that key only, ``quay.io`` removes ``quay.io``
+    and its URL spellings but no path-scoped ``quay.io/...`` key. Only the named registries' keys go; the input is not modified.  ``removed_registries``
     lists the normalized names that had an entry.
     """
     new = _copy_config(config)
@@ -455,9 +463,7 @@ def remove_auths(config, registries):
         registries = [registries]
     norms = []
     for registry in registries or []:
-        if isinstance(registry, dict):
-            registry = registry.get("registry") or registry.get("host")
-        norm = normalize_registry(registry)
+        norm = _entry.entry_key(registry)  # a name or an entry mapping (registry or host), path kept
         if norm not in norms:
             norms.append(norm)
     removed = []

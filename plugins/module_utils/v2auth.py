@@ -35,7 +35,8 @@ import json
 import re
 
 from .errors import ToolkitError
-from .dockercfg import DOCKER_HUB_KEY, make_auth, normalize_registry, validate_entry_input
+from .dockercfg import DOCKER_HUB_KEY, make_auth, normalize_registry, registry_host, validate_entry_input
+from .registry_entry import in_scope, path_of
 # the Python 2/3 text helpers are the docker config module's (one definition for the core)
 from .dockercfg import _binary_type, _native, _text_type
 
@@ -167,8 +168,9 @@ def parse_challenge(header):
 # --------------------------------------------------------------------------- names
 
 def registry_base_url(host):
-    """HOST[:PORT] (any spelling) -> "https://HOST[:PORT]" (Docker Hub -> registry-1.docker.io)."""
-    norm = normalize_registry(host)
+    """HOST[:PORT] (any spelling, a path scope ignored) -> "https://HOST[:PORT]" (Docker Hub ->
+    registry-1.docker.io)."""
+    norm = registry_host(host)
     if norm == DOCKER_HUB_KEY:
         return "https://registry-1.docker.io"
     return "https://" + norm
@@ -215,15 +217,27 @@ def split_image(image, registry=None):
             name, reference = text, u"latest"
     parts = name.split(u"/")
     if len(parts) > 1 and _looks_like_host(parts[0]):
-        image_host = normalize_registry(parts[0])
-        if registry is not None and normalize_registry(registry) != image_host:
+        image_host = registry_host(parts[0])
+        if registry is not None and registry_host(registry) != image_host:
             raise ToolkitError("image %s names registry %s, not %s"
-                               % (json.dumps(text), image_host, normalize_registry(registry)))
+                               % (json.dumps(text), image_host, registry_host(registry)))
         name = u"/".join(parts[1:])
     if not _REPO_RE.match(name):
         raise ToolkitError("invalid image %s: repository name %s must be lower-case components "
                            "separated by '/'" % (json.dumps(text), json.dumps(name)))
     return _native(name), _native(reference)
+
+
+def image_lookup_key(registry, image):
+    """``HOST/REPOSITORY`` of ``image`` on ``registry``: what a client looks credentials up by
+    (dockercfg.lookup_credentials, longest prefix first). Docker Hub: ``docker.io/library/NAME``."""
+    host = registry_host(registry)
+    repo = split_image(image, host)[0]
+    if host == DOCKER_HUB_KEY:
+        if "/" not in repo:
+            repo = "library/" + repo
+        return "docker.io/" + repo
+    return "%s/%s" % (host, repo)
 
 
 # --------------------------------------------------------------------------- token service
@@ -432,9 +446,11 @@ def verify_access(transport, registry, username=None, password=None, image=None)
     Raises ToolkitError with a message naming the registry and carrying the
     registry's own error text; ``retryable`` is set for 5xx/429 and connection errors.
     """
-    host = normalize_registry(registry)
+    key = normalize_registry(registry)  # maybe path-scoped: quay.io/orgA
+    host = registry_host(key)
+    path = path_of(key)
     if username or password:
-        validate_entry_input(host, username, password)
+        validate_entry_input(key, username, password)
     base = registry_base_url(host)
     repo = reference = image_ref = None
     if image:
@@ -442,32 +458,38 @@ def verify_access(transport, registry, username=None, password=None, image=None)
         if host == DOCKER_HUB_KEY and "/" not in repo:
             repo = "library/" + repo
         image_ref = ("%s@%s" if ":" in reference else "%s:%s") % (repo, reference)
+        if not in_scope(key, repo):
+            raise ToolkitError("%s: image %s is not under the entry's path scope %s: the credentials of a "
+                               "path-scoped entry are tested with an image under that path" % (key, image_ref, path))
+    elif path:
+        raise ToolkitError("%s: a path-scoped entry is verified by pulling an image under %s: give a test "
+                           "image" % (key, path))
     result = {
-        "registry": host, "url": base, "auth_scheme": "none", "realm": None, "service": None,
+        "registry": key, "url": base, "auth_scheme": "none", "realm": None, "service": None,
         "logged_in": False, "credentials_tested": False, "image": image_ref, "digest": None,
         "media_type": None,
     }
-    session = _Session(transport, host, base, username, password, repo, result)
+    session = _Session(transport, key, base, username, password, repo, result)
 
-    status, headers, body = _call(transport, "GET", base + "/v2/", {}, host)
+    status, headers, body = _call(transport, "GET", base + "/v2/", {}, key)
     if status == 401:
         session.answer(headers, where="/v2/")
     elif status != 200:
         hint = "is this a Docker Registry HTTP API v2 endpoint?" if status == 404 else None
-        _fail(host, "registry API check GET /v2/ failed", status, body, hint)
+        _fail(key, "registry API check GET /v2/ failed", status, body, hint)
 
     if repo:
         _check_manifest(session, reference, image_ref)
 
     result["credentials_tested"] = bool(username) and result["logged_in"]
     if username and not result["logged_in"]:
-        summary = "%s: credentials not tested: anonymous access (the registry never asked for credentials)" % host
+        summary = "%s: credentials not tested: anonymous access (the registry never asked for credentials)" % key
     elif result["auth_scheme"] == "none":
-        summary = "%s: no authentication required" % host
+        summary = "%s: no authentication required" % key
     elif result["logged_in"]:
-        summary = "%s: login as %s succeeded (%s)" % (host, username, result["auth_scheme"])
+        summary = "%s: login as %s succeeded (%s)" % (key, username, result["auth_scheme"])
     else:
-        summary = "%s: anonymous access (%s)" % (host, result["auth_scheme"])
+        summary = "%s: anonymous access (%s)" % (key, result["auth_scheme"])
     if image_ref:
         summary += "; pull access to %s confirmed (%s)" % (image_ref, result["digest"])
     result["msg"] = summary

@@ -33,7 +33,8 @@ options:
     default: []
     suboptions:
       registry:
-        description: Registry host[:port] as used as key in config.json.
+        description: Registry host[:port] as used as key in config.json, or a path-scoped key
+          C(host[:port]/namespace) (checked by exact key, as the credentials role writes it).
         type: str
         required: true
       username:
@@ -112,7 +113,7 @@ from ansible_collections.okd.registry_toolkit.plugins.module_utils import compli
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.errors import ToolkitError
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.http_transport import make_urllib_transport
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.v2auth import verify_access
-from ansible_collections.okd.registry_toolkit.plugins.module_utils.dockercfg import get_credentials
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.dockercfg import get_credentials, registry_host
 
 
 def gather(path):
@@ -134,7 +135,7 @@ def registry_ca(ca_file, registry):
     """The given CA bundle, else the registry's CA where docker keeps it (/etc/docker/certs.d)."""
     if ca_file:
         return ca_file
-    candidate = os.path.join("/etc/docker/certs.d", registry, "ca.crt")
+    candidate = os.path.join("/etc/docker/certs.d", registry_host(registry), "ca.crt")
     return candidate if os.path.isfile(candidate) else None
 
 

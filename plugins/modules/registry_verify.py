@@ -36,7 +36,10 @@ author:
   - okd-registry-toolkit developers
 options:
   registry:
-    description: Registry as C(HOST[:PORT]) (other spellings such as C(https://HOST/v1/) are accepted).
+    description:
+      - Registry as C(HOST[:PORT]) (other spellings such as C(https://HOST/v1/) are accepted), or a
+        path-scoped key C(HOST[:PORT]/NAMESPACE) such as C(quay.io/orgA) (an organisation's robot
+        account). A path-scoped entry is verified with an O(image) under that path.
     type: str
     required: true
   username:
@@ -49,6 +52,9 @@ options:
     description:
       - Take the credentials for O(registry) from this docker config.json on the target, to prove
         that the host's own file works. Mutually exclusive with O(username)/O(password).
+      - With O(image), the entry a client uses for that image is taken (the longest matching
+        C(host/path) key, as containers/image and the kubelet choose); without, the entry of exactly
+        O(registry).
     type: path
   image:
     description:
@@ -196,14 +202,16 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.errors import ToolkitError
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.dockercfg import (
     get_credentials,
+    lookup_credentials,
     normalize_registry,
     parse_config,
+    registry_host,
 )
-from ansible_collections.okd.registry_toolkit.plugins.module_utils.v2auth import verify_with_retries
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.v2auth import image_lookup_key, verify_with_retries
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.http_transport import make_urllib_transport
 
 
-def _credentials_from_file(module, path, registry):
+def _credentials_from_file(module, path, registry, image=None):
     try:
         with open(path, "rb") as handle:
             data = handle.read()
@@ -212,7 +220,12 @@ def _credentials_from_file(module, path, registry):
             raise ToolkitError("%s: cannot take credentials for %s: the file does not exist" % (path, registry))
         raise ToolkitError("%s: cannot read: %s" % (path, to_native(e)))
     config = parse_config(data, source=path)
-    credentials = get_credentials(config, registry)
+    if image:
+        # what a client (kubelet, skopeo) uses for the image: the longest matching host/path key
+        found = lookup_credentials(config, image_lookup_key(registry, image))
+        credentials = found[1:] if found else None
+    else:
+        credentials = get_credentials(config, registry)
     if credentials is None:
         raise ToolkitError("%s has no credentials for %s" % (path, normalize_registry(registry)))
     module.no_log_values.add(credentials[1])  # mask the file's password in any output
@@ -225,7 +238,7 @@ def run(module):
     username, password = params["username"], params["password"]
     source = "none"
     if params["config_path"]:
-        username, password = _credentials_from_file(module, params["config_path"], registry)
+        username, password = _credentials_from_file(module, params["config_path"], registry, params["image"])
         source = params["config_path"]
     elif username or password:
         if not (username and password):
@@ -236,7 +249,7 @@ def run(module):
 
     ca_file = params["ca_file"]
     if not ca_file and params["certs_dir"]:
-        name = normalize_registry(registry)
+        name = registry_host(registry)
         candidate = os.path.join(params["certs_dir"], name, "ca.crt")
         if "/" not in name and os.path.isfile(candidate):
             ca_file = candidate

@@ -41,7 +41,8 @@ from .facts import RegistryComplianceStat
 from .operations import RedactedList, _connector_arguments
 from plugins.filter.compliance import compliance_host_report, registry_expectation
 from plugins.module_utils import compliance as core
-from plugins.module_utils.dockercfg import get_credentials, normalize_registry
+from plugins.module_utils.dockercfg import get_credentials, registry_host
+from plugins.module_utils.registry_entry import registry_entry
 from plugins.module_utils.errors import ToolkitError
 
 DEFAULT_PATHS = ["/var/lib/origin/.docker/config.json"]
@@ -98,17 +99,16 @@ def compliance_settings(data, environ=None, cwd=None):
         if not isinstance(entry, dict):
             raise ComplianceSettingsError("registry_compliance: registry_compliance_registries entry "
                                           "#%d is not a mapping" % (index + 1))
-        entry = dict(entry)
-        entry.setdefault("host", entry.get("registry"))
-        if not entry.get("host") or not isinstance(entry["host"], str):
+        label = entry.get("name") or "#%d" % (index + 1)
+        if not entry.get("host") and not entry.get("registry"):
             raise ComplianceSettingsError("registry_compliance: registry_compliance_registries entry %s "
-                                          "has no host" % (entry.get("name") or "#%d" % (index + 1)))
+                                          "has no host" % label)
         try:
-            normalize_registry(entry["host"])
+            # the core's entry model: registry or host, maybe path-scoped (quay.io/orgA)
+            expected.append(registry_expectation(registry_entry(entry, "entry %s" % label)))
         except ToolkitError as exc:
-            raise ComplianceSettingsError("registry_compliance: registry_compliance_registries entry %s: %s"
-                                          % (entry.get("name") or "#%d" % (index + 1), exc))
-        expected.append(registry_expectation(entry))
+            raise ComplianceSettingsError("registry_compliance: registry_compliance_registries %s"
+                                          % exc.msg)
 
     paths = settings.path_list(data, "registry_compliance_paths", DEFAULT_PATHS, allow_empty=False,
                                role="registry_compliance", error=ComplianceSettingsError)
@@ -178,10 +178,14 @@ def gather(path):
 
 
 def image_reference(registry, image):
-    """``docker://REGISTRY/IMAGE`` (a leading ``REGISTRY/`` of the image is not repeated)."""
-    if image.startswith(registry + "/"):
-        image = image[len(registry) + 1:]
-    return "docker://%s/%s" % (registry, image)
+    """``docker://HOST/IMAGE`` (a leading ``HOST/`` of the image is not repeated; a path scope of the
+    registry key is not part of the host: ``quay.io/orgA`` + ``orgA/app:1`` -> ``docker://quay.io/orgA/app:1``)."""
+    host = registry_host(registry)
+    if host == "https://index.docker.io/v1/":
+        host = "docker.io"
+    if image.startswith(host + "/"):
+        image = image[len(host) + 1:]
+    return "docker://%s/%s" % (host, image)
 
 
 def access_command(skopeo, authfile, reference, ca_file=None):

@@ -23,7 +23,7 @@ from pyinfra.api.exceptions import ConnectError, PyinfraError
 
 from . import REPO_ROOT  # noqa: F401  (puts the repository root on sys.path)
 from .operations import RedactedList
-from plugins.module_utils import dockercfg
+from plugins.module_utils import dockercfg, registry_entry
 from plugins.module_utils.errors import ToolkitError
 
 DEFAULT_MASTER_PATH = "/var/lib/origin/.docker/config.json"
@@ -164,18 +164,32 @@ def master_entries(state, inventory, name=None, path=DEFAULT_MASTER_PATH):
 # ------------------------------------------------------------------------------- collect
 
 def registry_of(item):
-    return item.get("registry") or item.get("host")
+    """The canonical key of an entry (the core's entry model: ``registry`` or ``host``, path scope
+    kept), or None when it has none or a malformed one (reported by the checks of ``collect``)."""
+    try:
+        return registry_entry.entry_key(item)
+    except ToolkitError:
+        return None
+
+
+def _canonical(name):
+    try:
+        return registry_entry.normalize_key(name)
+    except ToolkitError:
+        return name
 
 
 def test_images(registries, overrides=None):
-    """{registry host: REPO:TAG} from the registries' test_image, overridden by
-    registry_credentials_test_images (like the role's __registry_credentials_test_image)."""
+    """{registry key: REPO:TAG} from the registries' test_image, overridden by
+    registry_credentials_test_images (like the role's __registry_credentials_test_image); keys are
+    canonical (``https://quay.io/v1/`` and ``quay.io`` are one registry, ``quay.io/orgA`` another)."""
     out = {}
     if isinstance(registries, (list, tuple)):
         for item in registries:
             if isinstance(item, dict) and registry_of(item) and item.get("test_image"):
                 out[registry_of(item)] = item["test_image"]
-    out.update(overrides or {})
+    for name, image in (overrides or {}).items():
+        out[_canonical(name)] = image
     return out
 
 
@@ -193,7 +207,7 @@ def collect(data, state=None, inventory=None):
     remove = data.get("registry_credentials_remove") or []
     if isinstance(remove, str) or not isinstance(remove, (list, tuple)):
         raise _err("registry_credentials_remove must be a list of registry hosts")
-    remove = list(remove)
+    remove = [_canonical(name) for name in remove]
     registries = data.get("okd_registries") or []
     images = test_images(registries, data.get("registry_credentials_test_images") or {})
     label = None
@@ -208,15 +222,27 @@ def collect(data, state=None, inventory=None):
         name = data.get("registry_credentials_master_host") or None
         entries = master_entries(state, inventory, name, path)
         label = "%s:%s" % (find_master(inventory, name).name, path)
-        present = RedactedList(dict(e) for e in entries if e["registry"] not in remove)
+        present = RedactedList(dict(e) for e in entries if e["registry"] not in remove)  # canonical keys
         if not present and not remove:
             raise _err("%s holds no registry credentials" % label)
     else:
         if isinstance(registries, (str, dict)) or not isinstance(registries, (list, tuple)):
             raise _err("okd_registries must be a list of {name, host, username, password, test_image}")
-        # items that are not mappings are reported by the operation (operations.normalize_entries)
-        present = RedactedList(dict(r) if isinstance(r, dict) else r for r in registries
-                               if not isinstance(r, dict) or registry_of(r) not in remove)
+        # the core's entry model resolves registry/host once (path scope kept); a malformed entry is
+        # reported here, naming it, before anything runs (never its password)
+        present = RedactedList()
+        for index, r in enumerate(registries):
+            if not isinstance(r, dict):
+                present.append(r)  # reported by the operation (operations.normalize_entries)
+                continue
+            try:
+                item = registry_entry.registry_entry(r, "okd_registries entry %s" % (r.get("name") or "#%d" % (index + 1)))
+            except ToolkitError as exc:
+                raise _err(exc.msg)
+            for derived in ("key", "registry_host", "path"):
+                item.pop(derived, None)
+            if item["registry"] not in remove:
+                present.append(item)
     for item in present:
         if not isinstance(item, dict):
             continue

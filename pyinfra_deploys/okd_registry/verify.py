@@ -24,6 +24,7 @@ from pyinfra.api.exceptions import PyinfraError
 
 from . import REPO_ROOT  # noqa: F401  (puts the repository root on sys.path)
 from plugins.module_utils import http_transport, v2auth
+from plugins.module_utils.registry_entry import registry_entry
 from plugins.module_utils.errors import ToolkitError
 
 _lock = threading.Lock()  # gevent-patched under the pyinfra CLI
@@ -66,7 +67,10 @@ def verify_registries(registries, ca_file=None, validate_certs=True, proxy=None,
                               ">= 0, not %d and %d" % (timeout, retries))
     report = []
     for item in registries or ():
-        registry = item.get("registry") or item.get("host")
+        try:
+            registry = registry_entry(item)["key"]  # the core's entry model (registry or host, path kept)
+        except ToolkitError as exc:
+            raise _settings_error(exc.msg)
         image = item.get("test_image") or item.get("image") or None
         key = _key(registry, item.get("username"), item.get("password"), image, ca_file,
                    validate_certs, proxy, timeout, retries)
