@@ -10,7 +10,7 @@ import secrets as _random
 import threading
 import uuid
 
-from . import patch as patchlib, quantity, resources, validation
+from . import controllers, patch as patchlib, quantity, resources, validation
 from .resources import BY_KEY
 
 DEFAULT_NAMESPACES = ["default", "kube-public", "kube-system", "openshift", "openshift-infra", "openshift-node"]
@@ -772,7 +772,10 @@ class Api(ImageStreams):
                 "details": dict(_details(r, name), uid=old["metadata"].get("uid"))}
 
     def _delete(self, r, ns, name):
+        gone = self.store.get(r.key, ns if r.namespaced else None, name)
         self.store.delete(r.key, ns if r.namespaced else None, name)
+        if gone is not None and r.key in ("deploymentconfigs.apps.openshift.io", "replicationcontrollers"):
+            controllers.delete_owned(self, ns, gone["metadata"]["uid"])   # garbage collection of RCs, pods
         if r.key == "namespaces":
             for key in self.store.keys():
                 rr = BY_KEY.get(key)
@@ -800,6 +803,8 @@ class Api(ImageStreams):
     def _after_write(self, r, ns, name, old, obj):
         """Hooks that must run outside the store lock (they contact registries). Returns the final
         object to answer with."""
+        if r.key == "deploymentconfigs.apps.openshift.io":
+            controllers.after_dc_write(self, ns, name, old, obj, now())   # RC, SCC admission, DC status
         if r.key == "imagestreams.image.openshift.io":
             final = self.after_stream_write(ns, name)   # imagestreams.py: the import runs in the background
             return final or obj

@@ -407,3 +407,60 @@ def test_role_takes_over_an_oc_adm_registry_deployment_config(deployed, api, red
     # the defaults' 100m CPU equals the stored value: nothing changes on a re-run
     rc, out = run_playbook("-e", '{"okd_integrated_registry_resources": {"requests": {"cpu": "0.1", "memory": "256Mi"}}}')
     assert rc == 0 and recap(out)["changed"] == 0, out[-4000:]
+
+
+def test_hostpath_storage_gets_the_privileged_grant_and_is_admitted(deployed, api):
+    """issue 13 item 11: hostPath storage needs a privileged container and the privileged SCC (what
+    `oc adm registry --mount-host` sets up); with only hostnetwork 3.11's SCC admission refuses the pods.
+    The lab admits the DC's pods against the SCCs granted to its service account."""
+    sa_user = "system:serviceaccount:default:registry"
+    before = scc(api, "privileged")["users"]
+    hostpath = {"okd_integrated_registry_storage_kind": "hostpath",
+                "okd_integrated_registry_storage_hostpath_node_selector": {"kubernetes.io/hostname": "node1.lab.test"}}
+    try:
+        rc, out = run_playbook("-e", json.dumps(hostpath))
+        assert rc == 0, out[-6000:]
+        assert sa_user in scc(api, "privileged")["users"]
+        d = dc(api)
+        (c,) = d["spec"]["template"]["spec"]["containers"]
+        assert c["securityContext"]["privileged"] is True
+        conds = dict((x["type"], x) for x in d["status"]["conditions"])
+        latest = "docker-registry-%d" % d["status"]["latestVersion"]
+        assert conds["Progressing"]["status"] == "True", conds
+        assert conds["Progressing"]["message"] == 'replication controller "%s" successfully rolled out' % latest
+        rcobj = api["core"].read_namespaced_replication_controller(latest, NS)
+        assert not [x for x in (rcobj.status.conditions or []) if x.type == "ReplicaFailure"]
+        pods = api["core"].list_namespaced_pod(NS, label_selector="deployment=" + latest).items
+        assert pods and all(p.metadata.annotations["openshift.io/scc"] == "privileged" for p in pods)
+    finally:
+        rc, out = run_playbook()
+        assert rc == 0, out[-6000:]
+        api["custom"].patch_cluster_custom_object("security.openshift.io", "v1", "securitycontextconstraints",
+                                                  "privileged", {"users": before})
+    (c,) = dc(api)["spec"]["template"]["spec"]["containers"]
+    assert c["securityContext"]["privileged"] is False
+
+
+def test_refused_rollout_fails_the_role_naming_the_cause(deployed, api):
+    """A rollout whose pods no granted SCC admits fails the run with 3.11's refusal (the RC's ReplicaFailure
+    condition), instead of reporting success for a registry that never starts."""
+    extra = {"okd_integrated_registry_env": {"REGISTRY_LOG_LEVEL": "info"}}
+    sccs = "security.openshift.io", "v1", "securitycontextconstraints"
+    hostnetwork_volumes = scc(api, "hostnetwork")["volumes"]
+    # no SCC the registry's service account may use admits its secret volume (the registry certificate)
+    api["custom"].patch_cluster_custom_object(*sccs, "restricted", {"groups": []})
+    api["custom"].patch_cluster_custom_object(*sccs, "hostnetwork", {"volumes": ["emptyDir"]})
+    try:
+        rc, out = run_playbook("-e", json.dumps(extra))
+        flat = " ".join(out.split())
+        assert rc != 0, out[-4000:]
+        assert "cannot create its pods" in flat and "unable to validate against any security context constraint" \
+            in flat, out[-4000:]
+    finally:
+        api["custom"].patch_cluster_custom_object(*sccs, "restricted", {"groups": ["system:authenticated"]})
+        api["custom"].patch_cluster_custom_object(*sccs, "hostnetwork", {"volumes": hostnetwork_volumes})
+        d = dc(api)
+        (c,) = d["spec"]["template"]["spec"]["containers"]
+        c["env"] = [e for e in c["env"] if e["name"] != "REGISTRY_LOG_LEVEL"]
+        api["custom"].replace_namespaced_custom_object("apps.openshift.io", "v1", NS, "deploymentconfigs",
+                                                       "docker-registry", d)

@@ -1,0 +1,345 @@
+"""Controllers and admission of the OKD 3.11 master that the toolkit meets, outside the image code.
+
+- SCC admission (origin release-3.11 `pkg/security/apiserver/admission/sccadmission/admission.go`
+  constraint.Admit / computeSecurityContext, with `pkg/security/securitycontextconstraints/provider.go`
+  ValidatePodSecurityContext / ValidateContainerSecurityContext and the ordering of
+  `pkg/security/securitycontextconstraints/util/sort` ByPriority / ByRestrictions): a pod is admitted by the
+  first SCC, by priority then restrictiveness, that the pod's service account (or the requesting user, the
+  replication-controller manager: its groups system:serviceaccounts and system:authenticated) may use and
+  whose rules the pod meets; otherwise it is refused with `unable to validate against any security context
+  constraint: [...]`.
+- DeploymentConfig rollouts (origin `pkg/apps/controller/deploymentconfig/deploymentconfig_controller.go`
+  Handle / calculateStatus / updateConditions, the deployer of `pkg/apps/strategy/rolling`, and the
+  replication manager of kubernetes 1.11 `pkg/controller/replication`, which reports a refused pod as the
+  RC's `ReplicaFailure` condition, reason `FailedCreate`): when `status.latestVersion` moves to N the RC
+  `<dc>-N` is created from the template and its pods are admitted. The lab has no kubelet, so admitted pods
+  are recorded as running at once and the rollout completes (`Progressing` True,
+  NewReplicationControllerAvailable); a refused rollout fails as it does on 3.11 after the deployer's
+  timeout (`Progressing` False, ProgressDeadlineExceeded, `Available` False), with the refusal in the RC's
+  ReplicaFailure condition and a FailedCreate event.
+- Service-account secrets, asynchronously (origin `pkg/serviceaccounts/controllers/create_dockercfg_secrets.go`
+  and kubernetes 1.11 `pkg/controller/serviceaccount/tokens_controller.go`): see ServiceAccounts below.
+- Namespace deletion (kubernetes 1.11 `pkg/controller/namespace`, NamespaceLifecycle admission): the
+  namespace stays `Terminating` while its content is removed, then disappears.
+"""
+import base64
+import copy
+import heapq
+import itertools
+import json
+import os
+import secrets as _random
+import threading
+import time
+
+from .resources import BY_KEY
+
+RC_MANAGER = "system:serviceaccount:kube-system:replication-controller"
+DC_CONTROLLER = "system:serviceaccount:openshift-infra:deploymentconfig-controller"
+SUFFIX_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+
+
+def _suffix(n=5):
+    return "".join(_random.choice(SUFFIX_CHARS) for _ in range(n))
+
+
+# ------------------------------------------------------------------------------------------ background work
+class Later(object):
+    """One daemon thread running delayed callables in time order (the lab's stand-in for the controllers'
+    work queues). Tests never wait on wall-clock time: they poll for the outcome."""
+
+    def __init__(self, log=None):
+        self.log = log or (lambda m: None)
+        self._heap = []
+        self._seq = itertools.count()
+        self._cv = threading.Condition()
+        self._thread = None
+
+    def call(self, delay, fn, *args):
+        with self._cv:
+            heapq.heappush(self._heap, (time.monotonic() + max(0.0, delay), next(self._seq), fn, args))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="lab-controllers", daemon=True)
+                self._thread.start()
+            self._cv.notify()
+
+    def _run(self):
+        while True:
+            with self._cv:
+                while not self._heap or self._heap[0][0] > time.monotonic():
+                    self._cv.wait(None if not self._heap else max(0.0, self._heap[0][0] - time.monotonic()))
+                _, _, fn, args = heapq.heappop(self._heap)
+            try:
+                fn(*args)
+            except Exception as e:  # a controller error never stops the others
+                self.log("controller %s failed: %r" % (getattr(fn, "__name__", fn), e))
+
+
+# ------------------------------------------------------------------------------------------ SCC admission
+_POINTS = {"privileged": 1000000, "hostPorts": 400000, "hostNetwork": 200000, "hostVolume": 100000,
+           "nonTrivialVolume": 50000, "RunAsAny": 40000, "MustRunAsNonRoot": 30000, "MustRunAsRange": 20000,
+           "MustRunAs": 10000}
+_TRIVIAL_VOLUMES = {"configMap", "downwardAPI", "emptyDir", "persistentVolumeClaim", "projected", "secret"}
+
+
+def _restriction_points(scc):
+    """byrestrictions.go pointValue (the parts the lab's SCCs differ in): lower is more restrictive."""
+    pts = 0
+    if scc.get("allowPrivilegedContainer"):
+        pts += _POINTS["privileged"]
+    if scc.get("allowHostPorts"):
+        pts += _POINTS["hostPorts"]
+    if scc.get("allowHostNetwork"):
+        pts += _POINTS["hostNetwork"]
+    vols = set(scc.get("volumes") or [])
+    if "*" in vols or "hostPath" in vols:
+        pts += _POINTS["hostVolume"]
+    elif vols - _TRIVIAL_VOLUMES:
+        pts += _POINTS["nonTrivialVolume"]
+    pts += _POINTS.get(((scc.get("runAsUser") or {}).get("type")), 0)
+    return pts
+
+
+def usable_sccs(store, ns, service_account, requester=RC_MANAGER):
+    """SCCs the pod's service account or the requesting service account may use (users / groups),
+    ordered like 3.11: priority (higher first), then restrictiveness, then name."""
+    subjects = {"system:serviceaccount:%s:%s" % (ns, service_account), requester}
+    groups = {"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated",
+              "system:serviceaccounts:" + requester.split(":")[2]}
+    out = []
+    for scc in store.items("securitycontextconstraints.security.openshift.io"):
+        if subjects & set(scc.get("users") or []) or groups & set(scc.get("groups") or []):
+            out.append(scc)
+    out.sort(key=lambda s: (-(s.get("priority") or 0), _restriction_points(s), s["metadata"]["name"]))
+    return out
+
+
+def _uid_range(ns_obj):
+    """[first, last] of the namespace's openshift.io/sa.scc.uid-range annotation (N/size)."""
+    ann = ((ns_obj or {}).get("metadata") or {}).get("annotations") or {}
+    try:
+        start, size = ann.get("openshift.io/sa.scc.uid-range", "").split("/")
+        return int(start), int(start) + int(size) - 1
+    except ValueError:
+        return None
+
+
+def scc_problems(scc, pod_spec, ns_obj):
+    """Field errors of a pod spec against one SCC (provider.go ValidatePodSecurityContext +
+    ValidateContainerSecurityContext), in 3.11's wording."""
+    errs = []
+    allowed = set(scc.get("volumes") or [])
+    if not scc.get("allowHostDirVolumePlugin"):
+        allowed.discard("hostPath")
+    for i, v in enumerate(pod_spec.get("volumes") or []):
+        kinds = [k for k in v if k != "name" and v.get(k) is not None]
+        for k in kinds:
+            if "*" in allowed and (k != "hostPath" or scc.get("allowHostDirVolumePlugin")):
+                continue
+            if k not in allowed:
+                errs.append('spec.volumes[%d]: Invalid value: "%s": %s volumes are not allowed to be used' % (i, k, k))
+    psc = pod_spec.get("securityContext") or {}
+    for field, flag, what in (("hostNetwork", "allowHostNetwork", "Host network"),
+                              ("hostPID", "allowHostPID", "Host PID"), ("hostIPC", "allowHostIPC", "Host IPC")):
+        if pod_spec.get(field) and not scc.get(flag):
+            errs.append("spec.securityContext.%s: Invalid value: true: %s is not allowed to be used" % (field, what))
+    rng = _uid_range(ns_obj)
+    run_as = (scc.get("runAsUser") or {}).get("type")
+    caps_allowed = set(scc.get("allowedCapabilities") or [])
+    for i, c in enumerate(pod_spec.get("containers") or []):
+        sc = c.get("securityContext") or {}
+        if sc.get("privileged") and not scc.get("allowPrivilegedContainer"):
+            errs.append("spec.containers[%d].securityContext.privileged: Invalid value: true: Privileged containers "
+                        "are not allowed" % i)
+        for p in c.get("ports") or []:
+            if p.get("hostPort") and not scc.get("allowHostPorts"):
+                errs.append("spec.containers[%d].securityContext.containers[%d].hostPort: Invalid value: %d: Host "
+                            "ports are not allowed to be used" % (i, i, p["hostPort"]))
+        uid = sc.get("runAsUser", psc.get("runAsUser"))
+        if uid is not None:
+            if run_as == "MustRunAsRange" and rng and not rng[0] <= uid <= rng[1]:
+                errs.append("spec.containers[%d].securityContext.securityContext.runAsUser: Invalid value: %d: must "
+                            "be in the ranges: [%d, %d]" % (i, uid, rng[0], rng[1]))
+            if run_as == "MustRunAsNonRoot" and uid == 0:
+                errs.append("spec.containers[%d].securityContext.securityContext.runAsUser: Invalid value: 0: "
+                            "running with the root UID is forbidden" % i)
+        for cap in ((sc.get("capabilities") or {}).get("add") or []):
+            if "*" not in caps_allowed and cap not in caps_allowed:
+                errs.append('spec.containers[%d].securityContext.capabilities.add: Invalid value: "%s": capability '
+                            "may not be added" % (i, cap))
+    return errs
+
+
+def admit_pod(store, ns, pod_spec, requester=RC_MANAGER):
+    """(scc name, None) when admitted, (None, 3.11's refusal message) otherwise."""
+    sa = pod_spec.get("serviceAccountName") or pod_spec.get("serviceAccount") or "default"
+    ns_obj = store.get("namespaces", None, ns)
+    errs = []
+    for scc in usable_sccs(store, ns, sa, requester):
+        problems = scc_problems(scc, pod_spec, ns_obj)
+        if not problems:
+            return scc["metadata"]["name"], None
+        errs.extend(problems)
+    return None, "unable to validate against any security context constraint: [%s]" % " ".join(errs)
+
+
+# ------------------------------------------------------------------------------------------ DC rollouts
+def _condition(ctype, status, reason, message, t_now):
+    c = {"type": ctype, "status": status, "lastUpdateTime": t_now, "lastTransitionTime": t_now,
+         "message": message}
+    if reason:
+        c["reason"] = reason
+    return c
+
+
+def _set_condition(conds, cond):
+    """deployutil.SetDeploymentCondition: replace the condition of that type, keep the transition time when
+    the status did not change."""
+    for i, c in enumerate(conds):
+        if c.get("type") == cond["type"]:
+            if c.get("status") == cond["status"]:
+                cond["lastTransitionTime"] = c.get("lastTransitionTime") or cond["lastTransitionTime"]
+            conds[i] = cond
+            return
+    conds.append(cond)
+
+
+def rollout(api, ns, name, t_now):
+    """Roll out status.latestVersion of DeploymentConfig ns/name (call with api.lock held): the RC, its pods
+    (admitted or refused), the older RCs scaled to 0, the DC status. Returns True when something changed."""
+    store = api.store
+    dc = store.get("deploymentconfigs.apps.openshift.io", ns, name)
+    if dc is None:
+        return False
+    st = dc.get("status") or {}
+    version = int(st.get("latestVersion") or 0)
+    if version < 1:
+        return False
+    rc_name = "%s-%d" % (name, version)
+    uid = dc["metadata"]["uid"]
+    existing = store.get("replicationcontrollers", ns, rc_name)
+    if existing is not None:
+        owners = [o.get("uid") for o in existing["metadata"].get("ownerReferences") or []]
+        if uid in owners:
+            return False
+        delete_owned(api, ns, existing["metadata"]["uid"])          # left over from a deleted DC of that name
+        store.delete("replicationcontrollers", ns, rc_name)
+    spec = dc.get("spec") or {}
+    tmpl = copy.deepcopy(spec.get("template") or {})
+    labels = dict((tmpl.get("metadata") or {}).get("labels") or {})
+    labels.update({"deployment": rc_name, "deploymentconfig": name})
+    tmpl.setdefault("metadata", {})["labels"] = labels
+    ann = dict((tmpl["metadata"].get("annotations") or {}))
+    ann.update({"openshift.io/deployment-config.latest-version": str(version),
+                "openshift.io/deployment-config.name": name, "openshift.io/deployment.name": rc_name})
+    tmpl["metadata"]["annotations"] = ann
+    replicas = int(spec.get("replicas") or 0) if not spec.get("test") else 0
+    selector = dict(spec.get("selector") or {})
+    selector.update({"deployment": rc_name, "deploymentconfig": name})
+    pod_spec = tmpl.get("spec") or {}
+    scc, refusal = admit_pod(store, ns, pod_spec)
+    owner = {"apiVersion": "apps.openshift.io/v1", "kind": "DeploymentConfig", "name": name, "uid": uid,
+             "controller": True, "blockOwnerDeletion": True}
+    rc = api._create(BY_KEY["replicationcontrollers"], ns, {
+        "metadata": {"name": rc_name, "labels": {"openshift.io/deployment-config.name": name},
+                     "annotations": {"openshift.io/deployment-config.latest-version": str(version),
+                                     "openshift.io/deployment-config.name": name,
+                                     "openshift.io/deployment.phase": "Failed" if refusal else "Complete",
+                                     "openshift.io/deployer-pod.name": rc_name + "-deploy",
+                                     "openshift.io/deployment.replicas": str(replicas)},
+                     "ownerReferences": [owner]},
+        "spec": {"replicas": replicas, "selector": selector, "template": tmpl}}, DC_CONTROLLER)
+    rc_owner = {"apiVersion": "v1", "kind": "ReplicationController", "name": rc_name,
+                "uid": rc["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
+    running = 0
+    if refusal:
+        message = 'pods "%s-" is forbidden: %s' % (rc_name, refusal)
+        rc["status"] = {"replicas": 0, "observedGeneration": 1, "conditions": [
+            _condition("ReplicaFailure", "True", "FailedCreate", message, t_now)]}
+        del rc["status"]["conditions"][0]["lastUpdateTime"]
+        api._create(BY_KEY["events"], ns, {
+            "metadata": {"name": "%s.%s" % (rc_name, _suffix(16))},
+            "involvedObject": {"kind": "ReplicationController", "namespace": ns, "name": rc_name,
+                               "uid": rc["metadata"]["uid"], "apiVersion": "v1"},
+            "reason": "FailedCreate", "message": "Error creating: " + message, "type": "Warning", "count": 1,
+            "source": {"component": "replication-controller"}, "firstTimestamp": t_now, "lastTimestamp": t_now},
+            RC_MANAGER)
+    else:
+        for _ in range(replicas):
+            pod_ann = dict(ann)
+            pod_ann["openshift.io/scc"] = scc
+            pod = api._create(BY_KEY["pods"], ns, {
+                "metadata": {"name": "%s-%s" % (rc_name, _suffix()), "labels": labels, "annotations": pod_ann,
+                             "ownerReferences": [rc_owner]},
+                "spec": copy.deepcopy(pod_spec)}, RC_MANAGER)
+            # no kubelet in the lab: an admitted pod is recorded as running
+            pod["status"] = {"phase": "Running", "startTime": t_now, "conditions": [
+                {"type": "Ready", "status": "True", "lastTransitionTime": t_now}]}
+            store.put("pods", pod)
+            running += 1
+        rc["status"] = {"replicas": running, "readyReplicas": running, "availableReplicas": running,
+                        "fullyLabeledReplicas": running, "observedGeneration": 1}
+    store.put("replicationcontrollers", rc)
+    # older rollouts of this DC are scaled to 0 (their pods go) once the new one is complete
+    if not refusal:
+        for old in store.items("replicationcontrollers", ns):
+            if old["metadata"]["name"] == rc_name or uid not in [o.get("uid") for o in
+                                                                 old["metadata"].get("ownerReferences") or []]:
+                continue
+            if (old.get("spec") or {}).get("replicas"):
+                old["spec"]["replicas"] = 0
+                old["status"] = dict(old.get("status") or {}, replicas=0, readyReplicas=0, availableReplicas=0)
+                old["metadata"]["resourceVersion"] = store.next_rv()
+                store.put("replicationcontrollers", old)
+            delete_owned(api, ns, old["metadata"]["uid"], kinds=("pods",))
+    # calculateStatus / updateConditions
+    cur = store.get("deploymentconfigs.apps.openshift.io", ns, name)
+    st = copy.deepcopy(cur.get("status") or {})
+    conds = list(st.get("conditions") or [])
+    st.update({"observedGeneration": int(cur["metadata"].get("generation") or 0), "replicas": running,
+               "updatedReplicas": running, "availableReplicas": running, "readyReplicas": running,
+               "unavailableReplicas": max(0, replicas - running),
+               "details": {"message": "config change", "causes": [{"type": "ConfigChange"}]}})
+    max_unavailable = 0 if replicas < 4 else replicas // 4     # rolling default maxUnavailable 25%, floor
+    if running > 0 and running >= replicas - max_unavailable:
+        _set_condition(conds, _condition("Available", "True", "", "Deployment config has minimum availability.",
+                                         t_now))
+    else:
+        _set_condition(conds, _condition("Available", "False", "",
+                                         "Deployment config does not have minimum availability.", t_now))
+    if refusal:
+        _set_condition(conds, _condition("Progressing", "False", "ProgressDeadlineExceeded",
+                                         'replication controller "%s" has failed progressing' % rc_name, t_now))
+    else:
+        _set_condition(conds, _condition("Progressing", "True", "NewReplicationControllerAvailable",
+                                         'replication controller "%s" successfully rolled out' % rc_name, t_now))
+    st["conditions"] = conds
+    cur["status"] = st
+    cur["metadata"]["resourceVersion"] = store.next_rv()
+    store.put("deploymentconfigs.apps.openshift.io", cur)
+    return True
+
+
+def delete_owned(api, ns, owner_uid, kinds=None):
+    """Garbage collection (background propagation) of the objects in ns whose ownerReferences name
+    owner_uid, recursively (call with api.lock held)."""
+    store = api.store
+    for key in list(kinds or store.keys()):
+        r = BY_KEY.get(key)
+        if r is None or not r.namespaced:
+            continue
+        for o in list(store.items(key, ns)):
+            if owner_uid in [x.get("uid") for x in o["metadata"].get("ownerReferences") or []]:
+                store.delete(key, ns, o["metadata"]["name"])
+                delete_owned(api, ns, o["metadata"]["uid"], kinds)
+
+
+def after_dc_write(api, ns, name, old, obj, t_now):
+    """Hook after a DeploymentConfig write (spec or status): roll out a new latestVersion."""
+    before = int(((old or {}).get("status") or {}).get("latestVersion") or 0)
+    after = int((obj.get("status") or {}).get("latestVersion") or 0)
+    if after == before and old is not None:
+        return
+    with api.lock:
+        if rollout(api, ns, name, t_now):
+            api.store.save()
