@@ -5,12 +5,16 @@
 
 - ``image_stream_definition`` / ``image_stream_import`` / ``image_stream_import_repository``: request bodies.
 - ``tag_status``, ``import_results``, ``repository_import_results``: what the API answered, per tag.
-- ``repository_import_plan``: which tags of a repository import need an import (pure, unit-tested).
+- ``tag_import_decision`` / ``repository_import_plan``: which tags need an import (pure, unit-tested).
+- ``registry_secret_names``, ``import_request_timeout``, ``wait_until``: what the module tells, waits and allows.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
+
+import base64
+import json
 
 try:  # Python 3
     text_type = str
@@ -114,21 +118,109 @@ def image_stream_import(namespace, name, images, resource_version=None):
 
 
 def import_results(isi):
-    """Per-tag results from an ImageStreamImport response: [{"tag", "digest", "imported", "message"}]."""
+    """Per-tag results from an ImageStreamImport response: [{"tag", "source_tag", "digest", "imported",
+    "message"}], one per ``spec.images`` item in its order. ``tag`` is the stream tag the item was sent for
+    (``spec.images[i].to.name``): OKD 3.11's ``status.images[i].tag`` is the *source* tag (importer.go
+    importImages), which differs when a stream tag imports another tag (``jenkins:2`` from ``...:v3.11``);
+    it is kept as ``source_tag``."""
     out = []
     spec_images = ((isi or {}).get("spec") or {}).get("images") or []
     for i, img in enumerate(((isi or {}).get("status") or {}).get("images") or []):
         st = img.get("status") or {}
-        tag = img.get("tag")
-        if not tag and i < len(spec_images):
-            tag = (spec_images[i].get("to") or {}).get("name")
+        tag = (spec_images[i].get("to") or {}).get("name") if i < len(spec_images) else None
         ok = st.get("status") == "Success"
         image = img.get("image") or {}
-        out.append({"tag": tag,
+        out.append({"tag": tag or img.get("tag"), "source_tag": img.get("tag"),
                     "digest": (image.get("metadata") or {}).get("name") if ok else None,
                     "imported": ok,
                     "message": "" if ok else (st.get("message") or st.get("reason") or "import failed")})
     return out
+
+
+def tag_import_decision(stream, tag, refresh=False):
+    """Whether stream tag ``tag`` of the live ``stream`` needs an import, by OKD 3.11's bookkeeping ->
+    (needs_import, why). Needed when: ``refresh``; the tag was never imported; its last import failed
+    (an ImportSuccess=False condition at least as new as the latest image); the spec tag's generation is
+    newer than the latest image's (3.11 bumps a tag's generation only when its ``from`` changes, not for
+    import or reference policy edits: strategy.go tagRefChanged); or the latest image came from another
+    registry than the spec names (a repoint whose import has not happened yet)."""
+    if refresh:
+        return True, "refresh"
+    st = tag_status(stream, tag)
+    if not st["imported"]:
+        return True, ("the last import failed: %s" % st["message"]) if st["message"] else "not imported yet"
+    spec = {}
+    for t in ((stream or {}).get("spec") or {}).get("tags") or []:
+        if t.get("name") == tag:
+            spec = t
+    items = []
+    for t in ((stream or {}).get("status") or {}).get("tags") or []:
+        if t.get("tag") == tag:
+            items = t.get("items") or []
+    spec_gen, item_gen = spec.get("generation"), (items[0] if items else {}).get("generation")
+    if spec_gen is not None and item_gen is not None and int(item_gen) < int(spec_gen):
+        return True, "the spec tag changed since the last import"
+    src, ref = spec_tag_source(stream, tag), st.get("reference")
+    if src and ref and (split_image(src)[0] or "").lower() != (split_image(ref)[0] or "").lower():
+        return True, "the latest image came from another registry than the spec names"
+    return False, ""
+
+
+def _dockercfg_keys(secret):
+    """Registry keys of a kubernetes.io/dockerconfigjson or kubernetes.io/dockercfg secret (no values)."""
+    data = (secret or {}).get("data") or {}
+    kind = (secret or {}).get("type")
+    raw = data.get(".dockerconfigjson" if kind == "kubernetes.io/dockerconfigjson" else ".dockercfg")
+    if kind not in ("kubernetes.io/dockerconfigjson", "kubernetes.io/dockercfg") or not raw:
+        return []
+    try:
+        doc = json.loads(base64.b64decode(raw).decode("utf-8"))
+    except (ValueError, TypeError, UnicodeDecodeError):
+        return []
+    if kind == "kubernetes.io/dockerconfigjson":
+        doc = doc.get("auths") if isinstance(doc, dict) else None
+    return list(doc) if isinstance(doc, dict) else []
+
+
+def _key_host(key):
+    k = key.strip()
+    if "://" in k:
+        k = k.split("://", 1)[1]
+    return k.split("/", 1)[0].lower()
+
+
+def registry_secret_names(secrets, registry):
+    """Names (sorted, as OKD 3.11 lists a namespace's secrets) of the pull secrets in ``secrets`` that hold
+    an entry for ``registry`` (HOST[:PORT]; a key's scheme and path are ignored, :443 is the default port).
+    OKD 3.11's importer uses only the first matching entry (importer/credentials.go returns configs[0];
+    keys written the same way keep the secrets' name order), so with several names a stale secret that
+    sorts first wins."""
+    want = (registry or "").lower()
+    strip = lambda h: h[:-4] if h.endswith(":443") else h  # noqa: E731
+    out = []
+    for sec in secrets or []:
+        if any(strip(_key_host(k)) == strip(want) for k in _dockercfg_keys(sec)):
+            out.append((sec.get("metadata") or {}).get("name"))
+    return sorted(n for n in out if n)
+
+
+def import_request_timeout(api_timeout, images):
+    """Seconds to allow an ImageStreamImport of ``images`` manifests: OKD 3.11 gives each request a token
+    bucket of 2/s with a burst of 3 and fetches the manifests one after another
+    (pkg/image/apiserver/apiserver.go, importer.go), so 50 tags take about 24 s before any registry time."""
+    return int(api_timeout) + int(max(0, int(images) - 3) + 1) // 2 + int(images)
+
+
+def wait_until(fetch, done, timeout, sleep, clock, interval=0.5):
+    """The toolkit's one poll loop: ``fetch()`` until ``done(value)`` or ``timeout`` seconds passed on
+    ``clock()``; returns the last value. ``sleep``/``clock`` are passed in (time.sleep / time.time) so the
+    core does no I/O of its own."""
+    deadline = clock() + max(timeout, 0)
+    value = fetch()
+    while not done(value) and clock() < deadline:
+        sleep(interval)
+        value = fetch()
+    return value
 
 
 # ---------------------------------------------------------------------------------------------------

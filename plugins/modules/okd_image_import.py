@@ -190,9 +190,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.errors import ToolkitError
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.k8s import resource_path
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.k8s_images import (
-    image_stream_definition, image_stream_import, image_stream_import_repository, import_results,
-    replace_registry, repository_import_plan, repository_import_results, spec_tag_source, split_image,
-    tag_status)
+    image_stream_definition, image_stream_import, image_stream_import_repository, import_request_timeout,
+    import_results, registry_secret_names, replace_registry, repository_import_plan, repository_import_results,
+    spec_tag_source, split_image, tag_import_decision, tag_status, wait_until)
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.k8s_client import (
     Client, ensure_object, k8s_argument_spec)
 
@@ -209,21 +209,49 @@ def _spec_tag(stream, tag):
     return {}
 
 
-def _status_matches(stream, tag):
-    """Imported and the latest image came from the current spec source (not from before a repoint)."""
-    st = tag_status(stream, tag)
-    if not st["imported"]:
-        return False
-    spec_gen = _spec_tag(stream, tag).get("generation")
-    items = [x for x in ((stream.get("status") or {}).get("tags") or []) if x.get("tag") == tag][0].get("items")
-    item_gen = items[0].get("generation")
-    if spec_gen is not None and item_gen is not None and int(item_gen) < int(spec_gen):
-        return False  # imported before the spec changed
-    src = spec_tag_source(stream, tag)
-    ref = st.get("reference")
-    if src and ref:
-        return split_image(src)[0] == split_image(ref)[0]
-    return True
+CONFLICT_RETRIES = 5
+BULK_LIMIT = 50     # 3.11's imagePolicyConfig.maxImagesBulkImportedPerRepository default: sizes the timeout
+
+
+def _post_import(client, path, body, images):
+    """POST an ImageStreamImport with a timeout sized for 3.11's per-request rate limit."""
+    saved = client.timeout
+    client.timeout = max(saved, import_request_timeout(saved, images))
+    try:
+        return client.post(path, body)
+    finally:
+        client.timeout = saved
+
+
+def _import_tags(module, client, ns, name, stream, managed):
+    """Import the managed tags that need it (tag_import_decision), like `oc import-image`. OKD 3.11 imports a
+    created or changed stream on its own as well (the image stream controller) and the ImageStreamImport REST
+    handler writes the stream guarded by the resourceVersion it read, without retrying: when the controller
+    wrote first, the request fails with 409. Then the stream is read again and the decision made again
+    (usually nothing is left to import). -> (requested tags, stream, {tag: result})."""
+    p = module.params
+    path = resource_path(None, "ImageStream", ns, name)
+    requested, results = [], {}
+    for attempt in range(CONFLICT_RETRIES + 1):
+        todo = [t for t in managed if tag_import_decision(stream, t, p["refresh"] and attempt == 0)[0]]
+        images = [{"from": spec_tag_source(stream, t), "tag": t, "scheduled": p["scheduled"],
+                   "insecure": p["insecure"], "reference_policy": p["reference_policy"]}
+                  for t in todo if spec_tag_source(stream, t)]
+        if not images:
+            return requested, stream, results
+        try:
+            isi = _post_import(client, resource_path(None, "ImageStreamImport", ns), image_stream_import(
+                ns, name, images), len(images))
+        except ToolkitError as e:
+            if e.status != 409 or attempt == CONFLICT_RETRIES:
+                raise
+            stream = client.get(path)       # written meanwhile (the controller's import): decide again
+            continue
+        requested = [i["tag"] for i in images]
+        results = dict((r["tag"], r) for r in import_results(isi))
+        stream = _wait_for_status(client, ns, name, results, p["wait_timeout"]) or stream
+        return requested, stream, results
+    return requested, stream, results
 
 
 def process_stream(module, client, ns, name, live):
@@ -274,28 +302,13 @@ def process_stream(module, client, ns, name, live):
     for t in res["repointed"]:
         if t not in managed:
             managed.append(t)
+    results = {}
     if not p["name"] and not p["repoint_from"] and not p["refresh"]:
         to_import = []  # a namespace-wide registry check only reads
     elif check:
-        to_import = [t for t in managed if p["refresh"] or t in spec_changed or not _status_matches(before, t)]
+        to_import = [t for t in managed if t in spec_changed or tag_import_decision(before, t, p["refresh"])[0]]
     else:
-        # OKD imports on its own after a spec change (asynchronously); import what is not yet current
-        to_import = [t for t in managed if p["refresh"] or not _status_matches(stream, t)]
-    results = {}
-    if to_import and not check:
-        images = []
-        for t in to_import:
-            src = spec_tag_source(stream, t)
-            if not src:
-                continue
-            images.append({"from": src, "tag": t, "scheduled": p["scheduled"], "insecure": p["insecure"],
-                           "reference_policy": p["reference_policy"]})
-        if images:
-            body = image_stream_import(ns, name, images)
-            isi = client.post(resource_path(None, "ImageStreamImport", ns), body)
-            for r in import_results(isi):
-                results[r["tag"]] = r
-            stream = _wait_for_status(client, ns, name, results, p["wait_timeout"]) or stream
+        to_import, stream, results = _import_tags(module, client, ns, name, stream, managed)
     for t in managed:
         st = tag_status(stream, t)
         if t in results and (not st["imported"] or st["digest"] != results[t]["digest"]):
@@ -336,7 +349,7 @@ def process_all(module, client, ns, name, live):
                                               resource_version=rv)
 
     try:
-        preview = repository_import_results(client.post(isi_path, body(False)))
+        preview = repository_import_results(_post_import(client, isi_path, body(False), BULK_LIMIT))
     except ToolkitError as e:
         if check and live is None and e.status == 404:
             # the namespace does not exist (yet: in check mode an earlier task would create it)
@@ -359,15 +372,27 @@ def process_all(module, client, ns, name, live):
     results = preview["tags"]
     stream = live
     if do_import and not check:
-        for attempt in (1, 2):
+        isi = None
+        for attempt in range(CONFLICT_RETRIES + 1):
             rv = ((live or {}).get("metadata") or {}).get("resourceVersion")
             try:
-                isi = client.post(isi_path, body(True, rv))
+                isi = _post_import(client, isi_path, body(True, rv), BULK_LIMIT)
                 break
             except ToolkitError as e:
-                if e.status != 409 or attempt == 2:
+                if e.status != 409 or attempt == CONFLICT_RETRIES:
                     raise
-                live = client.get(resource_path(None, "ImageStream", ns, name))  # changed meanwhile: again
+                # written meanwhile (3.11's controller, or another client): read it again and decide again
+                live = client.get(resource_path(None, "ImageStream", ns, name))
+                plan = repository_import_plan(live, source, preview["tags"], p["scheduled"], p["insecure"])
+                needed = [x["tag"] for x in plan if x["needs_import"]]
+                why = dict((x["tag"], x["why"]) for x in plan)
+                if not needed and not p["refresh"]:
+                    break
+        if isi is None:
+            isi = {"status": {"repository": {"status": {"status": "Success"},
+                                             "images": [], "additionalTags": preview["additional_tags"]},
+                              "import": live}}
+            do_import = False
         done = repository_import_results(isi)
         res["additional_tags"] = done["additional_tags"]
         results = done["tags"]
@@ -406,17 +431,34 @@ def process_all(module, client, ns, name, live):
 
 
 def _wait_for_status(client, ns, name, results, timeout):
-    """GET the stream until its status shows the digests the import returned (or timeout)."""
+    """GET the stream until its status shows, for each stream tag, the digest the import returned (or
+    timeout). The results are keyed by stream tag (import_results maps spec.images[i].to.name)."""
     path = resource_path(None, "ImageStream", ns, name)
-    deadline = time.time() + max(timeout, 0)
-    stream = client.get(path)
-    while True:
-        pending = [t for t, r in results.items()
-                   if r["imported"] and tag_status(stream, t)["digest"] != r["digest"]]
-        if not pending or time.time() >= deadline:
-            return stream
-        time.sleep(0.5)
-        stream = client.get(path)
+    return wait_until(lambda: client.get(path),
+                      lambda stream: not [t for t, r in results.items()
+                                          if r["imported"] and tag_status(stream, t)["digest"] != r["digest"]],
+                      timeout, time.sleep, time.time)
+
+
+def _credential_note(client, cache, ns, registry):
+    """Which pull secret OKD 3.11 used for registry (its message does not say) -> text, or "" when the
+    namespace's secrets cannot be read."""
+    if not registry:
+        return ""
+    if ns not in cache:
+        try:
+            cache[ns] = (client.get(resource_path("v1", "Secret", ns)) or {}).get("items") or []
+        except ToolkitError:
+            cache[ns] = None
+    if cache[ns] is None:
+        return ""
+    names = registry_secret_names(cache[ns], registry)
+    if not names:
+        return "registry %s: no pull secret in namespace %s has an entry for it" % (registry, ns)
+    if len(names) == 1:
+        return "registry %s: OKD used pull secret %s of namespace %s" % (registry, names[0], ns)
+    return ("registry %s: namespace %s holds %d pull secrets for it (%s); OKD 3.11 uses only the first, %s"
+            % (registry, ns, len(names), ", ".join(names), names[0]))
 
 
 def run(module, client):
@@ -430,10 +472,14 @@ def run(module, client):
         lst = client.get(resource_path(None, "ImageStream", ns)) or {}
         targets = [((s.get("metadata") or {}).get("name"), s) for s in lst.get("items") or []]
     failures = []
+    secrets_cache = {}
+    registries = set()
     for name, live in targets:
         if p["all"]:
             res = process_all(module, client, ns, name, live)
-            failures.extend(res.pop("failures"))
+            fails = res.pop("failures")
+            note = _credential_note(client, secrets_cache, ns, split_image(p["source"])[0]) if fails else ""
+            failures.extend("%s (%s)" % (f, note) if note else f for f in fails)
             out["additional_tags"] = res["additional_tags"]
         else:
             res = process_stream(module, client, ns, name, live)
@@ -443,13 +489,29 @@ def run(module, client):
         if p["name"]:
             out["tags"] = res["tags"]
         for t in res["tags"]:
+            reg = split_image(t["from"])[0] if t["from"] else None
+            if reg:
+                registries.add(reg)
             # (with all, process_all collects the failures: the preview tells them in check mode too)
             if not p["all"] and t["import_requested"] and not module.check_mode and not t["imported"]:
-                failures.append("%s/%s:%s from %s: %s" % (ns, name, t["tag"], t["from"], t["message"] or "import failed"))
+                note = _credential_note(client, secrets_cache, ns, reg)
+                failures.append("%s/%s:%s from %s: %s%s" % (ns, name, t["tag"], t["from"], t["message"] or
+                                                            "import failed", " (%s)" % note if note else ""))
             if p["expected_registry"] and t["from"]:
                 reg = split_image(t["from"])[0]
                 if (reg or "").lower() != p["expected_registry"].lower():
                     out["mismatches"].append({"stream": name, "tag": t["tag"], "from": t["from"]})
+    if p["all"] and p["source"]:
+        registries.add(split_image(p["source"])[0])
+    for reg in sorted(r for r in registries if r):
+        if secrets_cache.get(ns) is None and ns in secrets_cache:
+            break
+        _credential_note(client, secrets_cache, ns, reg)
+        names = registry_secret_names(secrets_cache.get(ns) or [], reg)
+        if len(names) > 1:
+            module.warn("namespace %s holds %d pull secrets for registry %s (%s): OKD 3.11 imports with the first "
+                        "one only (%s), so a stale secret that sorts first makes imports fail; keep one"
+                        % (ns, len(names), reg, ", ".join(names), names[0]))
     if failures and module.check_mode:
         for f in failures:
             module.warn("in a real run the import would fail: " + f)

@@ -388,10 +388,91 @@ def test_tag_status_and_import_results():
                {"tag": "1.0", "status": {"status": "Success"}, "image": {"metadata": {"name": "sha256:aa"}}},
                {"status": {"status": "Failure", "reason": "Unauthorized", "message": "unauthorized: x"}}]}}
     assert k8s_images.import_results(isi) == [
-        {"tag": "1.0", "digest": "sha256:aa", "imported": True, "message": ""},
-        {"tag": "1.1", "digest": None, "imported": False, "message": "unauthorized: x"}]
+        {"tag": "1.0", "source_tag": "1.0", "digest": "sha256:aa", "imported": True, "message": ""},
+        {"tag": "1.1", "source_tag": None, "digest": None, "imported": False, "message": "unauthorized: x"}]
     body = k8s_images.image_stream_import("ns", "hello", [{"from": "q/l/h:1.0", "tag": "1.0"}])
     assert body["spec"]["import"] is True and body["spec"]["images"][0]["to"] == {"name": "1.0"}
+
+
+def test_import_results_keyed_by_stream_tag_not_source_tag():
+    # OKD 3.11 (importer.go importImages) answers status.images[i].tag with the *source* tag: a stream tag
+    # `2` importing `...:v3.11` comes back as `v3.11`; the result must still be the stream tag's
+    isi = {"spec": {"images": [{"from": {"name": "r.test/o/jenkins:v3.11"}, "to": {"name": "2"}},
+                               {"from": {"name": "r.test/o/jenkins@sha256:bb"}, "to": {"name": "pinned"}}]},
+           "status": {"images": [
+               {"tag": "v3.11", "status": {"status": "Success"}, "image": {"metadata": {"name": "sha256:aa"}}},
+               {"status": {"status": "Success"}, "image": {"metadata": {"name": "sha256:bb"}}}]}}
+    got = k8s_images.import_results(isi)
+    assert [(r["tag"], r["source_tag"], r["digest"]) for r in got] == [("2", "v3.11", "sha256:aa"),
+                                                                        ("pinned", None, "sha256:bb")]
+
+
+def _decision_stream(spec_gen=1, item_gen=1, failed_gen=None, ref="q.test/o/h@sha256:aa", src="q.test/o/h:1"):
+    st = {"tag": "1", "items": [{"image": "sha256:aa", "dockerImageReference": ref, "generation": item_gen}]}
+    if failed_gen is not None:
+        st["conditions"] = [{"type": "ImportSuccess", "status": "False", "reason": "Unauthorized",
+                             "message": 'you may not have access to the Docker image "q.test/o/h:1"',
+                             "generation": failed_gen}]
+    return {"spec": {"tags": [{"name": "1", "from": {"kind": "DockerImage", "name": src}, "generation": spec_gen,
+                               "importPolicy": {"scheduled": True}}]},
+            "status": {"tags": [st]}}
+
+
+def test_tag_import_decision_follows_311_bookkeeping():
+    d = k8s_images.tag_import_decision
+    assert d(_decision_stream(), "1") == (False, "")
+    assert d(_decision_stream(), "1", refresh=True) == (True, "refresh")
+    assert d(None, "1") == (True, "not imported yet")
+    assert d(_decision_stream(), "2") == (True, "not imported yet")
+    # a spec change (new `from`) gets the stream's generation: newer than the image -> import
+    assert d(_decision_stream(spec_gen=3, item_gen=2), "1") == (True, "the spec tag changed since the last import")
+    # 3.11 keeps a tag's generation on import/reference policy edits: an imported tag stays imported
+    assert d(_decision_stream(spec_gen=2, item_gen=2), "1") == (False, "")
+    # a failure condition at the stream's next generation (checkImportFailure) wins over an older image
+    needs, why = d(_decision_stream(spec_gen=3, item_gen=2, failed_gen=3), "1")
+    assert needs and why.startswith("the last import failed: you may not have access")
+    # an older failure (the condition was not rewritten: same reason) behind a newer image: imported
+    assert d(_decision_stream(spec_gen=3, item_gen=3, failed_gen=2), "1") == (False, "")
+    # repointed spec whose image still comes from the old registry
+    needs, why = d(_decision_stream(src="new.test/o/h:1"), "1")
+    assert needs and "another registry" in why
+
+
+def _pull_secret(name, keys, legacy=False):
+    entries = dict((k, {"auth": b64("u:p")}) for k in keys)
+    if legacy:
+        return {"metadata": {"name": name}, "type": "kubernetes.io/dockercfg",
+                "data": {".dockercfg": b64(json.dumps(entries))}}
+    return {"metadata": {"name": name}, "type": "kubernetes.io/dockerconfigjson",
+            "data": {".dockerconfigjson": b64(json.dumps({"auths": entries}))}}
+
+
+def test_registry_secret_names():
+    secrets = [_pull_secret("zz-new", ["reg.test:5000"]), _pull_secret("aa-stale", ["https://reg.test:5000/v1/"],
+                                                                          legacy=True),
+               _pull_secret("other", ["quay.test"]), {"metadata": {"name": "opaque"}, "type": "Opaque", "data": {}},
+               _pull_secret("broken", [])]
+    assert k8s_images.registry_secret_names(secrets, "reg.test:5000") == ["aa-stale", "zz-new"]
+    assert k8s_images.registry_secret_names(secrets, "quay.test:443") == ["other"]
+    assert k8s_images.registry_secret_names(secrets, "reg.test") == []      # another port: no match
+
+
+def test_import_request_timeout_and_wait_until():
+    # 3.11: 2/s after a burst of 3, manifests one after another: 50 tags need well over 30 s
+    assert k8s_images.import_request_timeout(30, 1) == 31
+    assert k8s_images.import_request_timeout(30, 50) >= 30 + 24 + 50 // 2
+    clock = [0.0]
+    calls = []
+
+    def fetch():
+        calls.append(clock[0])
+        return len(calls)
+
+    def sleep(s):
+        clock[0] += s
+    assert k8s_images.wait_until(fetch, lambda v: v >= 3, 10, sleep, lambda: clock[0]) == 3
+    calls[:] = []
+    assert k8s_images.wait_until(fetch, lambda v: False, 2, sleep, lambda: clock[0], interval=0.5) == 5
 
 
 def _repo_isi(images, status="Success", reason=None, message=None, additional=()):
