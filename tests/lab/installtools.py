@@ -44,6 +44,7 @@ def user_env(collections_path, **extra):
 
 
 def run(cmd, cwd, env, timeout=900):
+    env = dict(env, PWD=str(cwd))  # as a shell started there has it (lookup('env', 'PWD') reads it)
     return subprocess.run([str(c) for c in cmd], cwd=str(cwd), env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, universal_newlines=True, timeout=timeout)
 
