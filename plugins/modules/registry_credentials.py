@@ -55,6 +55,9 @@ options:
       registry:
         description: Registry as C(HOST[:PORT]), exactly as the key in config.json; other spellings
           (C(https://HOST/v1/)) are normalized. C(docker.io) becomes C(https://index.docker.io/v1/).
+          A path-scoped key C(HOST[:PORT]/NAMESPACE) (e.g. C(quay.io/orgA), an organisation's robot
+          account) is written, merged and removed by that exact key, never touching C(HOST) or another
+          namespace; clients look keys up by the longest C(host/path) prefix.
         type: str
         required: true
         aliases: [host]
