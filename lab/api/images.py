@@ -131,7 +131,7 @@ def format_error(err, ref_exact):
     return {"ok": False, "reason": "InternalError", "code": 500, "message": "Internal error occurred: " + err.message}
 
 
-def _resolve(ref, secrets, ca_file, timeout, limiter):
+def _resolve(ref, secrets, ca_file, timeout, limiter, agent=None):
     """One DockerImage reference -> result dict (see import_images)."""
     try:
         host, repo, tag, digest = v2client.parse_reference(ref)
@@ -145,7 +145,7 @@ def _resolve(ref, secrets, ca_file, timeout, limiter):
         try:
             if limiter is not None:
                 limiter.accept()
-            c = v2client.Client(host, ca_file=ca_file, credentials=cred, timeout=timeout)
+            c = v2client.Client(host, ca_file=ca_file, credentials=cred, timeout=timeout, agent=agent)
             dg, mt, _ = c.manifest(repo, digest or tag)
             return {"ok": True, "digest": dg, "reference": "%s/%s@%s" % (host, repo, dg), "mediaType": mt,
                     "host": host, "repo": repo, "tag": None if digest else tag}
@@ -158,7 +158,7 @@ def _resolve(ref, secrets, ca_file, timeout, limiter):
     return failure
 
 
-def import_images(refs, secrets, ca_file, timeout=15.0, limiter=None):
+def import_images(refs, secrets, ca_file, timeout=15.0, limiter=None, agent=None):
     """Resolve DockerImage references one after another, as 3.11's importer does (importImages /
     importRepositoryFromDocker fetch the manifests sequentially, each after limiter.Accept()); a
     reference named twice is fetched once. -> [result] in the order of refs: {"ok": True, "digest",
@@ -168,7 +168,7 @@ def import_images(refs, secrets, ca_file, timeout=15.0, limiter=None):
     out = []
     for ref in refs:
         if ref not in cache:
-            cache[ref] = _resolve(ref, secrets, ca_file, timeout, limiter)
+            cache[ref] = _resolve(ref, secrets, ca_file, timeout, limiter, agent)
         out.append(dict(cache[ref]))
     return out
 
@@ -178,7 +178,7 @@ def import_reference(ref, secrets, ca_file, timeout=15.0):
     return import_images([ref], secrets, ca_file, timeout)[0]
 
 
-def list_tags(ref, secrets, ca_file, timeout=15.0):
+def list_tags(ref, secrets, ca_file, timeout=15.0, agent=None):
     """Tags of repository 'HOST/REPO' -> (host, repo, [tags]) or raises RegistryError with 3.11's
     reason and text (format_error of HOST/REPO)."""
     try:
@@ -190,7 +190,8 @@ def list_tags(ref, secrets, ca_file, timeout=15.0):
     err = None
     for cred in creds + [None]:
         try:
-            return host, repo, v2client.Client(host, ca_file=ca_file, credentials=cred, timeout=timeout).tags(repo)
+            return host, repo, v2client.Client(host, ca_file=ca_file, credentials=cred, timeout=timeout,
+                                               agent=agent).tags(repo)
         except v2client.RegistryError as e:
             err = err or e
             if e.reason != "Unauthorized":

@@ -304,14 +304,14 @@ class ImageStreams(object):
     def _dockercfg_secrets(self, ns):
         return [s for s in self.store.items("secrets", ns) if s.get("type") in images.DOCKERCFG_TYPES]
 
-    def _import_repository(self, repo, secrets, limiter):
+    def _import_repository(self, repo, secrets, limiter, agent=None):
         """3.11's importFromRepository: list the tags of HOST/REPO, order them like PrioritizeTags and
         import the first max_bulk_tags one after another. -> {"error": None or a failed result, "tags":
         [(tag, result)], "additional": [tags left out by the limit]}."""
         if self.max_bulk_tags == 0:
             return {"error": None, "tags": [], "additional": []}
         try:
-            host, rp, tags = images.list_tags(repo, secrets, self.ca_file, self.import_timeout)
+            host, rp, tags = images.list_tags(repo, secrets, self.ca_file, self.import_timeout, agent)
         except Exception as e:
             reason = getattr(e, "reason", "InternalError")
             return {"error": {"ok": False, "reason": reason, "code": _CODES.get(reason, 500),
@@ -321,7 +321,7 @@ class ImageStreams(object):
         limit = self.max_bulk_tags
         take, additional = (tags, []) if limit < 0 else (tags[:limit], tags[limit:])
         res = images.import_images(["%s/%s:%s" % (host, rp, tg) for tg in take], secrets, self.ca_file,
-                                   self.import_timeout, limiter)
+                                   self.import_timeout, limiter, agent)
         out = list(zip(take, res))
         self.log("import repository %s: %d tags (%d failed), %d left out by the limit of %d"
                  % (repo, len(out), len([1 for _, r in out if not r["ok"]]), len(additional), limit))
@@ -400,7 +400,7 @@ class ImageStreams(object):
         status = {}
         if imgs:
             results = images.import_images([im["from"]["name"] for im in imgs], secrets, self.ca_file,
-                                           self.import_timeout, limiter)
+                                           self.import_timeout, limiter, user)
             # importer.go importImages: status.images[i].tag is the source tag (not spec.images[i].to.name)
             status["images"] = [self._isi_image(res.get("tag") if res["ok"] else None, res, t_now)
                                 for res in results]
@@ -409,7 +409,7 @@ class ImageStreams(object):
                                                        "ok " + res["digest"] if res["ok"] else res["message"]))
         repo_result = None
         if repo:
-            repo_result = self._import_repository(repo["from"]["name"], secrets, limiter)
+            repo_result = self._import_repository(repo["from"]["name"], secrets, limiter, user)
             status["repository"] = self._repository_status(repo_result, t_now)
         if spec.get("import"):
             status["import"] = self._apply_import(ns, name, read, spec, status, repo_result, user, t_now)

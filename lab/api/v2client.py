@@ -129,9 +129,12 @@ def error_message(body, default):
 class Client(object):
     """One registry; credentials = (username, password) or None for anonymous."""
 
-    def __init__(self, host, ca_file=None, credentials=None, timeout=15.0):
+    def __init__(self, host, ca_file=None, credentials=None, timeout=15.0, agent=None):
         check_lab_host(host)
         self.host = host
+        # the importing user in the User-Agent (lab only: lets a test registry tell the image stream
+        # controller's requests from a client's ImageStreamImport)
+        self.user_agent = "lab-okd-api/3.11 (image import%s)" % ("; " + agent if agent else "")
         self.credentials = credentials
         self.timeout = timeout
         self.ctx = ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
@@ -174,7 +177,7 @@ class Client(object):
         if self.credentials:
             q["account"] = self.credentials[0]
         url = realm + ("&" if "?" in realm else "?") + urllib.parse.urlencode(q)
-        headers = {"User-Agent": "lab-okd-api/3.11 (image import)"}
+        headers = {"User-Agent": self.user_agent}
         if self.credentials:
             headers["Authorization"] = self._basic()
         status, _, body = self._do("GET", url, headers)
@@ -191,7 +194,7 @@ class Client(object):
 
     def request(self, method, path, accept=None, scope=None):
         url = "https://%s%s" % (self.host, path)
-        headers = {"User-Agent": "lab-okd-api/3.11 (image import)"}
+        headers = {"User-Agent": self.user_agent}
         if accept:
             headers["Accept"] = accept
         for attempt in range(2):
