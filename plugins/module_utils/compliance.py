@@ -8,7 +8,7 @@ from __future__ import absolute_import, division, print_function
 
 import hmac
 
-from .dockercfg import get_credentials, parse_config
+from .dockercfg import _utf8, get_credentials, parse_config
 from .errors import ToolkitError
 
 PASS = "pass"
@@ -46,7 +46,7 @@ def same_credentials(have, want):
 def _bytes(value):
     if isinstance(value, bytes):
         return value
-    return (u"%s" % value).encode("utf-8")
+    return _utf8(u"%s" % value)
 
 
 def access_result(registry, outcome, image=None):

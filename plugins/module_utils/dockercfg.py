@@ -72,6 +72,14 @@ def _to_text(value, what):
     raise ToolkitError("%s must be a string, got %s" % (what, type(value).__name__))
 
 
+def _utf8(text):
+    """Text -> UTF-8 bytes; a lone surrogate (JSON allows "\\ud800") is kept as is instead of raising."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # Python 3 only: Python 2 encodes lone surrogates without complaint
+        return text.encode("utf-8", "surrogatepass")
+
+
 def _native(value):
     """Text -> the native ``str`` of this Python (ASCII-safe on Python 2)."""
     if _PY2 and isinstance(value, _text_type):
@@ -124,13 +132,41 @@ def parse_config(text, source="config.json"):
         return OrderedDict()
     try:
         config = json.loads(text, object_pairs_hook=OrderedDict)
+    except RuntimeError:  # RecursionError (Python 3) or "maximum recursion depth" (Python 2)
+        raise ToolkitError("%s: invalid docker config: JSON nested more than %d levels deep"
+                           % (source, MAX_DEPTH))
     except ValueError as e:
         lineno = getattr(e, "lineno", None)
         if lineno is not None:
             raise ToolkitError("%s: invalid JSON at line %d column %d: %s" % (source, lineno, e.colno, e.msg))
         raise ToolkitError("%s: invalid JSON: %s" % (source, _py2_json_error(text, e)))
+    if _too_deep(config, MAX_DEPTH):
+        raise ToolkitError("%s: invalid docker config: JSON nested more than %d levels deep"
+                           % (source, MAX_DEPTH))
     validate_config(config, source)
     return config
+
+
+#: a docker config is 4 levels deep (auths -> key -> entry -> value); deeper input is refused before
+#: anything recurses over it (copy, render, redact)
+MAX_DEPTH = 32
+
+
+def _too_deep(value, limit):
+    """True when ``value`` nests containers more than ``limit`` levels (iterative: no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _py2_json_error(text, error):
@@ -226,7 +262,7 @@ def make_auth(username, password):
     """base64 of "USERNAME:PASSWORD" (UTF-8), as docker stores it in ``auth``."""
     username = _to_text(username, "username")
     password = _to_text(password, "password")
-    raw = (username + u":" + password).encode("utf-8")
+    raw = _utf8(username + u":" + password)
     return _native(base64.b64encode(raw).decode("ascii"))
 
 
@@ -512,10 +548,10 @@ def keyed_fingerprint(key, *parts):
     if key is None:
         key = run_key()
     if isinstance(key, _text_type):
-        key = key.encode("utf-8")
+        key = _utf8(key)
     if not isinstance(key, _binary_type) or not key:
         raise ToolkitError("a fingerprint key must be a non-empty string")
-    data = u"\0".join(_to_text(part, "fingerprint input") for part in parts).encode("utf-8")
+    data = _utf8(u"\0".join(_to_text(part, "fingerprint input") for part in parts))
     return hmac.new(key, data, hashlib.sha256).hexdigest()[:8]
 
 

@@ -38,7 +38,7 @@ from .errors import ToolkitError
 from .dockercfg import DOCKER_HUB_KEY, make_auth, normalize_registry, registry_host, validate_entry_input
 from .registry_entry import in_scope, path_of
 # the Python 2/3 text helpers are the docker config module's (one definition for the core)
-from .dockercfg import _binary_type, _native, _text_type
+from .dockercfg import _binary_type, _native, _text_type, _utf8
 
 try:  # Python 3
     from urllib.parse import urlencode  # novm (Python 3 branch of a 2/3 import)
@@ -285,12 +285,12 @@ def token_request(params, username=None, password=None, scopes=(), registry=None
                                                       json.dumps(_clean(realm)), problem))
     query = []
     if params.get("service"):
-        query.append(("service", _to_text(params["service"]).encode("utf-8")))
+        query.append(("service", _utf8(_to_text(params["service"]))))
     for scope in scopes or ():
-        query.append(("scope", _to_text(scope).encode("utf-8")))
+        query.append(("scope", _utf8(_to_text(scope))))
     headers = {}
     if username:
-        query.append(("account", _to_text(username).encode("utf-8")))
+        query.append(("account", _utf8(_to_text(username))))
         headers["Authorization"] = "Basic " + make_auth(username, password or u"")
     url = realm
     if query:
@@ -669,7 +669,7 @@ def _check_manifest(session, reference, image_ref):
         _fail(host, "fetching the manifest of %s failed" % image_ref, status, body)
     digest = _header(resp_headers, "docker-content-digest")
     if not digest:
-        data = body if isinstance(body, bytes) else _to_text(body).encode("utf-8")
+        data = body if isinstance(body, bytes) else _utf8(_to_text(body))
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
     media_type = _header(resp_headers, "content-type")
     if media_type:
