@@ -542,7 +542,8 @@ def run_key():
 
 
 def keyed_fingerprint(key, *parts):
-    """First 8 hex digits of HMAC-SHA256(key, part NUL part ...): shows whether a secret changed
+    """First 8 hex digits of HMAC-SHA256(key, part NUL part ...) (parts text or bytes; bytes as they
+    are, e.g. a Secret's value): shows whether a secret changed
     without allowing an offline guess of it (an unsalted hash of ``user:password`` would). ``key``
     (bytes or text) is a per-run key or one kept 0600 on the controller; None means ``run_key()``."""
     if key is None:
@@ -551,7 +552,8 @@ def keyed_fingerprint(key, *parts):
         key = _utf8(key)
     if not isinstance(key, _binary_type) or not key:
         raise ToolkitError("a fingerprint key must be a non-empty string")
-    data = _utf8(u"\0".join(_to_text(part, "fingerprint input") for part in parts))
+    data = b"\0".join(part if isinstance(part, _binary_type) else _utf8(_to_text(part, "fingerprint input"))
+                      for part in parts)
     return hmac.new(key, data, hashlib.sha256).hexdigest()[:8]
 
 

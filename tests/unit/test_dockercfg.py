@@ -400,6 +400,7 @@ def test_fingerprints_are_keyed():
     assert len(d.run_key()) == 32 and d.run_key() == d.run_key()
     with raises(ToolkitError, "non-empty"):
         d.keyed_fingerprint(b"", "x")
+    assert d.keyed_fingerprint("k1", b"raw\xffbytes") == hmac.new(b"k1", b"raw\xffbytes", hashlib.sha256).hexdigest()[:8]
     one = d.redact_config({"auths": {"r.test": {"auth": auth}}}, key="k1")["auths"]["r.test"]["auth"]
     assert d.fingerprint("r.test", auth, key="k1") in one
 
