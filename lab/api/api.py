@@ -326,11 +326,16 @@ class Api(ImageStreams):
         self.import_timeout = import_timeout
         self.log = log or (lambda msg: None)
         self.ip_lock = threading.Lock()
+        # asynchronous controllers (lab/api/controllers.py): service-account secrets, namespace termination
+        self.later = controllers.Later(self.log)
+        self.service_accounts = controllers.ServiceAccounts(self, self.later)
+        self.namespaces = controllers.Namespaces(self, self.later)
 
     # ---------------------------------------------------------------- bootstrap
     def bootstrap(self):
         with self.lock:
             if not self.store.load():
+                self.service_accounts.sync = True      # a running cluster's own namespaces are complete
                 for ns in DEFAULT_NAMESPACES:
                     self._create(BY_KEY["namespaces"], None, {"metadata": {"name": ns}}, "system:admin")
                 self._create(BY_KEY["services"], "default", {
@@ -344,6 +349,9 @@ class Api(ImageStreams):
                     self._create(BY_KEY["securitycontextconstraints.security.openshift.io"], None,
                                  copy.deepcopy(scc), "system:admin")
                 self.store.save()
+            self.service_accounts.sync = False
+            self.service_accounts.resume()
+            self.namespaces.resume()
 
     # ---------------------------------------------------------------- helpers
     def _self_link(self, r, ns, name):
@@ -565,6 +573,8 @@ class Api(ImageStreams):
                                      "Invalid value: %s: %s" % (json.dumps(name), problem))])
         if r.namespaced and not self._ns_exists(ns):
             raise not_found_ns(ns)
+        if r.namespaced:
+            self.namespaces.check_create(r, ns, name)   # NamespaceLifecycle: not in a terminating namespace
         if self.store.exists(r.key, ns if r.namespaced else None, name):
             raise already_exists(r, name)
         for f in ("resourceVersion", "uid", "creationTimestamp", "selfLink", "generation", "managedFields",
@@ -591,12 +601,10 @@ class Api(ImageStreams):
 
     def _controllers_on_create(self, r, obj):
         md = obj["metadata"]
-        if r.key == "namespaces":
-            for sa in DEFAULT_SERVICE_ACCOUNTS:
-                if not self.store.exists("serviceaccounts", md["name"], sa):
-                    self._create(BY_KEY["serviceaccounts"], md["name"], {"metadata": {"name": sa}}, "system:admin")
-        elif r.key == "serviceaccounts" and not obj.get("secrets"):
-            self._service_account_secrets(obj)
+        if r.key == "namespaces":      # default service accounts, a moment later (controllers.py)
+            self.service_accounts.namespace_created(md["name"])
+        elif r.key == "serviceaccounts":   # token and dockercfg secrets, asynchronously (controllers.py)
+            self.service_accounts.account_created(md["namespace"], md["name"])
 
     def _service_account_secrets(self, sa):
         """OKD's service-account token + dockercfg secrets, referenced from the service account."""
@@ -760,8 +768,12 @@ class Api(ImageStreams):
             if pre.get("uid") and pre["uid"] != old["metadata"].get("uid"):
                 raise conflict(r, name, "Precondition failed: UID in precondition: %s, UID in object meta: %s"
                                % (pre["uid"], old["metadata"].get("uid")))
-            if pre.get("resourceVersion") and pre["resourceVersion"] != old["metadata"].get("resourceVersion"):
-                raise conflict(r, name)
+            # a resourceVersion precondition is ignored: 1.11's metav1.Preconditions has only UID (ResourceVersion
+            # came with kubernetes 1.14, PR #74040); the unknown field is dropped when DeleteOptions is decoded
+            if r.key == "namespaces":   # Terminating first, removed by the namespace controller (controllers.py)
+                out = self.namespaces.delete(name, now())
+                self.store.save()
+                return out
             self._delete(r, ns, name)
             self.store.save()
         if r.key == "namespaces":

@@ -343,3 +343,251 @@ def after_dc_write(api, ns, name, old, obj, t_now):
     with api.lock:
         if rollout(api, ns, name, t_now):
             api.store.save()
+
+
+# ------------------------------------------------------------------------------------------ service accounts
+DEFAULT_SERVICE_ACCOUNTS = ("builder", "default", "deployer")
+PENDING_TOKEN = "openshift.io/create-dockercfg-secrets.pending-token"
+SA_NAME = "kubernetes.io/service-account.name"
+SA_UID = "kubernetes.io/service-account.uid"
+
+
+def _b64(b):
+    return base64.b64encode(b if isinstance(b, bytes) else b.encode("utf-8")).decode("ascii")
+
+
+class ServiceAccounts(object):
+    """OKD 3.11's service-account controllers, asynchronous as on a real master:
+
+    - kubernetes 1.11 `pkg/controller/serviceaccount/serviceaccounts_controller.go` (+ origin's list of
+      default accounts): a new namespace gets `builder`, `default` and `deployer` a moment later;
+    - origin `pkg/serviceaccounts/controllers/create_dockercfg_secrets.go` (DockercfgController): a service
+      account without a dockercfg secret first gets the annotation
+      `openshift.io/create-dockercfg-secrets.pending-token` and a token secret for it (update 1), and later
+      the `<sa>-dockercfg-xxxxx` secret in `secrets` and `imagePullSecrets`, the annotation removed (update 3);
+    - kubernetes 1.11 `pkg/controller/serviceaccount/tokens_controller.go` (ensureReferencedToken): an account
+      whose `secrets` reference no token secret gets `<sa>-token-xxxxx` added (update 2).
+
+    Each step re-reads the account under the store lock (the real controllers update with the version they
+    read and retry on a conflict, with the same outcome), so a client's concurrent change is never lost; but a
+    client that updates with a version it read before a step gets 409 Conflict. The steps run `delay` seconds
+    apart (`OKD_LAB_API_SA_DELAY`, default 0.3) - also for accounts created with `secrets` already set."""
+
+    def __init__(self, api, later, delay=None):
+        self.api = api
+        self.later = later
+        self.delay = float(os.environ.get("OKD_LAB_API_SA_DELAY", "0.3") if delay is None else delay)
+        self.sync = False       # bootstrap: the cluster's own namespaces are complete at once
+
+    # -- triggers (called with api.lock held)
+    def namespace_created(self, ns):
+        if self.sync:
+            self._default_accounts(ns, locked=True)
+        else:
+            self.later.call(self.delay, self._default_accounts, ns)
+
+    def account_created(self, ns, name):
+        if self.sync:
+            for step in (self._step_pending, self._step_token, self._step_dockercfg):
+                step(ns, name, locked=True)
+            return
+        self.later.call(self.delay, self._step_pending, ns, name)
+        self.later.call(2 * self.delay, self._step_token, ns, name)
+        self.later.call(3 * self.delay, self._step_dockercfg, ns, name)
+
+    def resume(self):
+        """After a restart: finish what was pending (called with api.lock held)."""
+        store = self.api.store
+        for nso in store.items("namespaces"):
+            if (nso.get("status") or {}).get("phase") == "Terminating":
+                continue
+            ns = nso["metadata"]["name"]
+            if any(not store.exists("serviceaccounts", ns, n) for n in DEFAULT_SERVICE_ACCOUNTS):
+                self.later.call(self.delay, self._default_accounts, ns)
+            for sa in store.items("serviceaccounts", ns):
+                if self._dockercfg_of(sa) is None or self._token_of(sa) is None:
+                    self.account_created(ns, sa["metadata"]["name"])
+
+    # -- steps
+    def _locked(self, locked, fn, *args):
+        if locked:
+            return fn(*args)
+        with self.api.lock:
+            out = fn(*args)
+            self.api.store.save()
+            return out
+
+    def _default_accounts(self, ns, locked=False):
+        def run():
+            from .api import ApiError
+            for name in DEFAULT_SERVICE_ACCOUNTS:
+                if self.api.store.exists("namespaces", None, ns) and \
+                        not self.api.store.exists("serviceaccounts", ns, name):
+                    try:
+                        self.api._create(BY_KEY["serviceaccounts"], ns, {"metadata": {"name": name}},
+                                         "system:serviceaccount:kube-system:serviceaccount-controller")
+                    except ApiError:
+                        pass    # e.g. the namespace is being terminated
+        self._locked(locked, run)
+
+    def _current(self, ns, name):
+        nso = self.api.store.get("namespaces", None, ns)
+        if nso is None or (nso.get("status") or {}).get("phase") == "Terminating":
+            return None
+        return self.api.store.get("serviceaccounts", ns, name)
+
+    def _secret_refs(self, sa):
+        store = self.api.store
+        ns = sa["metadata"]["namespace"]
+        for ref in (sa.get("secrets") or []) + (sa.get("imagePullSecrets") or []):
+            s = store.get("secrets", ns, (ref or {}).get("name") or "")
+            if s is not None and (s["metadata"].get("annotations") or {}).get(SA_NAME) == sa["metadata"]["name"]:
+                yield s
+
+    def _dockercfg_of(self, sa):
+        return next((s for s in self._secret_refs(sa) if s.get("type") == "kubernetes.io/dockercfg"), None)
+
+    def _token_of(self, sa):
+        refs = set(r.get("name") for r in sa.get("secrets") or [] if isinstance(r, dict))
+        return next((s for s in self._secret_refs(sa) if s.get("type") == "kubernetes.io/service-account-token"
+                     and s["metadata"]["name"] in refs), None)
+
+    def _bump(self, sa):
+        sa["metadata"]["resourceVersion"] = self.api.store.next_rv()
+        self.api.store.put("serviceaccounts", sa)
+
+    def _new_token_secret(self, sa):
+        ns, name = sa["metadata"]["namespace"], sa["metadata"]["name"]
+        ca = b""
+        if self.api.ca_file:
+            try:
+                with open(self.api.ca_file, "rb") as f:
+                    ca = f.read()
+            except OSError:
+                pass
+        token = base64.urlsafe_b64encode(_random.token_bytes(48)).decode("ascii").rstrip("=")
+        sec = self.api._create(BY_KEY["secrets"], ns, {
+            "metadata": {"name": "%s-token-%s" % (name, _suffix()),
+                         "annotations": {SA_NAME: name, SA_UID: sa["metadata"]["uid"]}},
+            "type": "kubernetes.io/service-account-token",
+            "data": {"ca.crt": _b64(ca), "namespace": _b64(ns), "token": _b64(token)}},
+            "system:serviceaccount:kube-system:tokens-controller")
+        return sec, token
+
+    def _step_pending(self, ns, name, locked=False):
+        def run():
+            sa = self._current(ns, name)
+            if sa is None or self._dockercfg_of(sa) is not None:
+                return
+            ann = sa["metadata"].setdefault("annotations", {})
+            if ann.get(PENDING_TOKEN):
+                return
+            sec, _ = self._new_token_secret(sa)
+            ann[PENDING_TOKEN] = sec["metadata"]["name"]
+            self._bump(sa)
+        self._locked(locked, run)
+
+    def _step_token(self, ns, name, locked=False):
+        def run():
+            sa = self._current(ns, name)
+            if sa is None or self._token_of(sa) is not None:
+                return
+            sec, _ = self._new_token_secret(sa)
+            sa["secrets"] = (sa.get("secrets") or []) + [{"name": sec["metadata"]["name"]}]
+            self._bump(sa)
+        self._locked(locked, run)
+
+    def _step_dockercfg(self, ns, name, locked=False):
+        def run():
+            store = self.api.store
+            sa = self._current(ns, name)
+            if sa is None or self._dockercfg_of(sa) is not None:
+                return
+            ann = sa["metadata"].get("annotations") or {}
+            tok = store.get("secrets", ns, ann.get(PENDING_TOKEN) or "")
+            if tok is None:
+                tok, _ = self._new_token_secret(sa)
+            token = base64.b64decode(tok["data"]["token"]).decode("ascii")
+            auth = {"username": "serviceaccount", "password": token, "email": "serviceaccount@example.org",
+                    "auth": _b64("serviceaccount:" + token)}
+            dcfg = {self.api.internal_registry: auth, "172.30.1.1:5000": auth}
+            cfg = self.api._create(BY_KEY["secrets"], ns, {
+                "metadata": {"name": "%s-dockercfg-%s" % (name, _suffix()), "annotations": {
+                    SA_NAME: name, SA_UID: sa["metadata"]["uid"],
+                    "openshift.io/token-secret.name": tok["metadata"]["name"],
+                    "openshift.io/token-secret.value": token}},
+                "type": "kubernetes.io/dockercfg", "data": {".dockercfg": _b64(json.dumps(dcfg))}},
+                "system:serviceaccount:openshift-infra:serviceaccount-pull-secrets-controller")
+            sa = store.get("serviceaccounts", ns, name)
+            cname = cfg["metadata"]["name"]
+            sa["secrets"] = (sa.get("secrets") or []) + [{"name": cname}]
+            sa["imagePullSecrets"] = (sa.get("imagePullSecrets") or []) + [{"name": cname}]
+            ann = sa["metadata"].get("annotations") or {}
+            ann.pop(PENDING_TOKEN, None)
+            if ann:
+                sa["metadata"]["annotations"] = ann
+            else:
+                sa["metadata"].pop("annotations", None)
+            self._bump(sa)
+        self._locked(locked, run)
+
+
+# ------------------------------------------------------------------------------------------ namespaces
+class Namespaces(object):
+    """Namespace deletion as in kubernetes 1.11: `pkg/registry/core/namespace/storage/storage.go` Delete sets
+    deletionTimestamp and phase Terminating (a second delete gets 409 Conflict); the NamespaceLifecycle
+    admission plugin (`plugin/pkg/admission/namespace/lifecycle/admission.go`) refuses new objects in a
+    terminating namespace with 403 Forbidden; the namespace controller (`pkg/controller/namespace`) deletes
+    the content, then the namespace. Here that happens `OKD_LAB_API_NS_TERMINATE` seconds (default 1.0) after
+    the delete."""
+
+    def __init__(self, api, later, delay=None):
+        self.api = api
+        self.later = later
+        self.delay = float(os.environ.get("OKD_LAB_API_NS_TERMINATE", "1.0") if delay is None else delay)
+
+    @staticmethod
+    def terminating(ns_obj):
+        return (ns_obj or {}).get("status", {}).get("phase") == "Terminating"
+
+    def check_create(self, r, ns, name):
+        """NamespaceLifecycle admission for a create in ns (call with api.lock held)."""
+        from .api import ApiError
+        nso = self.api.store.get("namespaces", None, ns)
+        if self.terminating(nso):
+            d = {"name": name or "", "kind": r.plural}
+            if r.group:
+                d["group"] = r.group
+            raise ApiError(403, "Forbidden", '%s%s "%s" is forbidden: unable to create new content in namespace %s '
+                           "because it is being terminated" % (r.plural, "." + r.group if r.group else "", name or "",
+                                                               ns), d)
+
+    def delete(self, name, t_now):
+        """Mark the namespace Terminating and schedule its removal (call with api.lock held). Returns it."""
+        from .api import ApiError
+        store = self.api.store
+        nso = store.get("namespaces", None, name)
+        if self.terminating(nso):
+            raise ApiError(409, "Conflict", 'Operation cannot be fulfilled on namespaces "%s": The system is '
+                           "ensuring all content is removed from this namespace.  Upon completion, this namespace "
+                           "will automatically be purged by the system." % name, {"name": name, "kind": "namespaces"})
+        nso["metadata"]["deletionTimestamp"] = t_now
+        nso["metadata"]["deletionGracePeriodSeconds"] = 0
+        nso["status"] = {"phase": "Terminating"}
+        nso["metadata"]["resourceVersion"] = store.next_rv()
+        store.put("namespaces", nso)
+        self.later.call(self.delay, self._finalize, name, nso["metadata"]["uid"])
+        return copy.deepcopy(nso)
+
+    def resume(self):
+        for nso in self.api.store.items("namespaces"):
+            if self.terminating(nso):
+                self.later.call(self.delay, self._finalize, nso["metadata"]["name"], nso["metadata"]["uid"])
+
+    def _finalize(self, name, uid):
+        with self.api.lock:
+            nso = self.api.store.get("namespaces", None, name)
+            if nso is None or nso["metadata"]["uid"] != uid:
+                return
+            self.api._delete(BY_KEY["namespaces"], None, name)
+            self.api.store.save()

@@ -95,7 +95,8 @@ class App(object):
         query = dict((k, v[-1]) for k, v in urllib.parse.parse_qs(u.query, keep_blank_values=True).items())
         if path != "/" and path.endswith("/"):
             path = path.rstrip("/")
-        if "dryRun" in query:
+        if "dryRun" in query and method in WRITE_VERBS:
+            # 3.11 refuses dryRun on the mutating verbs (create, update, patch, delete) only; a read ignores it
             raise bad_request("dryRun is not supported")
         if path in ("/healthz", "/healthz/ready", "/healthz/ping", "/healthz/log"):
             return Response(200, b"ok", "text/plain; charset=utf-8")

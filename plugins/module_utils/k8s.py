@@ -540,6 +540,7 @@ def redact(obj):
 # ---------------------------------------------------------------------------------------------------
 # dockerconfigjson secrets
 DOCKERCONFIGJSON = "kubernetes.io/dockerconfigjson"
+DOCKERCFG = "kubernetes.io/dockercfg"
 
 
 def b64encode_text(value):
@@ -550,28 +551,44 @@ def b64encode_text(value):
 
 def decode_dockerconfigjson(secret):
     """The parsed docker config held by a dockerconfigjson (or legacy dockercfg) Secret, or None."""
-    if not secret:
+    return _decode_secret_config(secret)[0]
+
+
+def dockerconfigjson_error(secret):
+    """Why a registry Secret's docker config cannot be used, or None: a dockerconfigjson/dockercfg Secret whose
+    key is missing or does not parse ('.dockerconfigjson: invalid JSON at line 1 column 1: ...'). The text
+    never contains the secret's content. A Secret of another type is not judged here (None)."""
+    if not secret or secret.get("type") not in (DOCKERCONFIGJSON, DOCKERCFG):
         return None
+    return _decode_secret_config(secret)[1]
+
+
+def _decode_secret_config(secret):
+    """(config or None, error text or None)."""
+    if not secret:
+        return None, None
     data = secret.get("data") or {}
-    raw = data.get(".dockerconfigjson")
+    key = ".dockerconfigjson"
+    raw = data.get(key)
     legacy = False
     if raw is None and data.get(".dockercfg") is not None:
-        raw, legacy = data.get(".dockercfg"), True
+        key, raw, legacy = ".dockercfg", data.get(".dockercfg"), True
     if raw is None:
-        return None
+        return None, "%s: missing" % (".dockercfg" if secret.get("type") == DOCKERCFG else key)
     try:
         text = base64.b64decode(raw).decode("utf-8")
     except Exception:
-        return None
+        return None, "%s: not base64 of UTF-8 text" % key
     if legacy:
         try:
-            text = json.dumps({"auths": json.loads(text)})
-        except ValueError:
-            return None
+            doc = json.loads(text)
+        except ValueError as e:
+            return None, "%s: invalid JSON (%s)" % (key, text_type(e).split(":")[0])
+        text = json.dumps({"auths": doc})
     try:
-        return parse_config(text)
-    except ToolkitError:
-        return None
+        return parse_config(text, key), None
+    except ToolkitError as e:
+        return None, e.msg
 
 
 def _auths_view(config):

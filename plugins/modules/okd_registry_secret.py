@@ -67,6 +67,15 @@ options:
       - Text of a docker config.json (e.g. the master's C(/var/lib/origin/.docker/config.json), read with
         slurp) to take credentials from, for I(registries) entries without username/password.
     type: str
+  invalid_existing:
+    description:
+      - What to do when the secret exists as a C(kubernetes.io/dockerconfigjson) or C(kubernetes.io/dockercfg)
+        secret whose content does not parse (bad base64, bad JSON, C(auths) not an object, ...).
+      - C(fail) (default) fails naming the secret and the parse error, and changes nothing (the registries it
+        held for others are not lost silently). C(replace) replaces it with a secret holding only I(registries).
+    type: str
+    choices: [fail, replace]
+    default: fail
   exclusive:
     description:
       - With C(true) the secret holds exactly I(registries); otherwise entries for other registries that
@@ -89,6 +98,14 @@ options:
         elements: str
         choices: [pull, mount]
         default: [pull]
+  link_retries:
+    description:
+      - How often a link is tried again after 409 Conflict. OKD's service-account controllers update a new
+        account several times (a pending-token annotation, then C(secrets) and C(imagePullSecrets)), so a link
+        guarded by the version read can meet a concurrent update; each retry reads the account again and
+        decides again.
+    type: int
+    default: 5
   sa_wait_timeout:
     description:
       - Seconds to wait for a I(link_to) service account that does not exist yet (OKD creates
@@ -96,7 +113,12 @@ options:
     type: int
     default: 5
   state:
-    description: C(present) or C(absent) (deletes the secret; service account links are left as they are).
+    description:
+      - C(present) or C(absent) (deletes the secret; service account links are left as they are).
+      - When an existing secret of the name has another type (the type of a Secret is immutable), C(present)
+        replaces it - delete, then create. The delete is guarded by the version read (a guarded no-op patch,
+        then a delete with C(uid) and C(resourceVersion) preconditions - Kubernetes 1.11 honours only C(uid));
+        when the create then fails, the secret that was read is restored.
     type: str
     choices: [present, absent]
     default: present
@@ -158,8 +180,8 @@ from ansible_collections.okd.registry_toolkit.plugins.module_utils.dockercfg imp
     get_credentials, normalize_registry, parse_config)
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.errors import ToolkitError
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.k8s import (
-    apply_patch, decode_dockerconfigjson, dockerconfigjson_secret, redact, resource_path, sa_link_patch,
-    with_resource_version)
+    apply_patch, decode_dockerconfigjson, dockerconfigjson_error, dockerconfigjson_secret, redact, resource_path,
+    sa_link_patch, with_resource_version)
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.k8s_client import (
     Client, ensure_object, k8s_argument_spec, remove_object)
 
@@ -176,6 +198,61 @@ def _wait_for_sa(client, path, timeout):
         if sa is not None or time.time() >= deadline:
             return sa
         time.sleep(0.5)
+
+
+# metadata a restored object must not carry (the server sets it)
+_SERVER_METADATA = ("resourceVersion", "uid", "creationTimestamp", "selfLink", "generation", "managedFields",
+                    "deletionTimestamp", "deletionGracePeriodSeconds")
+
+
+def replace_secret(client, sec_path, coll_path, live, definition):
+    """Replace ``live`` by ``definition`` (a type change: the type of a Secret is immutable) without losing it:
+    the delete only happens when the secret is still the one read (a no-op PATCH guarded by its
+    resourceVersion, then DELETE with uid and resourceVersion preconditions; 1.11 honours only the uid one),
+    and when the create fails the object that was read is created again. Returns the new secret."""
+    meta = live.get("metadata") or {}
+    client.patch(sec_path, with_resource_version({}, live))      # 409 Conflict: changed since it was read
+    client.request("DELETE", sec_path, body={"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {
+        "uid": meta.get("uid"), "resourceVersion": meta.get("resourceVersion")}})
+    try:
+        return client.post(coll_path, definition)
+    except ToolkitError as e:
+        restore = dict((k, v) for k, v in live.items() if k != "status")
+        restore["metadata"] = dict((k, v) for k, v in meta.items() if k not in _SERVER_METADATA)
+        try:
+            client.post(coll_path, restore)
+        except ToolkitError as e2:
+            raise ToolkitError("replacing it (type %s -> %s) failed: the new secret could not be created (%s), "
+                               "and restoring the secret that was read failed too (%s): it is now missing"
+                               % (live.get("type"), definition.get("type"), e.msg, e2.msg), status=e.status)
+        raise ToolkitError("replacing it (type %s -> %s) failed: the new secret could not be created (%s); the "
+                           "secret that was read was restored" % (live.get("type"), definition.get("type"), e.msg),
+                           status=e.status)
+
+
+def link_service_account(client, sa_path, sa, secret, for_, check=False, retries=5, sleep=time.sleep):
+    """Link ``secret`` to the service account (read as ``sa``) like `oc secrets link`; the patch carries the
+    version read. On 409 Conflict (OKD's controllers update new accounts several times) the account is read
+    again and the decision made again, up to ``retries`` times. Returns the patch sent ({} when linked)."""
+    for attempt in range(retries + 1):
+        patch = sa_link_patch(sa, secret, for_)
+        if not patch or check:
+            return patch
+        try:
+            client.patch(sa_path, with_resource_version(patch, sa))
+            return patch
+        except ToolkitError as e:
+            if e.status != 409:
+                raise
+            if attempt == retries:
+                raise ToolkitError("service account %s kept changing while it was linked (409 Conflict %d times): %s"
+                                   % (sa_path.rsplit("/", 1)[-1], retries + 1, e.msg), status=409)
+        sleep(0.2 * (attempt + 1))
+        sa = client.get(sa_path)
+        if sa is None:
+            raise ToolkitError("service account %s was deleted while it was linked" % sa_path.rsplit("/", 1)[-1],
+                               status=404)
+    return patch
 
 
 def run(module, client):
@@ -204,6 +281,11 @@ def run(module, client):
         namespace_missing = res["method"] == "create"
         out["changed"] = out["changed"] or res["changed"]
     live = None if namespace_missing else client.get(sec_path)
+    problem = dockerconfigjson_error(live)
+    if problem and p["invalid_existing"] != "replace":
+        raise ToolkitError("the existing %s secret does not parse (%s); nothing was changed. Repair or delete it, "
+                           "or set invalid_existing=replace to replace it with a secret holding only the given "
+                           "registries (what else it held is lost)" % (live.get("type"), problem))
     entries = [dict((k, e.get(k)) for k in ("registry", "username", "password", "email")) for e in p["registries"]]
     definition, needs = dockerconfigjson_secret(name, ns, entries, live=live, exclusive=p["exclusive"])
     if live is None:
@@ -216,10 +298,10 @@ def run(module, client):
         out["operation"] = "updated"
         patch = {"data": definition["data"], "type": definition["type"]}
         if live.get("type") != definition["type"]:
-            # the type of a Secret is immutable: replace it (delete + create)
+            # the type of a Secret is immutable: replace it (guarded delete + create, restored on failure)
+            diff_before = redact(live)
             if not check:
-                client.delete(sec_path)
-                live = client.post(resource_path("v1", "Secret", ns), definition)
+                live = replace_secret(client, sec_path, resource_path("v1", "Secret", ns), live, definition)
             else:
                 live = definition
         else:
@@ -263,9 +345,7 @@ def run(module, client):
         if sa is None:  # created with the link just now, or it would be (check mode)
             patch = True
         else:
-            patch = sa_link_patch(sa, name, for_)
-            if patch and not check:
-                client.patch(sa_path, with_resource_version(patch, sa))
+            patch = link_service_account(client, sa_path, sa, name, for_, check=check, retries=p["link_retries"])
         out["linked"].append({"name": link["name"], "for": list(for_), "changed": bool(patch)})
         out["changed"] = out["changed"] or bool(patch)
     if module._diff:
@@ -292,6 +372,8 @@ def main():
             "for": dict(type="list", elements="str", choices=["pull", "mount"], default=["pull"]),
         }),
         sa_wait_timeout=dict(type="int", default=5),
+        link_retries=dict(type="int", default=5),
+        invalid_existing=dict(type="str", choices=["fail", "replace"], default="fail"),
         state=dict(type="str", choices=["present", "absent"], default="present"),
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)

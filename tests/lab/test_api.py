@@ -204,7 +204,7 @@ def test_secret_crud_conflicts_and_semantics(core, ns):
 def test_service_account_and_configmap_crud(core, ns):
     sa = core.create_namespaced_service_account(ns, {"metadata": {"name": "robot"}})
     assert sa.metadata.name == "robot"
-    cur = core.read_namespaced_service_account("robot", ns)
+    cur = settled_service_account(core, ns, "robot")
     pulls = [p.name for p in cur.image_pull_secrets or []]
     assert len(pulls) == 1 and pulls[0].startswith("robot-dockercfg-")
     cm = core.create_namespaced_config_map(ns, {"metadata": {"name": "cm"}, "data": {"a": "1"}})
@@ -235,8 +235,72 @@ def test_missing_namespace_and_invalid_objects(core, ns):
 
 
 # ------------------------------------------------------------------------------------ patches
+def settled_service_account(core, ns, name, timeout=30):
+    """The service account once OKD's controllers are done with it (it exists and lists its dockercfg pull
+    secret): they create it and its secrets asynchronously, as on a 3.11 master. Polls; no timing assert."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            sa = core.read_namespaced_service_account(name, ns)
+            if any(p.name.startswith(name + "-dockercfg-") for p in sa.image_pull_secrets or []) \
+                    and not (sa.metadata.annotations or {}).get("openshift.io/create-dockercfg-secrets.pending-token"):
+                return sa
+        except ApiException as e:
+            if e.status != 404:
+                raise
+        assert time.time() < deadline, "service account %s/%s not settled" % (ns, name)
+        time.sleep(0.1)
+
+
+def test_service_accounts_appear_asynchronously_like_3_11(core, ns):
+    """issue 13 item 3 (create_dockercfg_secrets.go, tokens_controller.go): a new account is updated several
+    times after its creation - pending-token annotation, token secret, dockercfg secret - also when it was
+    created with `secrets` set; a client holding an older version gets 409 on a guarded update."""
+    created = core.create_namespaced_service_account(ns, {"metadata": {"name": "early"},
+                                                          "secrets": [{"name": "mine"}]})
+    assert not created.image_pull_secrets          # nothing yet: the controllers have not run
+    sa = settled_service_account(core, ns, "early")
+    names = [s.name for s in sa.secrets]
+    assert names[0] == "mine" and any(n.startswith("early-token-") for n in names) \
+        and any(n.startswith("early-dockercfg-") for n in names)
+    assert int(sa.metadata.resource_version) >= int(created.metadata.resource_version) + 2
+    with pytest.raises(ApiException) as e:
+        core.patch_namespaced_service_account("early", ns, {"metadata": {
+            "resourceVersion": created.metadata.resource_version}, "imagePullSecrets": [{"name": "x"}]})
+    assert e.value.status == 409
+    # a namespace's default accounts come a moment after the namespace
+    for name in ("builder", "default", "deployer"):
+        settled_service_account(core, ns, name)
+
+
+def test_namespace_stays_terminating_for_a_while(core):
+    """kubernetes 1.11: a deleted namespace is Terminating (a second delete is 409, new content 403, the
+    name cannot be reused) until the namespace controller has removed its content."""
+    name = "t-term-" + uuid.uuid4().hex[:8]
+    core.create_namespace({"metadata": {"name": name}})
+    core.create_namespaced_config_map(name, {"metadata": {"name": "c"}, "data": {"a": "1"}})
+    out = core.delete_namespace(name)
+    assert core.read_namespace(name).status.phase == "Terminating"
+    with pytest.raises(ApiException) as e:
+        core.create_namespaced_config_map(name, {"metadata": {"name": "d"}})
+    assert e.value.status == 403 and "because it is being terminated" in json.loads(e.value.body)["message"]
+    with pytest.raises(ApiException) as e:
+        core.create_namespace({"metadata": {"name": name}})
+    assert e.value.status == 409
+    deadline = time.time() + 30
+    while True:
+        try:
+            core.read_namespace(name)
+        except ApiException as e:
+            assert e.status == 404
+            break
+        assert time.time() < deadline, "namespace %s never went away" % name
+        time.sleep(0.2)
+    assert out is not None
+
+
 def test_patch_flavours(core, ns):
-    sa = core.read_namespaced_service_account("default", ns)
+    sa = settled_service_account(core, ns, "default")
     before = [p.name for p in sa.image_pull_secrets]
     # strategic merge (the client's default for a dict body): imagePullSecrets merge by name
     out = core.patch_namespaced_service_account("default", ns, {"imagePullSecrets": [{"name": "mine"}]})
@@ -308,12 +372,15 @@ def test_server_side_apply_is_unsupported_415(dyn, ns):
     assert e.value.status == 415
 
 
-def test_dry_run_is_rejected_400(core, ns):
+def test_dry_run_is_rejected_400(api, core, ns):
     with pytest.raises(ApiException) as e:
         core.create_namespaced_config_map(ns, {"metadata": {"name": "dry"}}, dry_run="All")
     assert e.value.status == 400 and "dryRun" in json.loads(e.value.body)["message"]
     with pytest.raises(ApiException):
         core.read_namespaced_config_map("dry", ns)
+    # reads ignore it (only the mutating verbs check it)
+    status, doc = _raw(api, "GET", "/api/v1/namespaces/%s/configmaps?dryRun=All" % ns, api["tokens"]["admin"])
+    assert status == 200 and doc["kind"] == "ConfigMapList"
 
 
 def test_watch_is_refused_without_harm(api):

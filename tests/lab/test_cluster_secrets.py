@@ -407,3 +407,93 @@ def test_secrets_never_in_verbose_output(lab, core, clean, tmp_path):
     for secret in _all_passwords(lab) + [lab["api"]["tokens"]["admin"]]:
         assert secret not in text
     playbook(lab, "cluster_registry_secrets.yml", tmp_path)  # restore the inventory credentials
+
+
+def _quay_args(lab, ns, name, **over):
+    quay = [r for r in inventory_registries(lab) if r["name"] == "quay"][0]
+    args = {"kubeconfig": lab["api"]["kubeconfig"], "name": name, "namespace": ns,
+            "registries": [{"registry": quay["host"], "username": quay["username"], "password": quay["password"]}]}
+    args.update(over)
+    return args
+
+
+def test_unparsable_dockerconfigjson_secret_fails_unless_replace_is_asked(lab, core, tmp_path):
+    """issue 8 section 4: a dockerconfigjson secret the apiserver accepts (a JSON object) but whose auths do not
+    parse is not silently replaced by one holding only the toolkit's registries: the run fails naming the
+    secret and the parse error, and changes nothing; invalid_existing=replace replaces it."""
+    ns, name = "lab-apps", "okd-unparsable-test"
+    ensure_namespace(core, ns)
+    delete_quietly(core.delete_namespaced_secret, name, ns)
+    other = base64.b64encode(b"someone:else").decode()
+    raw = json.dumps({"auths": {"other.example.lab.test": {"auth": other}, "broken.lab.test": {"auth": "!!"}}})
+    core.create_namespaced_secret(ns, {"metadata": {"name": name}, "type": "kubernetes.io/dockerconfigjson",
+                                       "data": {".dockerconfigjson": base64.b64encode(raw.encode()).decode()}})
+    before = core.read_namespaced_secret(name, ns)
+    log = RequestLog(lab).mark()
+    rc, res, out = run_module("okd_registry_secret", _quay_args(lab, ns, name), tmp_path)
+    assert rc != 0
+    assert res["msg"].startswith("secret lab-apps/okd-unparsable-test: the existing kubernetes.io/dockerconfigjson "
+                                 "secret does not parse (")
+    assert 'auths["broken.lab.test"]: auth is not valid base64' in res["msg"]
+    assert "invalid_existing=replace" in res["msg"] and other not in out
+    assert log.changing("/namespaces/lab-apps/secrets") == []
+    assert core.read_namespaced_secret(name, ns).metadata.resource_version == before.metadata.resource_version
+    rc, res, out = run_module("okd_registry_secret", _quay_args(lab, ns, name, invalid_existing="replace"), tmp_path)
+    assert rc == 0 and res["changed"], out[-3000:]
+    quay = [r for r in inventory_registries(lab) if r["name"] == "quay"][0]
+    assert set(secret_auths(core.read_namespaced_secret(name, ns))) == {quay["host"]}
+    core.delete_namespaced_secret(name, ns)
+
+
+def test_type_change_replaces_the_secret_guarded(lab, core, tmp_path):
+    """An Opaque secret of the name becomes a dockerconfigjson one: delete (after a guarded no-op patch,
+    with uid and resourceVersion preconditions) + create."""
+    ns, name = "lab-apps", "okd-typechange-test"
+    ensure_namespace(core, ns)
+    delete_quietly(core.delete_namespaced_secret, name, ns)
+    core.create_namespaced_secret(ns, {"metadata": {"name": name}, "type": "Opaque", "stringData": {"a": "b"}})
+    log = RequestLog(lab).mark()
+    rc, res, out = run_module("okd_registry_secret", _quay_args(lab, ns, name), tmp_path)
+    assert rc == 0 and res["operation"] == "updated", out[-3000:]
+    assert core.read_namespaced_secret(name, ns).type == "kubernetes.io/dockerconfigjson"
+    path = "/api/v1/namespaces/lab-apps/secrets"
+    assert [r["method"] for r in log.changing(path)] == ["PATCH", "DELETE", "POST"]
+    core.delete_namespaced_secret(name, ns)
+
+
+def test_link_in_a_namespace_the_module_just_created(lab, core, tmp_path):
+    """issue 13 item 3: OKD creates a new namespace's service accounts a moment later and then updates each
+    several times (pending-token annotation, token secret, dockercfg secret); the link, guarded by the version
+    it read, retries 409 against a fresh read. Both the controller's dockercfg pull secret and ours end up
+    linked; neither overwrote the other."""
+    import time
+    import uuid
+    ns = "okd-new-" + uuid.uuid4().hex[:6]
+    try:
+        rc, res, out = run_module("okd_registry_secret", _quay_args(
+            lab, ns, "quay-pull", create_namespace=True,
+            link_to=[{"name": "default", "for": ["pull"]}, {"name": "builder", "for": ["pull", "mount"]}]), tmp_path)
+        assert rc == 0, out[-4000:]
+        # wait for OKD's controllers to finish (poll the outcome, no timing assertion)
+        deadline = time.time() + 30
+        while True:
+            sas = dict((n, core.read_namespaced_service_account(n, ns)) for n in ("default", "builder"))
+            pulls = dict((n, [r.name for r in s.image_pull_secrets or []]) for n, s in sas.items())
+            if all(any(p.startswith(n + "-dockercfg-") for p in pulls[n]) for n in pulls) or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        for n, p in pulls.items():
+            assert "quay-pull" in p, (n, p)
+            assert any(x.startswith(n + "-dockercfg-") for x in p), (n, p)
+        assert "quay-pull" in [r.name for r in sas["builder"].secrets or []]
+        assert any(r.name.startswith("builder-token-") for r in sas["builder"].secrets or [])
+    finally:
+        delete_quietly(core.delete_namespace, ns)
+
+
+def ensure_namespace(core, ns):
+    from kubernetes import client
+    try:
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+    except client.rest.ApiException as e:
+        assert e.status == 409
