@@ -48,6 +48,12 @@ options:
     description: Seconds per API request.
     type: int
     default: 30
+  allow_plain_http:
+    description:
+      - Accept an C(http://) API server URL (kubeconfig server or O(host)). By default such a server is refused
+        before any request, because the bearer token or password would travel in clear text.
+    type: bool
+    default: false
 attributes:
   action_group:
     description: Use C(group/okd.registry_toolkit.okd) in C(module_defaults) to set the connection once.

@@ -48,6 +48,7 @@ def k8s_argument_spec():
         validate_certs=dict(type="bool", aliases=["verify_ssl"]),
         ca_file=dict(type="path", aliases=["ca_cert", "ssl_ca_cert"]),
         api_timeout=dict(type="int", default=30),
+        allow_plain_http=dict(type="bool", default=False),
     )
 
 
@@ -119,6 +120,11 @@ def connection(params, environ=None):
             conn["server"] = host
         if auth["api_key"]:
             conn["token"] = auth["api_key"]
+    if conn["server"].lower().startswith("http://") and not params.get("allow_plain_http"):
+        # issue 8: the bearer token (or password) would travel in clear text
+        raise ToolkitError("the API server %s is plain http: its credentials (bearer token or password) would "
+                           "travel in clear text. Use its https URL, or set allow_plain_http=true to accept that "
+                           "explicitly" % conn["server"])
     validate = True if auth["validate_certs"] is None else bool(auth["validate_certs"])
     return conn, validate, auth["ca_file"]
 
