@@ -6,6 +6,8 @@ fact no request at all).
 
 Two hostile variants: the challenge comes from GET /v2/, or /v2/ answers 200 anonymously and the
 challenge comes later, from the image's manifest (the realm of a later 401 is held to the same rule).
+A third registry never asks for credentials (the lab's own registries always do): registry_verify
+reports "credentials not tested: anonymous access" as a warning, never a successful login.
 """
 import json
 import ssl
@@ -66,12 +68,23 @@ def hostile(lab, tmp_path_factory):
     realm = _Server(Realm)
     realm_url = "http://%s:%d/token" % (GATEWAY, realm.port)
 
-    def registry_handler(anonymous_ping):
+    registry_log = []
+
+    def registry_handler(anonymous_ping, anonymous_all=False):
         class Registry(BaseHTTPRequestHandler):
             def log_message(self, *args):
                 pass
 
             def do_GET(self):
+                registry_log.append({"path": self.path, "headers": dict(self.headers)})
+                if anonymous_all:  # a registry that never asks for credentials
+                    body = b'{"schemaVersion": 2}'
+                    self.send_response(200)
+                    self.send_header("Docker-Content-Digest", "sha256:" + "0" * 64)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
                 if self.path == "/v2/" and anonymous_ping:
                     status, headers = 200, {}
                 else:
@@ -89,9 +102,11 @@ def hostile(lab, tmp_path_factory):
 
     at_ping = _Server(registry_handler(False), context)
     later = _Server(registry_handler(True), context)
-    yield {"realm": realm_url, "realm_log": realm_log, "ca": lab["ca_file"],
-           "at_ping": "%s:%d" % (GATEWAY, at_ping.port), "later": "%s:%d" % (GATEWAY, later.port)}
-    for server in (at_ping, later, realm):
+    anonymous = _Server(registry_handler(True, anonymous_all=True), context)
+    yield {"realm": realm_url, "realm_log": realm_log, "registry_log": registry_log, "ca": lab["ca_file"],
+           "at_ping": "%s:%d" % (GATEWAY, at_ping.port), "later": "%s:%d" % (GATEWAY, later.port),
+           "anonymous": "%s:%d" % (GATEWAY, anonymous.port)}
+    for server in (at_ping, later, anonymous, realm):
         server.close()
 
 
@@ -105,9 +120,10 @@ def test_registry_verify_refuses_a_plain_http_realm(hostile, tmp_path):
     tasks = [{"name": name, "okd.registry_toolkit.registry_verify": {
         "registry": hostile[name], "username": USER, "password": PASSWORD, "image": IMAGE,
         "ca_file": hostile["ca"], "retries": 0}, "ignore_errors": True, "register": "r_" + name}
-        for name in ("at_ping", "later")]
+        for name in ("at_ping", "later", "anonymous")]
     tasks.append({"name": "results", "copy": {"dest": str(tmp_path / "results.json"), "mode": "0600",
-                                              "content": "{{ {'at_ping': r_at_ping, 'later': r_later} | to_json }}"}})
+                                              "content": "{{ {'at_ping': r_at_ping, 'later': r_later, "
+                                                         "'anonymous': r_anonymous} | to_json }}"}})
     play = tmp_path / "play.yml"
     play.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "connection": "local",
                                  "tasks": tasks}]))
@@ -118,8 +134,15 @@ def test_registry_verify_refuses_a_plain_http_realm(hostile, tmp_path):
     for name in ("at_ping", "later"):
         assert results[name]["failed"], results[name]
         _check(hostile, hostile[name], results[name]["msg"])
+    # a registry that never asks: a warning and credentials_tested false, never a successful login
+    anonymous = results["anonymous"]
+    assert not anonymous.get("failed") and anonymous["credentials_tested"] is False, anonymous
+    assert anonymous["logged_in"] is False and "succeeded" not in anonymous["msg"]
+    assert "credentials not tested: anonymous access" in anonymous["msg"]
+    assert "[WARNING]: %s: credentials not tested: anonymous access" % hostile["anonymous"] in out
     assert PASSWORD not in out
-    assert not any("authorization" in {k.lower() for k in r["headers"]} for r in hostile["realm_log"])
+    assert not any("authorization" in {k.lower() for k in r["headers"]}
+                   for r in hostile["realm_log"] + hostile["registry_log"])
     assert hostile["realm_log"] == []  # not even an anonymous request reached the plain-http realm
 
 
