@@ -108,3 +108,20 @@ def test_verify_refuses_a_plain_http_realm(tmp_path):
         assert "refusing the token realm" in res["msg"]
         assert realm.log == []  # not one request, let alone an Authorization header
         assert PASSWORD not in proc.stdout + proc.stderr and auth_of(USER, PASSWORD) not in proc.stdout
+
+
+def test_compliance_reports_anonymous_access_as_untested(tmp_path):
+    with AnonymousRegistry(str(tmp_path), users={USER: PASSWORD}) as reg:
+        cfg = tmp_path / "config.json"
+        cfg.write_text(json.dumps({"auths": {reg.host: {"auth": auth_of(USER, "wrong-" + PASSWORD)}}}))
+        os.chmod(str(cfg), 0o600)
+        os.chmod(str(tmp_path), 0o700)
+        task = {"name": "compliance", "ignore_errors": True, "okd.registry_toolkit.registry_compliance": {
+            "paths": [str(cfg)], "verify_access": True, "ca_file": reg.paths["ca"],
+            "expected": [{"registry": reg.host, "test_image": IMAGE}]}}
+        proc, r = run_play(tmp_path, [task])
+        res = r["compliance"]
+        access = [x for x in res["results"] if x["check"] == "access"]
+        assert len(access) == 1 and access[0]["status"] == "untested", res
+        assert "credentials not tested: anonymous access" in access[0]["message"]
+        assert res["summary"]["counts"]["untested"] == 1 and res["compliant"] is True
