@@ -282,10 +282,95 @@ def test_invalid_file_on_a_node_fails_that_node_with_the_cause(lab, lab_exec, ho
     assert_ok(ansible(PLAYBOOK, "--limit", ",".join(hosts)))
 
 
+def rotation_report(path):
+    """{host: {status, reason, files}} of the rotation report; asserts it is 0600."""
+    assert os.stat(str(path)).st_mode & 0o777 == 0o600
+    with open(str(path)) as f:
+        return json.load(f)["hosts"]
+
+
+def docker_dir(lab_exec, host):
+    return sorted(lab_exec(host, "ls -A /var/lib/origin/.docker").stdout.split())
+
+
+@pytest.fixture
+def broken_quay_on(lab, lab_exec):
+    """break(host): the host's docker certs.d CA for the quay registry is replaced by an unrelated CA,
+    so the host's own verification fails (TLS) while the controller's does not; restored afterwards."""
+    saved = {}
+    ca = "/etc/docker/certs.d/%s/ca.crt" % registry(lab, "quay")["host"]
+
+    def brk(host):
+        saved[host] = lab_exec(host, "cat %s" % ca).stdout
+        lab_exec(host, "cat /etc/ssl/certs/ISRG_Root_X1.pem > %s" % ca)
+
+    def fix(host):
+        lab_exec(host, "cat > %s" % ca, input=saved.pop(host))
+
+    brk.fix = fix
+    yield brk
+    for host in list(saved):
+        fix(host)
+
+
+def test_rotation_rolls_back_a_failing_host_reports_every_host_and_converges(
+        lab, lab_exec, hosts, tmp_path, broken_quay_on):
+    """Issue 8 section 4: node3 fails its own verification in the second batch -> it is rolled back to
+    its previous file, the others are updated, the report (0600) names every host with its status and
+    reason, no backup is left anywhere; fixed and re-run, it converges."""
+    quay = registry(lab, "quay")["host"]
+    report = tmp_path / "rotation.json"
+    rotated = {"okd_registries": lab_registries(lab, quay_user="laborg+pusher"),
+               "registry_credentials_rotate_serial": 2,
+               "registry_credentials_rotate_report_path": str(report)}
+    assert_ok(ansible(PLAYBOOK, "--limit", ",".join(hosts)))  # start from the inventory's credentials
+    before = {h: file_info(lab_exec, h) for h in hosts}
+    broken_quay_on("node3")
+    r = ansible(ROTATE, "--limit", ",".join(hosts), extra_vars=rotated)
+    assert r.returncode != 0
+    got = rotation_report(report)
+    assert sorted(got) == sorted(hosts)
+    for h in ("master1", "node1", "node2"):
+        assert got[h]["status"] == "updated" and got[h]["files"] == [PATH], (h, got[h])
+        assert users(read_config(lab_exec, h))[quay] == "laborg+pusher", h
+    assert got["node3"]["status"] == "rolled back", got["node3"]
+    assert quay in got["node3"]["reason"] and "rolled back %s" % PATH in got["node3"]["reason"]
+    assert file_info(lab_exec, "node3") == before["node3"]  # the previous file, byte for byte, 0600
+    assert "not updated: node3 (rolled back)" in r.stdout
+    for h in hosts:
+        assert docker_dir(lab_exec, h) == ["config.json"], h  # backups removed or renamed back
+
+    # fixed and re-run: node3 converges, the others report no change
+    broken_quay_on.fix("node3")
+    r = ansible(ROTATE, "--limit", ",".join(hosts), extra_vars=rotated)
+    assert_ok(r)
+    got = rotation_report(report)
+    assert got["node3"]["status"] == "updated"
+    assert all(got[h]["status"] == "unchanged" for h in ("master1", "node1", "node2")), got
+    assert users(read_config(lab_exec, "node3"))[quay] == "laborg+pusher"
+    assert all(docker_dir(lab_exec, h) == ["config.json"] for h in hosts)
+
+    # wrong new credentials: nothing is touched, and the report still names every host
+    bad = dict(rotated, okd_registries=lab_registries(lab, redhat=account(lab, "redhat", revoked=True)))
+    before = {h: file_info(lab_exec, h) for h in hosts}
+    r = ansible(ROTATE, "--limit", ",".join(hosts), extra_vars=bad)
+    assert r.returncode != 0
+    got = rotation_report(report)
+    assert all(got[h]["status"] == "skipped" and "not accepted" in got[h]["reason"] for h in hosts), got
+    assert {h: file_info(lab_exec, h) for h in hosts} == before
+
+    # back to the inventory's credentials
+    assert_ok(ansible(ROTATE, "--limit", ",".join(hosts), extra_vars={
+        "registry_credentials_rotate_report_path": str(report)}))
+    assert users(read_config(lab_exec, "node3"))[quay] == "laborg+robot"
+
+
 def test_rotation_reports_unreachable_host_and_rerun_converges(lab, lab_exec, hosts, tmp_path):
     quay = registry(lab, "quay")["host"]
+    report = tmp_path / "rotation.json"
     rotated = {"okd_registries": lab_registries(lab, quay_user="laborg+pusher"),
-               "registry_credentials_rotate_serial": 2}
+               "registry_credentials_rotate_serial": 2, "registry_credentials_rotate_max_fail_percentage": 50,
+               "registry_credentials_rotate_report_path": str(report)}
     # node3 unreachable for this run: its ssh port points nowhere
     override = tmp_path / "unreachable.yml"
     override.write_text("all:\n  hosts:\n    node3:\n      ansible_port: 1\n")
@@ -293,10 +378,11 @@ def test_rotation_reports_unreachable_host_and_rerun_converges(lab, lab_exec, ho
     before_node3 = file_info(lab_exec, "node3")
     r = ansible(ROTATE, "--limit", ",".join(hosts), inventories=(lab_inv, override), extra_vars=rotated)
     assert r.returncode != 0
-    report = r.stdout[r.stdout.index("Report what changed per host"):]
-    assert re.search(r"unreachable:\s*\n\s*- node3", report), report
+    got = rotation_report(report)
+    assert got["node3"]["status"] == "failed" and "unreachable" in got["node3"]["reason"], got["node3"]
     assert "fix them and re-run" in r.stdout
     for h in ("master1", "node1", "node2"):
+        assert got[h]["status"] == "updated", (h, got[h])
         assert users(read_config(lab_exec, h))[quay] == "laborg+pusher", h
     assert file_info(lab_exec, "node3") == before_node3
 
@@ -306,18 +392,11 @@ def test_rotation_reports_unreachable_host_and_rerun_converges(lab, lab_exec, ho
     rc = recap(r.stdout)
     assert rc["node3"]["changed"] >= 1
     assert all(rc[h]["changed"] == 0 for h in ("master1", "node1", "node2")), rc
-    report = r.stdout[r.stdout.index("Report what changed per host"):]
-    assert re.search(r"changed:\s*\n\s*node3:", report), report
+    got = rotation_report(report)
+    assert got["node3"]["status"] == "updated" and got["master1"]["status"] == "unchanged"
     assert users(read_config(lab_exec, "node3"))[quay] == "laborg+pusher"
 
-    # rotating back with wrong credentials is refused before any host changes
-    bad = {"okd_registries": lab_registries(lab, redhat=account(lab, "redhat", revoked=True))}
-    before = {h: file_info(lab_exec, h) for h in hosts}
-    r = ansible(ROTATE, "--limit", ",".join(hosts), extra_vars=bad)
-    assert r.returncode != 0
-    assert "Update the credentials in batches" not in r.stdout
-    assert {h: file_info(lab_exec, h) for h in hosts} == before
-
     # back to the inventory's credentials
-    assert_ok(ansible(ROTATE, "--limit", ",".join(hosts)))
+    assert_ok(ansible(ROTATE, "--limit", ",".join(hosts), extra_vars={
+        "registry_credentials_rotate_report_path": str(report)}))
     assert users(read_config(lab_exec, "node3"))[quay] == "laborg+robot"
