@@ -196,7 +196,10 @@ def access_command(skopeo, authfile, reference, ca_file=None):
     parts = []
     if ca_file:
         parts += ["env", QuoteString("SSL_CERT_FILE=%s" % ca_file)]
-    parts += [skopeo, "inspect", "--authfile", QuoteString(authfile), QuoteString(reference)]
+    if authfile is None:  # the anonymous probe: does the registry ask for credentials at all?
+        parts += [skopeo, "inspect", "--no-creds", QuoteString(reference)]
+    else:
+        parts += [skopeo, "inspect", "--authfile", QuoteString(authfile), QuoteString(reference)]
     return StringCommand(*parts)
 
 
@@ -235,8 +238,9 @@ def access_results(expected, first, ca_file=None, timeout=ACCESS_TIMEOUT):
     first: {"path", "config"} of the first file that parsed, or None. Per expected registry:
     skip "no credentials to try" (the module's words) when that file has no entry; skip when the
     registry has no test_image (skopeo has no login-only check) or the host has no skopeo; else pass
-    ("logged in as USER; pulled manifest of IMAGE (DIGEST)", the module's words) or fail with skopeo's
-    message."""
+    ("logged in as USER; pulled manifest of IMAGE (DIGEST)", the module's words), untested when the
+    image can be pulled without credentials too (``skopeo inspect --no-creds``: the registry never asked
+    for them), or fail with skopeo's message."""
     out = []
     skopeo = False  # not looked up yet
     for ex in expected:
@@ -275,15 +279,21 @@ def access_results(expected, first, ca_file=None, timeout=ACCESS_TIMEOUT):
             out.append(core.result("access", core.FAIL, "%s: skopeo cannot pull %s with %s: %s" % (
                 registry, image, first["path"], skopeo_cause(output.stderr_lines)), registry=registry))
             continue
-        message = "logged in as %s" % creds[0]
         digest = None
         try:
             digest = json.loads("\n".join(output.stdout_lines)).get("Digest")
         except (ValueError, AttributeError):
             pass
-        if digest:
-            message += "; pulled manifest of %s (%s)" % (image, digest)
-        out.append(core.result("access", core.PASS, message, registry=registry))
+        # skopeo cannot tell whether the registry asked for the credentials: pull once more without
+        # any; when that works too the credentials were not tested (the module's "untested")
+        try:
+            anonymous, _ = host.run_shell_command(
+                access_command(skopeo, None, reference, ca_file), print_output=False,
+                print_input=pyinfra_state.print_input, **kwargs)
+        except TimeoutError:
+            anonymous = False
+        out.append(core.access_result(registry, {"credentials_tested": not anonymous, "username": creds[0],
+                                                 "digest": digest}, image))
     return out
 
 

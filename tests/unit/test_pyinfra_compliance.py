@@ -82,6 +82,12 @@ class FakeHost(RecordingShell):
             if path not in files:
                 return False, _output(stderr=[pc._NO_FILE])
             return True, _output(stdout=(files[path] + ".").split("\n"))
+        if " inspect --no-creds " in raw:
+            # the anonymous probe: refused unless the fixture says the registry serves anonymously
+            reference = command.bits[-1].obj
+            if reference in self._fixture.get("anonymous", []):
+                return True, _output(stdout=["{}"])
+            return False, _output(stderr=['time="x" level=fatal msg="unauthorized: authentication required"'])
         if " inspect --authfile " in raw:
             reference = command.bits[-1].obj
             answer = self._fixture.get("skopeo", {}).get(reference)
@@ -552,6 +558,8 @@ def _fake_file(entries, mode="-rw-------"):
              ["dir drwx------ 0 0", "file %s 0 0" % mode]],
             [re.escape("okd-registry-read %s" % NODE_PATH) + "$", (text + ".").split("\n")],
             [r"^command -v skopeo", "/usr/bin/skopeo"],
+            # the anonymous probe is refused: the registries ask for credentials
+            [r"skopeo inspect --no-creds ", {"success": False, "stderr": "unauthorized: authentication required"}],
             [r"skopeo inspect --authfile .* docker://" + re.escape(REG),
              ['{', '    "Digest": "sha256:%s"' % ("1" * 64), '}']],
             [r"skopeo inspect --authfile .* docker://" + re.escape(OTHER),
@@ -611,7 +619,7 @@ def test_deploy_reports_every_host_and_fails_the_non_compliant(tmp_path):
     for name in hosts:
         for command in commands_of(out, name):
             assert re.search(r"okd-registry-compliance-fact|okd-registry-read|command -v skopeo|"
-                             r"skopeo inspect --authfile", command), command
+                             r"skopeo inspect --(?:authfile|no-creds)", command), command
     # -vvv prints facts and commands: no secret in there, nor in the report
     assert "okd-registry-compliance-fact" in out and "file -rw-r--r-- 0 0" in out
     text = out + report_path.read_text()
