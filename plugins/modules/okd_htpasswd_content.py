@@ -9,6 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: okd_htpasswd_content
 short_description: Compute htpasswd (bcrypt) content, keeping hashes that still match
+version_added: "0.1.0"
 description:
   - Given the current htpasswd text and the wanted users, returns the new text. A user's existing
     bcrypt hash is kept when the password still matches it, so re-runs change nothing; otherwise a
@@ -38,7 +39,33 @@ options:
     description: bcrypt cost of new hashes.
     type: int
     default: 10
-author: okd-registry-toolkit developers
+attributes:
+  check_mode:
+    description: Computes the same content in check mode (it changes nothing itself).
+    support: full
+  diff_mode:
+    description: Returns no diff (the content is secret-adjacent; the task writing it decides).
+    support: none
+author: okd-registry-toolkit developers (!UNKNOWN)
+"""
+
+EXAMPLES = r"""
+- name: Compute the htpasswd content on the controller
+  okd.registry_toolkit.okd_htpasswd_content:
+    existing: "{{ current_htpasswd | default('') }}"
+    users:
+      - username: pusher
+        password: "{{ vault_pusher_password }}"
+  delegate_to: localhost
+  register: htpasswd
+  no_log: true
+
+- name: Write it
+  ansible.builtin.copy:
+    content: "{{ htpasswd.content }}"
+    dest: /etc/docker-distribution/registry/htpasswd
+    mode: "0640"
+  no_log: true
 """
 
 RETURN = r"""
@@ -67,7 +94,7 @@ def parse(text):
         line = line.strip()
         if not line or line.startswith("#") or ":" not in line:
             continue
-        user, _, h = line.partition(":")
+        user, h = line.split(":", 1)
         out[user] = h
     return out
 
@@ -113,7 +140,7 @@ def main():
         lines.append("%s:%s" % (name, new.decode("ascii")))
         changed_users.append(name)
     changed_users.extend(sorted(set(current) - seen))
-    content = "".join(l + "\n" for l in lines)
+    content = "".join(line + "\n" for line in lines)
     module.exit_json(changed=False, content=content, users_changed=changed_users)
 
 

@@ -39,7 +39,7 @@ def _build(tmp_path):
 
 
 # what a Galaxy / Automation Hub user needs in the tarball
-SHIPPED = ("LICENSE", "README.md", "changelogs/config.yaml",
+SHIPPED = ("LICENSE", "README.md", "CHANGELOG.rst", "changelogs/changelog.yaml", "changelogs/config.yaml",
            "requirements.yml", "bindep.txt", "meta/execution-environment.yml", "meta/ee-requirements.txt",
            "meta/runtime.yml", "playbooks/site.yml", "site.yml", "docs/installing.md",
            "plugins/modules/okd_htpasswd_content.py", "inventory/example/hosts.yml")
@@ -50,7 +50,7 @@ NOT_SHIPPED_FILES = ("ansible.cfg", "requirements.txt", "requirements-ansible216
                      "docs/requirements.md", "docs/conventions.md", "pyproject.toml")
 NOT_SHIPPED_DIRS = ("lab", "tests", "scripts", ".ci", ".lab", ".venv", ".venv-216", ".collections", ".git",
                     ".pytest_cache", ".ansible", "bench", "build", "pyinfra_deploys", "inventory/lab",
-                    "roles/registry_credentials/molecule", "changelogs/fragments/.keep")
+                    "roles/registry_credentials/molecule")
 
 
 def test_tarball_file_list(tmp_path):
@@ -104,3 +104,13 @@ def test_changelog_fragments_lint():
     tool = os.path.join(os.path.dirname(sys.executable), "antsibull-changelog")
     r = subprocess.run([tool, "lint"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and not r.stdout.strip(), r.stdout + r.stderr
+    r = subprocess.run([tool, "lint-changelog-yaml", "changelogs/changelog.yaml"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0 and not r.stdout.strip(), r.stdout + r.stderr
+    with open(os.path.join(ROOT, "changelogs", "changelog.yaml")) as f:
+        releases = yaml.safe_load(f)["releases"]
+    with open(os.path.join(ROOT, "galaxy.yml")) as f:
+        version = yaml.safe_load(f)["version"]
+    # galaxy.yml's version is released in the changelog or about to be (fragments waiting)
+    fragments = [n for n in os.listdir(os.path.join(ROOT, "changelogs", "fragments")) if n.endswith(".yml")]
+    assert version in releases or fragments, version
