@@ -480,6 +480,50 @@ def compare(desired, live):
     return bool(patch), patch
 
 
+def _changes(patch, live, prefix=""):
+    """'a.b: OLD -> NEW' lines for the leaves a merge patch changes (no values of Secrets are ever passed)."""
+    out = []
+    for k, v in sorted(patch.items()):
+        lv = live.get(k) if isinstance(live, dict) else None
+        if isinstance(v, dict) and isinstance(lv, dict):
+            out.extend(_changes(v, lv, prefix + k + "."))
+        else:
+            out.append("%s%s: %s -> %s" % (prefix, k, json.dumps(lv, sort_keys=True), json.dumps(v, sort_keys=True)))
+    return out
+
+
+def immutable_change(desired, live, patch):
+    """Why ``patch`` (from compare) changes a field the 1.11 apiserver refuses to change, or None:
+
+    - PersistentVolumeClaim ``spec`` (ValidatePersistentVolumeClaimUpdate: immutable after creation, except a
+      bound claim's resources.requests.storage, which may grow when its storage class allows expansion);
+    - Secret ``type`` (ValidateSecretUpdate); RoleBinding/ClusterRoleBinding ``roleRef`` (ValidateRoleBindingUpdate).
+    """
+    kind = (desired or {}).get("kind")
+    if not patch or not live:
+        return None
+    if kind == "PersistentVolumeClaim" and "spec" in patch:
+        spec = patch["spec"]
+        bound = (live.get("status") or {}).get("phase") == "Bound"
+        grow_only = (bound and list(spec) == ["resources"] and list(spec["resources"]) == ["requests"]
+                     and list(spec["resources"]["requests"]) == ["storage"])
+        if grow_only:
+            try:
+                old = ((live.get("spec") or {}).get("resources") or {}).get("requests", {}).get("storage")
+                if quantity_value(spec["resources"]["requests"]["storage"]) >= quantity_value(old):
+                    return None
+            except (ToolkitError, AttributeError):
+                pass
+        return ("the spec of a PersistentVolumeClaim is immutable after creation (only a bound claim's storage "
+                "request may grow): %s" % "; ".join(_changes(spec, live.get("spec") or {}, "spec.")))
+    if kind == "Secret" and "type" in patch:
+        return "the type of a Secret is immutable: %s -> %s" % (live.get("type"), patch["type"])
+    if kind in ("RoleBinding", "ClusterRoleBinding") and "roleRef" in patch:
+        return "the roleRef of a %s is immutable: %s" % (kind, "; ".join(_changes(patch["roleRef"], live.get("roleRef")
+                                                                                or {}, "roleRef.")))
+    return None
+
+
 def with_resource_version(patch, live):
     """The patch guarded by the live object's resourceVersion: a concurrent writer gets 409 Conflict."""
     patch = copy.deepcopy(patch)

@@ -21,7 +21,7 @@ from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.urls import open_url
 
 from .errors import ToolkitError
-from .k8s import (api_error, apply_patch, compare, connection_from_kubeconfig, describe,
+from .k8s import (api_error, apply_patch, compare, connection_from_kubeconfig, describe, immutable_change,
                   normalize_definition, object_path, redact, strip_none, unreachable_error, with_resource_version)
 
 try:
@@ -256,7 +256,7 @@ class Client(object):
         return self.request("DELETE", path, allow_404=True)[1]
 
 
-def ensure_object(client, desired, check_mode=False, namespace=None, guard=True):
+def ensure_object(client, desired, check_mode=False, namespace=None, guard=True, replace_immutable=False):
     """Create or update one object so that it satisfies ``desired`` (a subset of the live object).
 
     GET, compare client-side, then POST (missing) or a JSON merge PATCH (only the differing keys) or
@@ -287,6 +287,12 @@ def ensure_object(client, desired, check_mode=False, namespace=None, guard=True)
         result["after"] = redact(created)
         return result
     needs, patch = compare(desired, live)
+    why = immutable_change(desired, live, patch) if needs else None
+    if why and not replace_immutable:
+        raise ToolkitError("%s; nothing was changed (the API would refuse the change with 422). Delete and "
+                           "re-create it to change that (replace_immutable=true does it)" % why, status=422)
+    if why:
+        return _replace_object(client, desired, live, coll_path, obj_path, check_mode, why)
     result = {"changed": needs, "method": "patch" if needs else None, "before": redact(live),
               "after": redact(apply_patch(live, patch)) if needs else redact(live),
               "patch": redact(dict(patch, kind=desired.get("kind"))) if needs else None}
@@ -305,6 +311,56 @@ def ensure_object(client, desired, check_mode=False, namespace=None, guard=True)
     result["object"] = updated
     result["after"] = redact(updated)
     return result
+
+
+def _replace_object(client, desired, live, coll_path, obj_path, check_mode, why):
+    """Delete + create for a change of an immutable field, asked for explicitly. The delete happens only when
+    the object is still the one read (a no-op PATCH guarded by its resourceVersion, then DELETE with uid and
+    resourceVersion preconditions - 1.11 honours only uid); when the create fails, the object read is
+    created again."""
+    body = strip_none(dict(desired, metadata=dict(desired.get("metadata") or {})))
+    body["metadata"].pop("resourceVersion", None)
+    result = {"changed": True, "method": "replace", "before": redact(live), "after": redact(body), "patch": None,
+              "why": why}
+    if check_mode:
+        result["object"] = redact(body)
+        return result
+    meta = live.get("metadata") or {}
+    client.patch(obj_path, with_resource_version({}, live))
+    client.request("DELETE", obj_path, body={"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {
+        "uid": meta.get("uid"), "resourceVersion": meta.get("resourceVersion")}}, allow_404=True)
+    created = _create_after_delete(client, coll_path, obj_path, body, live)
+    result["object"] = created
+    result["after"] = redact(created)
+    return result
+
+
+_SERVER_METADATA = ("resourceVersion", "uid", "creationTimestamp", "selfLink", "generation", "managedFields",
+                    "deletionTimestamp", "deletionGracePeriodSeconds")
+
+
+def _create_after_delete(client, coll_path, obj_path, body, live, attempts=30):
+    """POST ``body`` after a delete; a deletion still in progress (409 AlreadyExists while a finalizer, e.g. a
+    claim's kubernetes.io/pvc-protection, holds the old object) is waited for. On failure ``live`` is restored."""
+    import time
+    last = None
+    for _ in range(attempts):
+        try:
+            return client.post(coll_path, body)
+        except ToolkitError as e:
+            last = e
+            if e.status != 409:
+                break
+            time.sleep(1)
+    restore = dict((k, v) for k, v in live.items() if k != "status")
+    restore["metadata"] = dict((k, v) for k, v in (live.get("metadata") or {}).items() if k not in _SERVER_METADATA)
+    try:
+        client.post(coll_path, restore)
+    except ToolkitError as e2:
+        raise ToolkitError("re-creating it failed (%s), and restoring the object that was read failed too (%s): "
+                           "it is now missing" % (last.msg, e2.msg), status=last.status)
+    raise ToolkitError("re-creating it failed (%s); the object that was read was restored" % last.msg,
+                       status=last.status)
 
 
 def remove_object(client, desired, check_mode=False, namespace=None):

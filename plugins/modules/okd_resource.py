@@ -34,6 +34,16 @@ options:
   namespace:
     description: Namespace for namespaced kinds when the definition has no metadata.namespace.
     type: str
+  replace_immutable:
+    description:
+      - What to do when the definition changes a field the OKD 3.11 API refuses to change (a
+        PersistentVolumeClaim's C(spec), a Secret's C(type), a binding's C(roleRef)).
+      - C(false) (default) fails naming the object and the fields, and changes nothing.
+      - C(true) deletes the object and creates it from the definition (for a claim, the data on its volume
+        may be lost). The delete happens only when the object is still the one read (guarded no-op patch,
+        then C(uid)/C(resourceVersion) preconditions); when the create fails, the object read is restored.
+    type: bool
+    default: false
   state:
     description: C(present) creates or updates; C(absent) deletes the object when it exists.
     type: str
@@ -64,7 +74,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 method:
-  description: The changing request made (or that would be made in check mode) - create, patch, delete - or null.
+  description: The changing request made (or that would be made in check mode) - create, patch, replace, delete - or null.
   returned: always
   type: str
 result:
@@ -114,6 +124,7 @@ def main():
         definition=dict(type="dict", required=True),
         namespace=dict(type="str"),
         state=dict(type="str", choices=["present", "absent"], default="present"),
+        replace_immutable=dict(type="bool", default=False),
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
@@ -123,7 +134,8 @@ def main():
     try:
         with Client.from_params(p) as client:
             if p["state"] == "present":
-                res = ensure_object(client, definition, check_mode=module.check_mode, namespace=p["namespace"])
+                res = ensure_object(client, definition, check_mode=module.check_mode, namespace=p["namespace"],
+                                    replace_immutable=p["replace_immutable"])
             else:
                 res = remove_object(client, definition, check_mode=module.check_mode, namespace=p["namespace"])
     except ToolkitError as e:

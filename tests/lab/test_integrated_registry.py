@@ -464,3 +464,48 @@ def test_refused_rollout_fails_the_role_naming_the_cause(deployed, api):
         c["env"] = [e for e in c["env"] if e["name"] != "REGISTRY_LOG_LEVEL"]
         api["custom"].replace_namespaced_custom_object("apps.openshift.io", "v1", NS, "deploymentconfigs",
                                                        "docker-registry", d)
+
+
+def test_pvc_spec_change_is_refused_clearly_or_replaced_when_asked(deployed, api, lab):
+    """issue 13 item 9: 3.11 refuses changes of a claim's spec (ValidatePersistentVolumeClaimUpdate). A new
+    size fails the run naming the claim and the change, and nothing changes; with
+    okd_integrated_registry_storage_pvc_replace the claim is deleted and created again."""
+    pvc = {"okd_integrated_registry_storage_kind": "pvc", "okd_integrated_registry_storage_pvc_size": "5Gi"}
+    try:
+        rc, out = run_playbook("-e", json.dumps(pvc))
+        assert rc == 0, out[-6000:]
+        first = api["core"].read_namespaced_persistent_volume_claim("registry-claim", NS)
+        assert first.spec.resources.requests["storage"] == "5Gi"
+        # the same size spelled otherwise is no change (quantities compared by value)
+        rc, out = run_playbook("-e", json.dumps(dict(pvc, okd_integrated_registry_storage_pvc_size="5120Mi")))
+        assert rc == 0 and recap(out)["changed"] == 0, out[-4000:]
+        log = lab["api"]["request_log"]
+        off = log_size(log)
+        bigger = dict(pvc, okd_integrated_registry_storage_pvc_size="10Gi")
+        rc, out = run_playbook("-e", json.dumps(bigger))
+        flat = " ".join(out.split())
+        assert rc != 0
+        assert "PersistentVolumeClaim default/registry-claim: the spec of a PersistentVolumeClaim is immutable" \
+            in flat, out[-4000:]
+        assert 'spec.resources.requests.storage: \\"5Gi\\" -> \\"10Gi\\"' in flat or \
+            'spec.resources.requests.storage: "5Gi" -> "10Gi"' in flat, out[-4000:]
+        assert "okd_integrated_registry_storage_pvc_replace: true" in flat
+        assert [r for r in changing(requests_since(log, off)) if "persistentvolumeclaims" in r[1]] == []
+        same = api["core"].read_namespaced_persistent_volume_claim("registry-claim", NS)
+        assert same.metadata.uid == first.metadata.uid and same.spec.resources.requests["storage"] == "5Gi"
+        rc, out = run_playbook("-e", json.dumps(dict(bigger, okd_integrated_registry_storage_pvc_replace=True)))
+        assert rc == 0, out[-6000:]
+        new = api["core"].read_namespaced_persistent_volume_claim("registry-claim", NS)
+        assert new.metadata.uid != first.metadata.uid and new.spec.resources.requests["storage"] == "10Gi"
+    finally:
+        rc, out = run_playbook()
+        assert rc == 0, out[-6000:]
+        delete_quietly_pvc(api)
+
+
+def delete_quietly_pvc(api):
+    from kubernetes.client.rest import ApiException
+    try:
+        api["core"].delete_namespaced_persistent_volume_claim("registry-claim", NS, _preload_content=False)
+    except ApiException:
+        pass

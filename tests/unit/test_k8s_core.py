@@ -556,3 +556,29 @@ def test_core_is_python27_compatible():
                           os.path.join(ROOT, "plugins/module_utils/k8s.py")],
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_immutable_changes_are_named():
+    live = {"kind": "PersistentVolumeClaim", "metadata": {"name": "registry-claim"}, "status": {"phase": "Pending"},
+            "spec": {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": "5Gi"}}}}
+    desired = {"kind": "PersistentVolumeClaim", "metadata": {"name": "registry-claim"},
+               "spec": {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": "10Gi"}}}}
+    needs, patch = k8s.compare(desired, live)
+    why = k8s.immutable_change(desired, live, patch)
+    assert needs and why.startswith("the spec of a PersistentVolumeClaim is immutable")
+    assert 'spec.resources.requests.storage: "5Gi" -> "10Gi"' in why
+    # a bound claim may grow (expansion), not shrink; the same size in another spelling is no change at all
+    bound = dict(live, status={"phase": "Bound"})
+    assert k8s.immutable_change(desired, bound, k8s.compare(desired, bound)[1]) is None
+    shrink = dict(desired, spec={"resources": {"requests": {"storage": "1Gi"}}})
+    assert k8s.immutable_change(shrink, bound, k8s.compare(shrink, bound)[1])
+    same = dict(desired, spec={"resources": {"requests": {"storage": "5120Mi"}}})
+    assert k8s.compare(same, live) == (False, {})
+    # secret type, roleRef
+    s_live = {"kind": "Secret", "metadata": {"name": "s"}, "type": "Opaque"}
+    s_des = {"kind": "Secret", "metadata": {"name": "s"}, "type": "kubernetes.io/dockerconfigjson"}
+    assert "type of a Secret is immutable" in k8s.immutable_change(s_des, s_live, k8s.compare(s_des, s_live)[1])
+    rb = {"kind": "RoleBinding", "metadata": {"name": "b"}, "roleRef": {"kind": "ClusterRole", "name": "view"}}
+    rb2 = {"kind": "RoleBinding", "metadata": {"name": "b"}, "roleRef": {"kind": "ClusterRole", "name": "edit"}}
+    assert "roleRef.name" in k8s.immutable_change(rb2, rb, k8s.compare(rb2, rb)[1])
+    assert k8s.immutable_change(desired, live, {}) is None
