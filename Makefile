@@ -37,10 +37,10 @@ lab-status: deps
 demo: lab-up
 	$(PY) -m lab demo
 
-test: deps
+test: deps sanity-deps
 	$(PY) -m pytest
 
-unit: deps
+unit: deps sanity-deps
 	$(PY) -m pytest tests/unit
 
 bench: lab-up
