@@ -11,6 +11,8 @@ Files are only searched when modified during this test (other test modules may l
 credential files of their own in a host's /root); the sandbox's machinery directories and other
 concurrently running pytest sessions' tmp dirs are skipped. Run alone (as in CI) it sees every file.
 """
+import base64
+import hashlib
 import os
 import subprocess
 import time
@@ -114,6 +116,18 @@ def test_no_secret_in_output_or_files(lab, lab_exec, hosts, tmp_path_factory):
         assert "registry.redhat.lab.test:5443" in r.stdout, name
         leaked = [s[:6] + "..." for s in secrets if s in r.stdout]
         assert not leaked, "%s printed secrets starting with %s" % (name, leaked)
+    # no unsalted fingerprint either (8 hex of sha256(registry NUL auth), as earlier versions showed in
+    # diffs and at -v: it allows offline guessing of a weak password); the diffs do show the keyed one
+    unsalted = set()
+    for reg in lab["registries"].values():
+        for a in reg["accounts"]:
+            auth = base64.b64encode(("%s:%s" % (a["username"], a["password"])).encode()).decode()
+            for data in (reg["host"] + "\0" + auth, "%s:%s" % (a["username"], a["password"]), auth):
+                unsalted.add("sha256:" + hashlib.sha256(data.encode()).hexdigest()[:8])
+    for name, r in outputs.items():
+        found = [fp for fp in unsalted if fp in r.stdout]
+        assert not found, "%s printed unsalted fingerprints %s" % (name, found)
+    assert "<redacted:sha256:" in outputs["apply -vvv --diff"].stdout
     # -vvv really was verbose (module invocations shown) and the first apply changed every host
     assert "ESTABLISH SSH CONNECTION" in outputs["apply -vvv --diff"].stdout
     assert "changed=1" in outputs["apply -vvv --diff"].stdout
