@@ -417,3 +417,49 @@ def test_role_imports_all_tags(lab, apis, tmp_path):
         assert p.returncode != 0 and "either tags or all" in p.stdout
     finally:
         delete_quietly(apis[0].delete_namespace, ns)
+
+
+def test_stream_tags_named_unlike_their_source_tags(lab, apis, tmp_path):
+    """3.11 answers status.images[].tag with the *source* tag (importer.go). Stream tags whose names are
+    other source tags (here swapped: `1.0` imports `:1.1`, `1.1` imports `:1.0`) must still be reported
+    with their own images; reading the answer by its tag field gave each the other's digest."""
+    quay = _quay(lab)
+    ns = _fresh_namespace(apis, True, lab)
+    src = "%s/laborg/hello" % quay["host"]
+    try:
+        apis[1].create_namespaced_custom_object(GROUP, VERSION, ns, "imagestreams", {
+            "apiVersion": "image.openshift.io/v1", "kind": "ImageStream", "metadata": {"name": "swap"},
+            "spec": {"tags": [{"name": "1.0", "from": {"kind": "DockerImage", "name": src + ":1.1"}},
+                              {"name": "1.1", "from": {"kind": "DockerImage", "name": src + ":1.0"}}]}})
+        args = {"kubeconfig": lab["api"]["kubeconfig"], "namespace": ns, "name": "swap", "refresh": True,
+                "wait_timeout": 5}
+        rc, res, out = run_module("okd_image_import", args, tmp_path)
+        assert rc == 0, out[-2000:]
+        assert dict((t["tag"], t["digest"]) for t in res["tags"]) == {
+            "1.0": quay["digests"]["laborg/hello:1.1"], "1.1": quay["digests"]["laborg/hello:1.0"]}
+        stream = _stream(apis, ns, "swap")
+        assert _status_digest(stream, "1.0") == quay["digests"]["laborg/hello:1.1"]
+    finally:
+        delete_quietly(apis[0].delete_namespace, ns)
+
+
+def test_several_pull_secrets_for_one_registry_warn_and_name_the_one_used(lab, apis, tmp_path):
+    """3.11 imports with the first matching credential only (importer/credentials.go); a stale secret that
+    sorts first breaks imports. The module warns, and its failure names the secret OKD used."""
+    quay = _quay(lab)
+    ns = _fresh_namespace(apis, True, lab)            # quay-pull: the robot's good credentials
+    try:
+        bad = json.dumps({"auths": {quay["host"]: {"auth": base64.b64encode(b"laborg+robot:stale").decode()}}})
+        apis[0].create_namespaced_secret(ns, {"metadata": {"name": "a-stale-quay"},
+                                              "type": "kubernetes.io/dockerconfigjson",
+                                              "data": {".dockerconfigjson": base64.b64encode(bad.encode()).decode()}})
+        args = {"kubeconfig": lab["api"]["kubeconfig"], "namespace": ns, "name": "two",
+                "source": "%s/laborg/hello" % quay["host"], "tags": ["1.0"], "fail_on_import_error": False}
+        rc, res, out = run_module("okd_image_import", args, tmp_path)
+        assert rc == 0, out[-2000:]
+        warn = " ".join(res.get("warnings") or [])
+        assert "holds 2 pull secrets for registry %s (a-stale-quay, quay-pull)" % quay["host"] in warn, warn
+        stale_auth = base64.b64encode(b"laborg+robot:stale").decode()
+        assert stale_auth not in out and "robot:stale" not in out           # no secret value anywhere
+    finally:
+        delete_quietly(apis[0].delete_namespace, ns)
