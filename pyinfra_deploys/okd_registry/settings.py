@@ -1,7 +1,9 @@
 """The deploy's settings from host.data, with the Ansible role's names, defaults and meanings
 (roles/registry_credentials/defaults/main.yml). Validated here, before anything runs: a bad value
-raises ``SettingsError`` (``registry_credentials: <variable> must be ..., not <value>``); no setting
-read here holds a secret.
+raises ``SettingsError`` (``registry_credentials: <variable> must be ..., not <value>``). No setting
+read here holds a registry secret; ``proxy`` may carry a proxy user and password (as the module's
+``no_log`` proxy option): it is passed to the controller's HTTP transport only, never printed and never
+put in an error message (a bad value is not echoed).
 
 Values may come from an inventory (Python types) or from ``--data key=value`` (pyinfra turns
 true/false into booleans, digits into ints, JSON into lists; strings like "no" are accepted too).
@@ -90,6 +92,17 @@ def unique(items):
     return out
 
 
+def _proxy(data, name="registry_credentials_proxy"):
+    """The proxy URL ("" for none); an invalid value is named, never shown (it may hold a password)."""
+    value = data.get(name, "")
+    if value is None or value is False or value == "":
+        return ""
+    if not isinstance(value, str) or not value.strip().lower().startswith(("http://", "https://")):
+        raise SettingsError("registry_credentials: %s must be an http:// or https:// proxy URL (value not "
+                            "shown: it may hold a password)" % name)
+    return value.strip()
+
+
 def deploy_settings(data, groups=()):
     """The settings for one host: `data` is host.data (anything with .get), `groups` the names of the
     host's inventory groups.
@@ -121,7 +134,7 @@ def deploy_settings(data, groups=()):
                     if data.get("registry_credentials_ca_file") is not None
                     else text(data, "okd_registry_ca_file", "")),
         "validate_certs": flag(data, "registry_credentials_validate_certs", True),
-        "proxy": text(data, "registry_credentials_proxy", ""),
+        "proxy": _proxy(data),
         "timeout": integer(data, "registry_credentials_timeout", 30, 1),
         "retries": integer(data, "registry_credentials_retries", 3, 0),
         "restart_service": restart,
