@@ -302,7 +302,10 @@ class ImageStreams(object):
 
     # ---------------------------------------------------------------- ImageStreamImport (REST Create)
     def _dockercfg_secrets(self, ns):
-        return [s for s in self.store.items("secrets", ns) if s.get("type") in images.DOCKERCFG_TYPES]
+        # origin pkg/image/apiserver/registry/imagesecret/rest.go REST.Get: dockercfg/dockerconfigjson
+        # secrets, except those annotated openshift.io/image.excludeSecret=true (imports use the same list)
+        return [s for s in self.store.items("secrets", ns) if s.get("type") in images.DOCKERCFG_TYPES
+                and (s["metadata"].get("annotations") or {}).get("openshift.io/image.excludeSecret") != "true"]
 
     def _import_repository(self, repo, secrets, limiter, agent=None):
         """3.11's importFromRepository: list the tags of HOST/REPO, order them like PrioritizeTags and

@@ -1043,3 +1043,24 @@ def test_json_patch_and_merge_patch_engines():
             patch.json_patch(doc, bad)
     assert patch.merge_patch({"a": [1, 2], "b": {"c": 1, "d": 2}}, {"a": [3], "b": {"c": None}}) == \
         {"a": [3], "b": {"d": 2}}
+
+
+def test_imagestream_secrets_honour_exclude_secret(api, core, ns):
+    """origin imagesecret/rest.go: imagestreams/NAME/secrets lists the namespace's dockercfg and
+    dockerconfigjson secrets except those annotated openshift.io/image.excludeSecret=true."""
+    cfg = base64.b64encode(json.dumps({"auths": {}}).encode()).decode()
+    for name, ann in (("pull-a", None), ("pull-hidden", {"openshift.io/image.excludeSecret": "true"})):
+        md = {"name": name}
+        if ann:
+            md["annotations"] = ann
+        core.create_namespaced_secret(ns, {"metadata": md, "type": "kubernetes.io/dockerconfigjson",
+                                           "data": {".dockerconfigjson": cfg}})
+    core.create_namespaced_secret(ns, {"metadata": {"name": "opaque"}, "type": "Opaque", "data": {"a": cfg}})
+    status, _ = _raw(api, "POST", "/apis/image.openshift.io/v1/namespaces/%s/imagestreams" % ns,
+                     api["tokens"]["admin"], {"metadata": {"name": "empty"}, "spec": {}})
+    assert status == 201
+    status, doc = _raw(api, "GET", "/apis/image.openshift.io/v1/namespaces/%s/imagestreams/empty/secrets" % ns,
+                       api["tokens"]["admin"])
+    assert status == 200
+    names = [s["metadata"]["name"] for s in doc["items"]]
+    assert "pull-a" in names and "pull-hidden" not in names and "opaque" not in names
