@@ -46,8 +46,8 @@ else:
     _string_types = (str,)
 
 # the key docker uses for Docker Hub in config.json, and the registry-key model (path scopes)
-from .registry_entry import DOCKER_HUB_KEY, file_key, lookup_keys, registry_entry, split_key  # noqa: E402
-from . import registry_entry as _entry  # noqa: E402
+from .registry_entry import (  # noqa: E402
+    DOCKER_HUB_KEY, entry_key, file_key, lookup_keys, normalize_key as _canonical_key, registry_entry, split_key)
 
 #: entry fields that hold credentials; replaced when new credentials are set
 _CREDENTIAL_FIELDS = ("auth", "username", "password", "identitytoken", "registrytoken")
@@ -247,7 +247,7 @@ def normalize_registry(name):
     Docker Hub spellings (docker.io, index.docker.io, ...) -> ``https://index.docker.io/v1/``
     as docker itself does.  Host names are lower-cased.  Invalid names raise ToolkitError.
     """
-    return _entry.normalize_key(name)
+    return _canonical_key(name)
 
 
 def registry_host(name):
@@ -499,7 +499,7 @@ def remove_auths(config, registries):
         registries = [registries]
     norms = []
     for registry in registries or []:
-        norm = _entry.entry_key(registry)  # a name or an entry mapping (registry or host), path kept
+        norm = entry_key(registry)  # a name or an entry mapping (registry or host), path kept
         if norm not in norms:
             norms.append(norm)
     removed = []
