@@ -24,11 +24,12 @@ DEPENDENCIES = ("kubernetes/core", "community/crypto", "community/general")
 
 
 def bundled_collection(name):
-    """Directory of a collection bundled by the `ansible` PyPI package (e.g. 'kubernetes/core')."""
-    for p in sys.path:
-        d = Path(p) / "ansible_collections" / name
-        if (d / "MANIFEST.json").is_file():
-            return d
+    """Directory of a collection bundled by the `ansible` PyPI package (e.g. 'kubernetes/core'), found the
+    way docs/installing.md says: os.path.dirname(list(ansible_collections.__path__)[0])."""
+    import ansible_collections
+    d = Path(os.path.dirname(list(ansible_collections.__path__)[0])) / "ansible_collections" / name
+    if (d / "MANIFEST.json").is_file():
+        return d
     raise AssertionError("collection %s not found in the ansible package (pip install ansible)" % name)
 
 

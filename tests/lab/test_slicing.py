@@ -10,10 +10,9 @@ import copy
 import json
 import os
 
-import pytest
 import yaml
 
-from installtools import REPO, assert_end_state, undo_end_state
+from installtools import ansible_playbook, assert_end_state, installed_collection, undo_end_state
 from labtools import recap, run_playbook
 
 SLICES = 3
@@ -101,17 +100,19 @@ def test_site_as_three_slices(lab, lab_exec, tmp_path):
     assert_end_state(lab, lab_exec, all_hosts)
 
     # the per-slice reports merge into one report covering every host
+    # (as docs/installing.md has it: the installed collection, file names relative to the current directory)
     merged = tmp_path / "compliance-report.json"
-    rc, out = run_playbook("playbooks/compliance_merge.yml", "-e",
-                           json.dumps({"registry_compliance_merge_reports": reports,
-                                       "registry_compliance_merge_output": str(merged)}))
+    coll, _, _ = installed_collection()
+    rc, out = ansible_playbook(coll, tmp_path, "okd.registry_toolkit.compliance_merge", "-e",
+                               json.dumps({"registry_compliance_merge_reports": [os.path.basename(r) for r in reports],
+                                           "registry_compliance_merge_output": merged.name}))
     assert rc == 0, out[-4000:]
     doc = json.loads(merged.read_text())
     assert sorted(doc["hosts"]) == all_hosts
     assert all(h["compliant"] for h in doc["hosts"].values()), doc
     assert oct(merged.stat().st_mode & 0o777) == "0o600"
     # the same host twice is refused (e.g. a report given twice), naming the host
-    rc, out = run_playbook("playbooks/compliance_merge.yml", "-e",
+    rc, out = run_playbook("okd.registry_toolkit.compliance_merge", "-e",
                            json.dumps({"registry_compliance_merge_reports": reports + reports[:1],
                                        "registry_compliance_merge_output": str(tmp_path / "dup.json")}))
     assert rc != 0 and "hosts found in more than one report" in out and slices[0][1][0] in out
