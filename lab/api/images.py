@@ -34,15 +34,6 @@ def _key_host(key):
     return k.lower()
 
 
-def _host_matches(key_host, host):
-    host = host.lower()
-    if key_host == host:
-        return True
-    # default port: 'reg.lab.test' matches 'reg.lab.test:443' and vice versa
-    strip = lambda h: h[:-4] if h.endswith(":443") else h  # noqa: E731
-    return strip(key_host) == strip(host)
-
-
 def dockercfg_entries(secret):
     """{key: entry} of a dockerconfigjson / dockercfg secret (empty if malformed)."""
     data = secret.get("data") or {}
@@ -65,20 +56,35 @@ def dockercfg_entries(secret):
 
 
 def credentials_for(secrets, host):
-    """[(username, password)] for host, from the secrets in name order (duplicates dropped)."""
-    out = []
+    """The one credential 3.11's importer would use for host -> [(username, password)] or [].
+
+    origin pkg/image/importer/credentials.go: the secrets (imagestreams/NAME/secrets, in name order) are
+    added to one BasicDockerKeyring whose index is sorted in reverse (vendored k8s credentialprovider
+    keyring.go); basicCredentialsFromKeyring returns only configs[0] of the first matching key, matching
+    the port exactly (a canonical :443 is retried without it). There is no second try with another
+    credential and no anonymous retry after a credential failed.
+    Deviation: 3.11's token flow asks for the credential of the realm URL (distribution session.go
+    Basic(realm)); the stand-in asks for the registry host (see docs/lab-api.md)."""
+    creds = {}
     for s in sorted(secrets, key=lambda s: s["metadata"]["name"]):
         for key, entry in sorted(dockercfg_entries(s).items()):
-            if not isinstance(entry, dict) or not _host_matches(_key_host(key), host):
+            if not isinstance(entry, dict):
                 continue
             user, pw = entry.get("username"), entry.get("password")
             if entry.get("auth"):
                 dec = _b64(entry["auth"])
                 if dec and ":" in dec:
                     user, pw = dec.split(":", 1)
-            if user is not None and pw is not None and (user, pw) not in out:
-                out.append((user, pw))
-    return out
+            if user is not None and pw is not None:
+                creds.setdefault(_key_host(key), []).append((user, pw))
+    target = host.lower()
+    for candidate in (target, target[:-4] if target.endswith(":443") else None):
+        if candidate is None:
+            continue
+        for key in sorted(creds, reverse=True):
+            if key == candidate:
+                return [creds[key][0]]
+    return []
 
 
 class TokenBucket(object):
@@ -139,9 +145,9 @@ def _resolve(ref, secrets, ca_file, timeout, limiter, agent=None):
     except v2client.RegistryError as e:
         return {"ok": False, "reason": "InternalError", "code": 500, "message": "Internal error occurred: " + e.message}
     ref_exact = exact(host, repo, None if digest else tag, digest)
-    creds = credentials_for(secrets, host)
+    creds = credentials_for(secrets, host) or [None]
     failure = None
-    for cred in creds + [None]:
+    for cred in creds:
         try:
             if limiter is not None:
                 limiter.accept()
@@ -186,9 +192,9 @@ def list_tags(ref, secrets, ca_file, timeout=15.0, agent=None):
         v2client.check_lab_host(host)
     except v2client.RegistryError as e:
         raise v2client.RegistryError("InternalError", "Internal error occurred: " + e.message)
-    creds = credentials_for(secrets, host)
+    creds = credentials_for(secrets, host) or [None]
     err = None
-    for cred in creds + [None]:
+    for cred in creds:
         try:
             return host, repo, v2client.Client(host, ca_file=ca_file, credentials=cred, timeout=timeout,
                                                agent=agent).tags(repo)

@@ -194,11 +194,15 @@ def registry_secret_names(secrets, registry):
     an entry for ``registry`` (HOST[:PORT]; a key's scheme and path are ignored, :443 is the default port).
     OKD 3.11's importer uses only the first matching entry (importer/credentials.go returns configs[0];
     keys written the same way keep the secrets' name order), so with several names a stale secret that
-    sorts first wins."""
+    sorts first wins. Secrets annotated ``openshift.io/image.excludeSecret: "true"`` are not used by imports
+    (imagesecret/rest.go) and are not counted."""
     want = (registry or "").lower()
     strip = lambda h: h[:-4] if h.endswith(":443") else h  # noqa: E731
     out = []
     for sec in secrets or []:
+        anns = (sec.get("metadata") or {}).get("annotations") or {}
+        if anns.get("openshift.io/image.excludeSecret") == "true":
+            continue      # imagestreams/NAME/secrets leaves it out, so imports never see it
         if any(strip(_key_host(k)) == strip(want) for k in _dockercfg_keys(sec)):
             out.append((sec.get("metadata") or {}).get("name"))
     return sorted(n for n in out if n)

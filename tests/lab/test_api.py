@@ -760,6 +760,29 @@ def test_repository_import(status, dyn, core, ns):
     assert dict((t["tag"], t["items"][0]["image"]) for t in stream["status"]["tags"]) == want
 
 
+def test_import_uses_the_first_matching_credential_only(status, dyn, core, ns):
+    """3.11's importer (importer/credentials.go, keyring configs[0]) uses the first matching credential of
+    the namespace's secrets (name order) and tries neither another one nor anonymous access after it
+    failed: a stale secret that sorts first breaks the import although a good one is there."""
+    quay = status["registries"]["quay"]
+    good = _quay_account(status, False)
+    stale = dict(good, password="stale-" + uuid.uuid4().hex)
+    for name, acct in (("a-stale", stale), ("b-good", good)):
+        core.create_namespaced_secret(ns, {"metadata": {"name": name}, "type": "kubernetes.io/dockerconfigjson",
+                                           "data": {".dockerconfigjson": _dockerconfigjson(quay["host"], acct)}})
+    ref = "%s/%s" % (quay["host"], QUAY_SOURCE)
+    isi = dyn.resources.get(api_version="image.openshift.io/v1", kind="ImageStreamImport")
+    body = {"apiVersion": "image.openshift.io/v1", "kind": "ImageStreamImport", "metadata": {"name": "first"},
+            "spec": {"import": False, "images": [{"from": {"kind": "DockerImage", "name": ref}}]}}
+    st = isi.create(namespace=ns, body=body).to_dict()["status"]["images"][0]["status"]
+    assert (st["status"], st["reason"]) == ("Failure", "Unauthorized")
+    # excluded from imports (openshift.io/image.excludeSecret), the stale one no longer shadows the good one
+    core.patch_namespaced_secret("a-stale", ns, {"metadata": {"annotations": {
+        "openshift.io/image.excludeSecret": "true"}}})
+    st = isi.create(namespace=ns, body=body).to_dict()["status"]["images"][0]["status"]
+    assert st["status"] == "Success"
+
+
 def _repository_isi(name, source, do_import, rv=None):
     md = {"name": name}
     if rv:

@@ -455,6 +455,9 @@ def test_registry_secret_names():
     assert k8s_images.registry_secret_names(secrets, "reg.test:5000") == ["aa-stale", "zz-new"]
     assert k8s_images.registry_secret_names(secrets, "quay.test:443") == ["other"]
     assert k8s_images.registry_secret_names(secrets, "reg.test") == []      # another port: no match
+    excluded = _pull_secret("bb-excluded", ["reg.test:5000"])
+    excluded["metadata"]["annotations"] = {"openshift.io/image.excludeSecret": "true"}
+    assert k8s_images.registry_secret_names(secrets + [excluded], "reg.test:5000") == ["aa-stale", "zz-new"]
 
 
 def test_import_request_timeout_and_wait_until():
