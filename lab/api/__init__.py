@@ -19,6 +19,7 @@ from ..state import REPO
 PROC_NAME = "api"
 NOTIFICATIONS_PATH = "/lab/registry/notifications"
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+SCHEDULED_IMPORT_INTERVAL = 900
 
 
 
@@ -126,7 +127,9 @@ def up(lab, import_interval=None, restart=False):
     sans = sorted(set([lab.names["api"], "api.lab.test", lab.gateway, "127.0.0.1", "localhost"]))
     cert, key = pki.issue(paths, "api", sans)
     if import_interval is None:
-        import_interval = float(os.environ.get("OKD_LAB_API_IMPORT_INTERVAL") or 60)
+        # 3.11's imagePolicyConfig.scheduledImageImportMinimumIntervalSeconds defaults to 900 (15 minutes);
+        # tests shorten it with OKD_LAB_API_IMPORT_INTERVAL
+        import_interval = float(os.environ.get("OKD_LAB_API_IMPORT_INTERVAL") or SCHEDULED_IMPORT_INTERVAL)
     argv = [lab.python, "-m", "lab.api", "serve", "--dir", str(paths.api), "--listen", lab.gateway,
             "--port", str(port), "--cert", str(cert), "--key", str(key), "--ca", str(ca),
             "--import-interval", str(import_interval)]

@@ -15,8 +15,9 @@ def main(argv=None):
     s.add_argument("--cert", required=True)
     s.add_argument("--key", required=True)
     s.add_argument("--ca", help="CA bundle trusted when importing from registries (the lab CA)")
-    s.add_argument("--import-interval", type=float, default=60.0,
-                   help="seconds between scheduled imports (importPolicy.scheduled); 0 disables")
+    s.add_argument("--import-interval", type=float, default=900.0,
+                   help="seconds between scheduled imports (importPolicy.scheduled; 3.11's default minimum "
+                        "interval is 900); 0 disables")
     s.add_argument("--import-timeout", type=float, default=10.0, help="seconds per registry request")
     s.add_argument("--max-images-bulk-imported-per-repository", type=int, default=None, dest="max_bulk_tags",
                    help="tags imported per repository import (imagePolicyConfig; default 50, -1: no limit)")

@@ -475,7 +475,7 @@ class Server(ThreadingHTTPServer):
         traceback.print_exc()
 
 
-def serve(state_dir, listen, port, cert, key, ca_file=None, import_interval=60.0, internal_registry=None,
+def serve(state_dir, listen, port, cert, key, ca_file=None, import_interval=900.0, internal_registry=None,
           import_timeout=15.0, max_bulk_tags=None):
     app = App(state_dir, ca_file=ca_file, internal_registry=internal_registry, import_timeout=import_timeout,
               max_bulk_tags=max_bulk_tags)
