@@ -292,6 +292,22 @@ def rollout(api, ns, name, t_now):
                 old["metadata"]["resourceVersion"] = store.next_rv()
                 store.put("replicationcontrollers", old)
             delete_owned(api, ns, old["metadata"]["uid"], kinds=("pods",))
+        # cleanupOldDeployments: at most spec.revisionHistoryLimit older RCs (scaled to 0) are kept
+        limit = spec.get("revisionHistoryLimit")
+        if isinstance(limit, int) and limit >= 0:
+            def version_of(o):
+                try:
+                    return int((o["metadata"].get("annotations") or {}).get(
+                        "openshift.io/deployment-config.latest-version") or 0)
+                except ValueError:
+                    return 0
+            older = sorted((o for o in store.items("replicationcontrollers", ns)
+                            if o["metadata"]["name"] != rc_name and not (o.get("spec") or {}).get("replicas")
+                            and uid in [x.get("uid") for x in o["metadata"].get("ownerReferences") or []]),
+                           key=version_of)
+            for o in older[:max(0, len(older) - limit)]:
+                store.delete("replicationcontrollers", ns, o["metadata"]["name"])
+                delete_owned(api, ns, o["metadata"]["uid"])
     # calculateStatus / updateConditions
     cur = store.get("deploymentconfigs.apps.openshift.io", ns, name)
     st = copy.deepcopy(cur.get("status") or {})
