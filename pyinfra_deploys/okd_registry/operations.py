@@ -170,7 +170,7 @@ def read_remote_file(path):
     try:
         return read_remote_bytes(host, path, **_connector_arguments())
     except RemoteReadError as exc:
-        raise OperationError(exc.message)
+        raise OperationError(exc.message) from None
 
 
 WRITE_SCRIPT = (
@@ -274,7 +274,7 @@ def _registry_credentials(path=DEFAULT_PATH, registries=(), state="present", own
             plan = dockercfg.plan_update(current_text, remove=registry_names(registries),
                                          invalid_existing=invalid_existing, source=source)
     except ToolkitError as exc:
-        raise OperationError("%s" % exc)
+        raise OperationError("%s" % exc) from None  # the cause, not a traceback
 
     if plan["write"]:
         if plan["replaced_invalid"]:
