@@ -179,26 +179,6 @@ def _signing_cert(lab, name):
     return key_path, cert_path
 
 
-def _notifications(lab, name):
-    """(notifications config, CA file of the endpoint) when the API stand-in has published an
-    endpoint, else (None, None)."""
-    f = lab.paths.api / "notifications.json"
-    try:
-        spec = json.loads(f.read_text())
-    except (OSError, ValueError):
-        return None, None
-    if not isinstance(spec, dict) or not spec.get("url"):
-        return None, None
-    headers = {k: (v if isinstance(v, list) else [v]) for k, v in (spec.get("headers") or {}).items()}
-    ep = {"name": spec.get("name") or "okd-lab-api", "url": spec["url"], "headers": headers,
-          "timeout": spec.get("timeout", "2s"), "threshold": spec.get("threshold", 5),
-          "backoff": spec.get("backoff", "1s")}
-    for k in ("ignoredmediatypes", "ignore"):
-        if k in spec:
-            ep[k] = spec[k]
-    return {"endpoints": [ep]}, spec.get("ca_file")
-
-
 def _plan(lab, name):
     """Write certificates, accounts and configs of one registry; return its description."""
     d = DEFS[name]
@@ -245,18 +225,10 @@ def _plan(lab, name):
                            "rootcertbundle": str(sign_cert)}},
         "health": {"storagedriver": {"enabled": False}},
     }
-    notif, notif_ca = _notifications(lab, name)
-    if notif:
-        reg_cfg["notifications"] = notif
-    # what the registry itself trusts as a TLS client (notification endpoints): the lab CA
-    # (+ the endpoint's CA), handed to docker-registry as SSL_CERT_FILE
+    # what the registry itself trusts as a TLS client: the lab CA, handed to docker-registry as SSL_CERT_FILE.
+    # (No notifications.endpoints: nothing in OKD 3.11 consumes distribution's events - issue 13 item 12.)
     trust = rdir / "client-trust.pem"
     bundle = ca.read_text()
-    if notif_ca and os.path.abspath(notif_ca) != os.path.abspath(str(ca)):
-        try:
-            bundle += "\n" + open(notif_ca).read()
-        except OSError:
-            pass
     if not trust.exists() or trust.read_text() != bundle:
         trust.write_text(bundle)
     return {

@@ -20,7 +20,7 @@ PORTS = {
     "redhat_realm": 5444,      # sso.redhat.lab.test (token realm like registry.redhat.io's)
     "quay_registry": 5445,     # quay.lab.test
     "quay_realm": 5446,        # auth.quay.lab.test
-    "api": 8443,               # api.lab.test (OKD 3.11 API stand-in, also the notifications endpoint)
+    "api": 8443,               # api.lab.test (OKD 3.11 API stand-in)
 }
 
 SERVICE_NAMES = {

@@ -1,7 +1,7 @@
 """The lab's OKD 3.11 Kubernetes API stand-in (docs/lab-api.md).
 
 `up(lab)` starts `python -m lab.api serve` (HTTPS on lab.gateway:lab.ports["api"], certificate from the
-lab CA), writes the admin and readonly kubeconfigs and notifications.json, and returns the "api"
+lab CA), writes the admin and readonly kubeconfigs, and returns the "api"
 fragment of `status --json`; `down(lab)` stops it. State persists in .lab/api/state.json.
 """
 import base64
@@ -17,7 +17,6 @@ from .. import pki, proc, state
 from ..state import REPO
 
 PROC_NAME = "api"
-NOTIFICATIONS_PATH = "/lab/registry/notifications"
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 SCHEDULED_IMPORT_INTERVAL = 900
 
@@ -72,8 +71,6 @@ def fragment(lab):
             "readonly_kubeconfig": str(paths.api / "readonly.kubeconfig"),
             "tokens": {"admin": toks["admin"], "readonly": toks["readonly"]},
             "request_log": str(paths.api / "requests.log"),
-            "notifications_url": url + NOTIFICATIONS_PATH,
-            "notifications_log": str(paths.api / "notifications.log"),
             "state_file": str(paths.api / "state.json")}
 
 
@@ -146,9 +143,10 @@ def up(lab, import_interval=None, restart=False):
     ca_pem = ca.read_bytes()
     state.write_private(frag["kubeconfig"], kubeconfig_text(frag["url"], ca_pem, "admin", toks["admin"]))
     state.write_private(frag["readonly_kubeconfig"], kubeconfig_text(frag["url"], ca_pem, "readonly", toks["readonly"]))
-    state.write_private(paths.api / "notifications.json", json.dumps(
-        {"url": frag["notifications_url"], "headers": {"Authorization": ["Bearer " + toks["admin"]]},
-         "ca_file": str(ca)}, indent=2))
+    try:   # the notifications endpoint is gone (nothing in OKD 3.11 consumes registry events)
+        (paths.api / "notifications.json").unlink()
+    except OSError:
+        pass
     return frag
 
 

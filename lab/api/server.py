@@ -1,9 +1,8 @@
-"""HTTPS front end of the API stand-in: routing, bearer-token auth, discovery, request log and the
-registry notifications endpoint. Standard library only (http.server + ssl + threads)."""
+"""HTTPS front end of the API stand-in: routing, bearer-token auth, discovery and the request log.
+Standard library only (http.server + ssl + threads)."""
 import hmac
 import json
 import os
-import re
 import ssl
 import struct
 import sys
@@ -13,15 +12,13 @@ import traceback
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from . import protobuf, resources, tables, v2client
+from . import protobuf, resources, tables
 from .api import PATCH_TYPES, Api, ApiError, BY_KEY, bad_request, not_found, now
 from .store import Store
 
-NOTIFICATIONS_PATH = "/lab/registry/notifications"
 PUBLIC_PATHS = ("/healthz", "/healthz/ready", "/healthz/ping", "/version", "/version/", "/version/openshift")
 OPENAPI_PROTO = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
 WRITE_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
-_NAME_OK = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 class Response(object):
@@ -46,7 +43,6 @@ class App(object):
         self.tokens = dict((v, k) for k, v in toks.items())     # token -> user (admin | readonly)
         self.log_lock = threading.Lock()
         self.request_log = os.path.join(self.dir, "requests.log")
-        self.notifications_log = os.path.join(self.dir, "notifications.log")
         kw = {}
         if internal_registry:
             kw["internal_registry"] = internal_registry
@@ -106,11 +102,6 @@ class App(object):
             return _json(200, resources.OPENSHIFT_VERSION)
         if user is None:
             return _json(401, ApiError(401, "Unauthorized", "Unauthorized").status())
-        if path == NOTIFICATIONS_PATH:
-            if method != "POST":
-                raise ApiError(405, "MethodNotAllowed", "only POST is allowed on " + path)
-            self._require_write(user, method, None, None, path)
-            return self.notifications(body, user)
         if path == "/openapi/v2" or path == "/swagger.json":
             if OPENAPI_PROTO in (headers.get("Accept") or "") and "json" not in (headers.get("Accept") or ""):
                 return Response(200, b"", "application/octet-stream")
@@ -349,41 +340,6 @@ class App(object):
             return _json(200, api.delete(r, ns, name, opts, user))
         raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
 
-    # ---------------------------------------------------------------- registry notifications
-    def notifications(self, body, user):
-        """distribution's `application/vnd.docker.distribution.events.v1+json` envelopes: a manifest push
-        with a tag to repository NS/NAME maps the digest into image stream NAME in namespace NS."""
-        try:
-            doc = json.loads(body.decode("utf-8"))
-        except (ValueError, UnicodeDecodeError):
-            raise bad_request("notification envelope is not JSON")
-        events = doc.get("events") if isinstance(doc, dict) else None
-        if not isinstance(events, list):
-            raise bad_request("notification envelope has no events")
-        done = []
-        for ev in events:
-            if not isinstance(ev, dict) or ev.get("action") != "push":
-                continue
-            tgt = ev.get("target") or {}
-            repo, tag, digest = tgt.get("repository"), tgt.get("tag"), tgt.get("digest")
-            if not (repo and tag and digest) or tgt.get("mediaType") not in v2client.MANIFEST_TYPES:
-                continue
-            host = (ev.get("request") or {}).get("host") or urllib.parse.urlsplit(tgt.get("url") or "").netloc
-            rec = {"repository": repo, "tag": tag, "digest": digest, "host": host}
-            parts = repo.split("/")
-            if len(parts) != 2 or not _NAME_OK.match(parts[0]) or len(parts[0]) > 63 or not host:
-                rec["result"] = "ignored: repository is not NAMESPACE/NAME or no registry host"
-            else:
-                try:
-                    self.api.map_image(parts[0], parts[1], tag, digest, "%s/%s@%s" % (host, repo, digest),
-                                       tgt.get("mediaType"), user, create_namespace=True)
-                    rec["result"] = "mapped to imagestream %s/%s:%s" % (parts[0], parts[1], tag)
-                except ApiError as e:
-                    rec["result"] = "error: " + e.message
-            done.append(rec)
-        self._append(self.notifications_log, {"time": now(), "user": user, "events": len(events), "pushes": done})
-        return _json(200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"})
-
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -431,8 +387,7 @@ class Handler(BaseHTTPRequestHandler):
         data = resp.body if isinstance(resp.body, bytes) else json.dumps(resp.body).encode("utf-8")
         # logged before the client can see the answer, so a client that reads the log after its request
         # returned always finds it there
-        if u.path != NOTIFICATIONS_PATH:
-            app.log_request(user, method, u.path, u.query, resp.code, resp.log)
+        app.log_request(user, method, u.path, u.query, resp.code, resp.log)
         self.send_response(resp.code)
         self.send_header("Content-Type", resp.ctype)
         self.send_header("Content-Length", str(len(data)))

@@ -48,7 +48,7 @@ def test_status_json_contract(lab):
         for a in reg["accounts"]:
             assert set(a) >= {"username", "password", "pull", "push", "revoked"}
     if st.get("api"):
-        assert set(st["api"]) >= {"url", "kubeconfig", "tokens", "request_log", "notifications_url"}
+        assert set(st["api"]) >= {"url", "kubeconfig", "tokens", "request_log"}
         assert set(st["api"]["tokens"]) >= {"admin", "readonly"}
 
 

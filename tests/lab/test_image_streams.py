@@ -388,8 +388,6 @@ def test_import_all_picks_up_new_upstream_tags(lab, apis, lab_exec, tmp_path):
         assert _writes(log, ns, "fresh") == [] and _isi_posts(log, ns) == [False]
     finally:
         delete_quietly(apis[0].delete_namespace, ns)
-        # the registry's push notifications mapped the pushes into laborg/<name> (lab API): remove that stream
-        _delete_stream(apis, "laborg", repo.split("/", 1)[1])
 
 
 def test_role_imports_all_tags(lab, apis, tmp_path):

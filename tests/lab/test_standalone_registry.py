@@ -2,8 +2,9 @@
 
 The registry must really run on the lab host (started by the role through systemctl); a real client
 (skopeo, inside another lab host, credentials only in a 0600 authfile in that host's /root) pushes an
-image over TLS verified with the CA, pulls it back, and the push must arrive in the API as an image
-stream tag through the registry's notifications. A re-run changes nothing.
+image over TLS verified with the CA, pulls it back. The push does not reach OKD by itself (OKD 3.11 has no
+consumer of registry notifications; the role configures none): an image stream imports it (okd_image_import,
+scheduled) with a pull secret for the registry, as on a real cluster. A re-run changes nothing.
 
 Token auth (a second instance on the same host: port 5001, its own unit, configuration directory and
 storage, so the htpasswd instance on 5000 is never touched and test order does not matter) trusts the
@@ -21,7 +22,6 @@ import secrets
 import shlex
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -104,25 +104,6 @@ def build_image(name, tag):
     return "oci:%s:%s" % (layout, tag)
 
 
-def wait_stream_tag(api, namespace, name, tag):
-    """The image stream tag's status entry once the notification has arrived (bounded polling)."""
-    stream, found = None, None
-    for _ in range(60):  # bounded: 60 polls
-        try:
-            stream = api["custom"].get_namespaced_custom_object("image.openshift.io", "v1", namespace,
-                                                                "imagestreams", name)
-        except api["client"].exceptions.ApiException as e:
-            if e.status != 404:
-                raise
-            stream = None
-        tags = ((stream or {}).get("status") or {}).get("tags") or []
-        found = [t for t in tags if t.get("tag") == tag]
-        if found:
-            return found[0]
-        time.sleep(0.5)
-    raise AssertionError("no image stream tag %s/%s:%s in the API: %r" % (namespace, name, tag, stream))
-
-
 @pytest.fixture(scope="module")
 def fqdn(lab):
     return [h for h in lab["hosts"] if h["name"] == REGISTRY_HOST][0]["fqdn"]
@@ -153,7 +134,7 @@ def deployed(lab, user, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def client_files(lab, user, fqdn):
+def client_files(lab, user, fqdn, tmp_path_factory):
     """authfile (0600) and a cert dir with the lab CA in the client host's /root."""
     reg = "%s:%d" % (fqdn, PORT)
     auth = base64.b64encode(("%s:%s" % (user["username"], user["password"])).encode()).decode()
@@ -161,7 +142,8 @@ def client_files(lab, user, fqdn):
     certdir = host_root(lab, CLIENT_HOST) / "standalone-certs"
     certdir.mkdir(mode=0o700, exist_ok=True)
     (certdir / "ca.crt").write_text(Path(lab["ca_file"]).read_text())
-    yield {"registry": reg, "authfile": authfile, "certdir": "/root/standalone-certs"}
+    tmp = tmp_path_factory.mktemp("standalone-client")
+    yield {"registry": reg, "authfile": authfile, "certdir": "/root/standalone-certs", "user": user, "tmp": str(tmp)}
     (host_root(lab, CLIENT_HOST) / "standalone-auth.json").unlink()  # credentials do not outlive the tests
 
 
@@ -176,7 +158,8 @@ def api(lab):
         if e.status != 404:
             raise
         core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
-    return {"core": core, "custom": client.CustomObjectsApi(api_client), "client": client}
+    return {"core": core, "custom": client.CustomObjectsApi(api_client), "client": client,
+            "kubeconfig": lab["api"]["kubeconfig"]}
 
 
 # -------------------------------------------------------------------------------------------- tests
@@ -216,7 +199,7 @@ def test_files_and_modes(deployed, user):
     for o in (deployed["first"], deployed["second"]):
         assert user["password"] not in o and "PRIVATE KEY" not in o
     rc, out, err = host_exec(REGISTRY_HOST, "cat /etc/docker-distribution/registry/config.yml")
-    assert "notifications" in out and "htpasswd" in out and "registry.crt" in out
+    assert "notifications" not in out and "htpasswd" in out and "registry.crt" in out
 
 
 def test_health_and_auth_required(deployed, client_files):
@@ -235,7 +218,8 @@ def test_push_pull_and_image_stream_tag(deployed, client_files, api):
     name, tag = "app-%s" % uuid.uuid4().hex[:6], "v1"
     ref = "docker://%s/%s/%s:%s" % (reg, NAMESPACE, name, tag)
     src = build_image(name, tag)
-    rc, out, err = host_exec(CLIENT_HOST, "skopeo copy --retry-times 0 --authfile %s --dest-cert-dir %s "
+    # pushed as Docker schema 2: OKD 3.11 cannot import an OCI manifest (its importer does not accept one)
+    rc, out, err = host_exec(CLIENT_HOST, "skopeo copy --retry-times 0 --format v2s2 --authfile %s --dest-cert-dir %s "
                                           "--digestfile /root/sa-digest-%s %s %s"
                              % (client_files["authfile"], client_files["certdir"], name, src, ref))
     assert rc == 0, (out, err)
@@ -255,10 +239,34 @@ def test_push_pull_and_image_stream_tag(deployed, client_files, api):
     rc, out, err = host_exec(CLIENT_HOST, "skopeo inspect --retry-times 0 --cert-dir %s %s"
                              % (client_files["certdir"], ref))
     assert rc != 0
-    # the push reached the API through the notifications endpoint as an image stream tag
-    found = wait_stream_tag(api, NAMESPACE, name, tag)
-    items = found.get("items") or []
-    assert items and items[0].get("image") == digest, found
+    # the push alone does not reach OKD (3.11 consumes no registry notifications) ...
+    with pytest.raises(api["client"].exceptions.ApiException) as e:
+        api["custom"].get_namespaced_custom_object("image.openshift.io", "v1", NAMESPACE, "imagestreams", name)
+    assert e.value.status == 404
+    # ... an image stream importing from the registry does: scheduled, with a pull secret for it
+    from test_cluster_secrets import run_module
+    auth = base64.b64encode(("%s:%s" % (user_creds(client_files))).encode()).decode()
+    cfg = base64.b64encode(json.dumps({"auths": {reg: {"auth": auth}}}).encode()).decode()
+    api["core"].create_namespaced_secret(NAMESPACE, {"metadata": {"name": "standalone-pull-" + name},
+                                                     "type": "kubernetes.io/dockerconfigjson",
+                                                     "data": {".dockerconfigjson": cfg}})
+    try:
+        rc, res, out = run_module("okd_image_import", {
+            "kubeconfig": api["kubeconfig"], "namespace": NAMESPACE, "name": name,
+            "source": "%s/%s/%s" % (reg, NAMESPACE, name), "tags": [tag], "scheduled": True}, Path(client_files["tmp"]))
+        assert rc == 0, out[-3000:]
+        assert [(t["tag"], t["digest"], t["imported"]) for t in res["tags"]] == [(tag, digest, True)]
+        stream = api["custom"].get_namespaced_custom_object("image.openshift.io", "v1", NAMESPACE, "imagestreams", name)
+        assert stream["spec"]["tags"][0]["importPolicy"] == {"scheduled": True}
+        assert stream["status"]["tags"][0]["items"][0]["dockerImageReference"] == "%s/%s/%s@%s" % (
+            reg, NAMESPACE, name, digest)
+    finally:
+        api["core"].delete_namespaced_secret("standalone-pull-" + name, NAMESPACE)
+        api["custom"].delete_namespaced_custom_object("image.openshift.io", "v1", NAMESPACE, "imagestreams", name)
+
+
+def user_creds(client_files):
+    return client_files["user"]["username"], client_files["user"]["password"]
 
 
 def host_root_read(host, name):
@@ -421,9 +429,10 @@ def test_token_push_pull_by_entitled_account(token_client, token_pushed, api):
     assert rc == 0, (out, err)
     rc, out, err = host_exec(CLIENT_HOST, "ls /root/sa-tpulled-%s/blobs/sha256 | wc -l" % name)
     assert int(out.strip()) >= 3, (out, err)
-    # pushed through token auth, announced to OKD by the registry's notifications
-    found = wait_stream_tag(api, TOKEN_NAMESPACE, name, token_pushed["tag"])
-    assert (found.get("items") or [{}])[0].get("image") == digest, found
+    # nothing announces the push to OKD (3.11 consumes no registry notifications): no image stream appears
+    with pytest.raises(api["client"].exceptions.ApiException) as e:
+        api["custom"].get_namespaced_custom_object("image.openshift.io", "v1", TOKEN_NAMESPACE, "imagestreams", name)
+    assert e.value.status in (403, 404)
 
 
 def test_token_pull_only_account(token_client, token_pushed):
