@@ -17,12 +17,12 @@ from __future__ import annotations
 import posixpath
 import threading
 
-from pyinfra.api import QuoteString, StringCommand
 from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS, pop_global_arguments
 from pyinfra.api.exceptions import ConnectError, PyinfraError
 
 from . import REPO_ROOT  # noqa: F401  (puts the repository root on sys.path)
-from .operations import RedactedList
+from .operations import RedactedList, RemoteReadError, decode_read
+from .operations import read_command as _one_reader
 from plugins.module_utils import dockercfg, registry_entry
 from plugins.module_utils.errors import ToolkitError
 
@@ -83,10 +83,9 @@ def find_master(inventory, name=None):
 
 
 def read_command(path):
-    """cat the file; a missing or non-regular file is reported by a marker on stderr (exit 1)."""
-    script = ('f=$1; if [ -f "$f" ]; then exec cat "$f"; elif [ -e "$f" ]; then echo "%s" >&2; '
-              'else echo "%s" >&2; fi; exit 1' % (_NOT_REGULAR, _NO_FILE))
-    return StringCommand("sh", "-c", QuoteString(script), "okd-registry-read", QuoteString(path))
+    """The deploys' one reader (operations.read_command): base64 of the file's exact bytes; a missing
+    file, a symbolic link or a non-regular file is reported by a marker on stderr (exit 1), never opened."""
+    return _one_reader(path)
 
 
 def _connector_arguments(state, master):
@@ -122,16 +121,19 @@ def read_master_file(state, master, path):
                 master.disconnect()
             except Exception:  # pragma: no cover - best effort, the run goes on
                 pass
-    if not status:
-        stderr = output.stderr.strip()
-        if _NO_FILE in stderr:
+    try:
+        return decode_read(master.name, path, status, output)
+    except RemoteReadError as exc:
+        if exc.kind == "missing":
             raise _err("source is master but %s has no %s; write it there first or use source "
                        "inventory" % (master.name, path))
-        if _NOT_REGULAR in stderr:
+        if exc.kind == "not_regular":
             raise _err("%s is not a valid credentials file: it is not a regular file" % label)
+        if exc.kind == "link":
+            raise _err("%s is not a valid credentials file: it is a symbolic link (refused, never "
+                       "followed)" % label)
         raise _err("source is master but %s cannot be read: %s"
-                   % (label, stderr or "the read failed without a message"))
-    return "\n".join(output.stdout_lines) + "\n"
+                   % (label, output.stderr.strip() or "the read failed without a message"))
 
 
 def master_entries(state, inventory, name=None, path=DEFAULT_MASTER_PATH):
