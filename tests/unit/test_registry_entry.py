@@ -170,5 +170,20 @@ def test_plan_update_round_trip_keeps_scoped_keys():
     assert json.loads(plan["content"])["auths"]["quay.io/orgb"]["auth"] == d.make_auth("b", "2")
 
 
+def test_cluster_pull_secrets_keep_path_scoped_keys():
+    # dockerconfigjson Secrets are built by the core's set_auths: two orgs and the registry stay apart
+    import base64
+    from plugins.module_utils import k8s
+    live, _ = k8s.dockerconfigjson_secret("pull", "ns", [
+        {"registry": "quay.io/orga", "username": "a", "password": "1"},
+        {"registry": "quay.io", "username": "h", "password": "3"}])
+    definition, needs = k8s.dockerconfigjson_secret("pull", "ns", [
+        {"registry": "quay.io/orgb", "username": "b", "password": "2"}], live=live)
+    assert needs
+    config = json.loads(base64.b64decode(definition["data"][".dockerconfigjson"]).decode("utf-8"))
+    assert sorted(config["auths"]) == ["quay.io", "quay.io/orga", "quay.io/orgb"]
+    assert d.lookup_credentials(config, "quay.io/orgb/app") == ("quay.io/orgb", "b", "2")
+
+
 if __name__ == "__main__":
     print("ran %d tests" % len(run_all(globals())))
