@@ -169,11 +169,24 @@ def test_explain_error_any_answer(status, body):
     assert text and "\n" not in text
 
 
+challenges = st.sampled_from([
+    'Bearer realm="http://evil.test/token",service="s"', 'Bearer realm="https://auth.test/token",service="s"',
+    'Bearer realm="https://auth.test/t",scope="repository:orga/app:pull",error="insufficient_scope"',
+    'Bearer realm="http://evil.test/t",scope="repository:x:pull",error="insufficient_scope"',
+    'Bearer realm="ftp://evil.test/t"', 'Basic realm="r"', 'Bearer realm="https://auth.test/t', "Negotiate"])
+answer_headers = st.dictionaries(st.sampled_from(["www-authenticate", "docker-content-digest", "content-type"]),
+                                 challenges | st.text(max_size=80), max_size=3)
+token_bodies = st.sampled_from([b'{"token": "t1"}', b'{"access_token": "t2"}', b"{}", b"<html>"])
+
+
+answers_strategy = st.lists(st.tuples(st.sampled_from([200, 401, 403, 404, 500]) | st.integers(min_value=100, max_value=599),
+                                      answer_headers, token_bodies | st.binary(max_size=100)), min_size=1, max_size=6)
+challenged_first = st.tuples(st.tuples(st.just(401), st.fixed_dictionaries({"www-authenticate": challenges}),
+                                       st.just(b"")), answers_strategy).map(lambda t: [t[0]] + t[1])
+
+
 @SETTINGS
-@given(st.lists(st.tuples(st.integers(min_value=100, max_value=599),
-                          st.dictionaries(st.sampled_from(["www-authenticate", "docker-content-digest", "content-type"]),
-                                          st.text(max_size=80), max_size=3),
-                          st.binary(max_size=100)), min_size=1, max_size=6))
+@given(answers_strategy | challenged_first)
 def test_verify_access_any_registry_answers(answers):
     """Whatever a registry answers: a result or ToolkitError, and the credentials go nowhere but https."""
     calls = []
