@@ -125,3 +125,13 @@ def test_compliance_reports_anonymous_access_as_untested(tmp_path):
         assert len(access) == 1 and access[0]["status"] == "untested", res
         assert "credentials not tested: anonymous access" in access[0]["message"]
         assert res["summary"]["counts"]["untested"] == 1 and res["compliant"] is True
+
+
+def test_pyinfra_controller_verification_warns_on_anonymous_access(tmp_path, caplog):
+    from pyinfra_deploys.okd_registry import verify
+    with AnonymousRegistry(str(tmp_path), users={USER: PASSWORD}) as reg:
+        with caplog.at_level("WARNING"):
+            report = verify.verify_registries([{"host": reg.host, "username": USER, "password": "wrong-" + PASSWORD,
+                                                "test_image": IMAGE}], ca_file=reg.paths["ca"], retries=0)
+        assert report[0]["ok"] is True
+        assert "credentials not tested: anonymous access" in caplog.text and PASSWORD not in caplog.text
