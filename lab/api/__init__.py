@@ -111,7 +111,7 @@ def _wait_port_free(host, port, timeout=15.0):
     raise RuntimeError("%s:%d still accepts connections after the API stand-in was stopped" % (host, port))
 
 
-def up(lab, import_interval=None, restart=False):
+def up(lab, import_interval=None, restart=False, additional_trusted_ca=None):
     """Start the stand-in (or keep the running one when it was started from the same code and
     arguments, so that a repeated `lab up` does not cut off other clients; restart=True forces a
     restart). Returns the "api" status fragment."""
@@ -130,6 +130,10 @@ def up(lab, import_interval=None, restart=False):
     argv = [lab.python, "-m", "lab.api", "serve", "--dir", str(paths.api), "--listen", lab.gateway,
             "--port", str(port), "--cert", str(cert), "--key", str(key), "--ca", str(ca),
             "--import-interval", str(import_interval)]
+    # 3.11's imagePolicyConfig.additionalTrustedCA (a PEM file): OKD_LAB_API_ADDITIONAL_TRUSTED_CA or the argument
+    additional_trusted_ca = additional_trusted_ca or os.environ.get("OKD_LAB_API_ADDITIONAL_TRUSTED_CA")
+    if additional_trusted_ca:
+        argv += ["--additional-trusted-ca", str(additional_trusted_ca)]
     fp = _fingerprint(argv + [cert.read_text()])
     if restart or not _running(lab, fp):
         proc.stop(paths, PROC_NAME)

@@ -21,11 +21,14 @@ def main(argv=None):
     s.add_argument("--import-timeout", type=float, default=10.0, help="seconds per registry request")
     s.add_argument("--max-images-bulk-imported-per-repository", type=int, default=None, dest="max_bulk_tags",
                    help="tags imported per repository import (imagePolicyConfig; default 50, -1: no limit)")
+    s.add_argument("--additional-trusted-ca", default=None,
+                   help="PEM file trusted by imports besides --ca (3.11's imagePolicyConfig.additionalTrustedCA)")
     s.add_argument("--internal-registry", default=None,
                    help="host:port shown as status.dockerImageRepository (default docker-registry.default.svc:5000)")
     a = ap.parse_args(argv)
     serve(a.dir, a.listen, a.port, a.cert, a.key, ca_file=a.ca, import_interval=a.import_interval,
-          internal_registry=a.internal_registry, import_timeout=a.import_timeout, max_bulk_tags=a.max_bulk_tags)
+          internal_registry=a.internal_registry, import_timeout=a.import_timeout, max_bulk_tags=a.max_bulk_tags,
+          additional_trusted_ca=a.additional_trusted_ca)
 
 
 if __name__ == "__main__":

@@ -137,7 +137,7 @@ def format_error(err, ref_exact):
     return {"ok": False, "reason": "InternalError", "code": 500, "message": "Internal error occurred: " + err.message}
 
 
-def _resolve(ref, secrets, ca_file, timeout, limiter, agent=None):
+def _resolve(ref, secrets, ca_file, timeout, limiter, agent=None, insecure=False):
     """One DockerImage reference -> result dict (see import_images)."""
     try:
         host, repo, tag, digest = v2client.parse_reference(ref)
@@ -151,7 +151,8 @@ def _resolve(ref, secrets, ca_file, timeout, limiter, agent=None):
         try:
             if limiter is not None:
                 limiter.accept()
-            c = v2client.Client(host, ca_file=ca_file, credentials=cred, timeout=timeout, agent=agent)
+            c = v2client.Client(host, ca_file=ca_file, credentials=cred, timeout=timeout, agent=agent,
+                                insecure=insecure)
             dg, mt, _ = c.manifest(repo, digest or tag)
             return {"ok": True, "digest": dg, "reference": "%s/%s@%s" % (host, repo, dg), "mediaType": mt,
                     "host": host, "repo": repo, "tag": None if digest else tag}
@@ -164,7 +165,7 @@ def _resolve(ref, secrets, ca_file, timeout, limiter, agent=None):
     return failure
 
 
-def import_images(refs, secrets, ca_file, timeout=15.0, limiter=None, agent=None):
+def import_images(refs, secrets, ca_file, timeout=15.0, limiter=None, agent=None, insecure=False):
     """Resolve DockerImage references one after another, as 3.11's importer does (importImages /
     importRepositoryFromDocker fetch the manifests sequentially, each after limiter.Accept()); a
     reference named twice is fetched once. -> [result] in the order of refs: {"ok": True, "digest",
@@ -174,7 +175,7 @@ def import_images(refs, secrets, ca_file, timeout=15.0, limiter=None, agent=None
     out = []
     for ref in refs:
         if ref not in cache:
-            cache[ref] = _resolve(ref, secrets, ca_file, timeout, limiter, agent)
+            cache[ref] = _resolve(ref, secrets, ca_file, timeout, limiter, agent, insecure)
         out.append(dict(cache[ref]))
     return out
 
@@ -184,7 +185,7 @@ def import_reference(ref, secrets, ca_file, timeout=15.0):
     return import_images([ref], secrets, ca_file, timeout)[0]
 
 
-def list_tags(ref, secrets, ca_file, timeout=15.0, agent=None):
+def list_tags(ref, secrets, ca_file, timeout=15.0, agent=None, insecure=False):
     """Tags of repository 'HOST/REPO' -> (host, repo, [tags]) or raises RegistryError with 3.11's
     reason and text (format_error of HOST/REPO)."""
     try:
@@ -197,7 +198,7 @@ def list_tags(ref, secrets, ca_file, timeout=15.0, agent=None):
     for cred in creds:
         try:
             return host, repo, v2client.Client(host, ca_file=ca_file, credentials=cred, timeout=timeout,
-                                               agent=agent).tags(repo)
+                                               agent=agent, insecure=insecure).tags(repo)
         except v2client.RegistryError as e:
             err = err or e
             if e.reason != "Unauthorized":

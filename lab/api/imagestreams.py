@@ -307,14 +307,19 @@ class ImageStreams(object):
         return [s for s in self.store.items("secrets", ns) if s.get("type") in images.DOCKERCFG_TYPES
                 and (s["metadata"].get("annotations") or {}).get("openshift.io/image.excludeSecret") != "true"]
 
-    def _import_repository(self, repo, secrets, limiter, agent=None):
+    def _trust(self):
+        """The CA files an import trusts: the lab CA (standing for the system pool that signs the public
+        registries) plus imagePolicyConfig.additionalTrustedCA (`serve --additional-trusted-ca`)."""
+        return [f for f in (self.ca_file, getattr(self, "additional_trusted_ca", None)) if f]
+
+    def _import_repository(self, repo, secrets, limiter, agent=None, insecure=False):
         """3.11's importFromRepository: list the tags of HOST/REPO, order them like PrioritizeTags and
         import the first max_bulk_tags one after another. -> {"error": None or a failed result, "tags":
         [(tag, result)], "additional": [tags left out by the limit]}."""
         if self.max_bulk_tags == 0:
             return {"error": None, "tags": [], "additional": []}
         try:
-            host, rp, tags = images.list_tags(repo, secrets, self.ca_file, self.import_timeout, agent)
+            host, rp, tags = images.list_tags(repo, secrets, self._trust(), self.import_timeout, agent, insecure)
         except Exception as e:
             reason = getattr(e, "reason", "InternalError")
             return {"error": {"ok": False, "reason": reason, "code": _CODES.get(reason, 500),
@@ -323,8 +328,8 @@ class ImageStreams(object):
         tags = images.prioritize_tags(set("latest" if tg == "" else tg for tg in tags))
         limit = self.max_bulk_tags
         take, additional = (tags, []) if limit < 0 else (tags[:limit], tags[limit:])
-        res = images.import_images(["%s/%s:%s" % (host, rp, tg) for tg in take], secrets, self.ca_file,
-                                   self.import_timeout, limiter, agent)
+        res = images.import_images(["%s/%s:%s" % (host, rp, tg) for tg in take], secrets, self._trust(),
+                                   self.import_timeout, limiter, agent, insecure)
         out = list(zip(take, res))
         self.log("import repository %s: %d tags (%d failed), %d left out by the limit of %d"
                  % (repo, len(out), len([1 for _, r in out if not r["ok"]]), len(additional), limit))
@@ -402,8 +407,11 @@ class ImageStreams(object):
         t_now = now()
         status = {}
         if imgs:
-            results = images.import_images([im["from"]["name"] for im in imgs], secrets, self.ca_file,
-                                           self.import_timeout, limiter, user)
+            results = []
+            for im in imgs:     # importPolicy.insecure per image (3.11's insecure transport)
+                results.extend(images.import_images([im["from"]["name"]], secrets, self._trust(), self.import_timeout,
+                                                    limiter, user,
+                                                    bool((im.get("importPolicy") or {}).get("insecure"))))
             # importer.go importImages: status.images[i].tag is the source tag (not spec.images[i].to.name)
             status["images"] = [self._isi_image(res.get("tag") if res["ok"] else None, res, t_now)
                                 for res in results]
@@ -412,7 +420,8 @@ class ImageStreams(object):
                                                        "ok " + res["digest"] if res["ok"] else res["message"]))
         repo_result = None
         if repo:
-            repo_result = self._import_repository(repo["from"]["name"], secrets, limiter, user)
+            repo_result = self._import_repository(repo["from"]["name"], secrets, limiter, user,
+                                                  bool((repo.get("importPolicy") or {}).get("insecure")))
             status["repository"] = self._repository_status(repo_result, t_now)
         if spec.get("import"):
             status["import"] = self._apply_import(ns, name, read, spec, status, repo_result, user, t_now)

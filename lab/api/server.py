@@ -431,9 +431,11 @@ class Server(ThreadingHTTPServer):
 
 
 def serve(state_dir, listen, port, cert, key, ca_file=None, import_interval=900.0, internal_registry=None,
-          import_timeout=15.0, max_bulk_tags=None):
+          import_timeout=15.0, max_bulk_tags=None, additional_trusted_ca=None):
     app = App(state_dir, ca_file=ca_file, internal_registry=internal_registry, import_timeout=import_timeout,
               max_bulk_tags=max_bulk_tags)
+    # imagePolicyConfig.additionalTrustedCA: trusted by imports besides the system pool (here: the lab CA)
+    app.api.additional_trusted_ca = additional_trusted_ca
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
     ctx.set_alpn_protocols(["http/1.1"])

@@ -129,7 +129,7 @@ def error_message(body, default):
 class Client(object):
     """One registry; credentials = (username, password) or None for anonymous."""
 
-    def __init__(self, host, ca_file=None, credentials=None, timeout=15.0, agent=None):
+    def __init__(self, host, ca_file=None, credentials=None, timeout=15.0, agent=None, insecure=False):
         check_lab_host(host)
         self.host = host
         # the importing user in the User-Agent (lab only: lets a test registry tell the image stream
@@ -137,7 +137,16 @@ class Client(object):
         self.user_agent = "lab-okd-api/3.11 (image import%s)" % ("; " + agent if agent else "")
         self.credentials = credentials
         self.timeout = timeout
-        self.ctx = ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
+        # what a 3.11 master trusts when it imports (origin pkg/cmd/server/origin/master_config.go / apiserver.go:
+        # the system pool plus imagePolicyConfig.additionalTrustedCA): ca_file is one file or a list of files.
+        # importPolicy.insecure uses the insecure transport: no certificate check.
+        files = [ca_file] if isinstance(ca_file, str) else [f for f in (ca_file or []) if f]
+        self.ctx = ssl.create_default_context(cafile=files[0]) if files else ssl.create_default_context()
+        for f in files[1:]:
+            self.ctx.load_verify_locations(cafile=f)
+        if insecure:
+            self.ctx.check_hostname = False
+            self.ctx.verify_mode = ssl.CERT_NONE
         self.auth_header = None   # "Bearer ..." or "Basic ..."
 
     # -- transport
@@ -155,8 +164,13 @@ class Client(object):
             resp = conn.getresponse()
             body = resp.read()
             return resp.status, resp, body
+        except ssl.SSLCertVerificationError as e:
+            # Go's crypto/x509 wording, as 3.11 reports it
+            why = "certificate signed by unknown authority" if e.verify_code in (19, 20, 21) else \
+                (e.verify_message or str(e))
+            raise RegistryError("InternalError", "Get %s: x509: %s" % (url, why))
         except ssl.SSLError as e:
-            raise RegistryError("InternalError", "Get %s: x509: %s" % (url, e))
+            raise RegistryError("InternalError", "Get %s: %s" % (url, e))
         except (OSError, http.client.HTTPException, socket.timeout) as e:
             raise RegistryError("InternalError", "Get %s: %s" % (url, e))
         finally:

@@ -208,6 +208,17 @@ def registry_secret_names(secrets, registry):
     return sorted(n for n in out if n)
 
 
+def import_failure_hint(message, registry):
+    """What to do about an import failure OKD 3.11 words as a TLS error -> text or "". The masters' imports
+    trust the system pool plus ``imagePolicyConfig.additionalTrustedCA`` only (a registry with a private CA,
+    such as a stand-alone registry, fails with ``x509: certificate signed by unknown authority``)."""
+    if "x509:" not in (message or ""):
+        return ""
+    return ("the OKD masters do not trust the certificate of %s: put its CA into the PEM file named by "
+            "imagePolicyConfig.additionalTrustedCA in /etc/origin/master/master-config.yaml on every master and "
+            "restart the API (master-restart api), or import it with insecure: true" % (registry or "the registry"))
+
+
 def import_request_timeout(api_timeout, images):
     """Seconds to allow an ImageStreamImport of ``images`` manifests: OKD 3.11 gives each request a token
     bucket of 2/s with a burst of 3 and fetches the manifests one after another

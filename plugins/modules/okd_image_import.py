@@ -190,7 +190,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.errors import ToolkitError
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.k8s import resource_path
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.k8s_images import (
-    image_stream_definition, image_stream_import, image_stream_import_repository, import_request_timeout,
+    image_stream_definition, image_stream_import, image_stream_import_repository, import_failure_hint,
+    import_request_timeout,
     import_results, registry_secret_names, replace_registry, repository_import_plan, repository_import_results,
     spec_tag_source, split_image, tag_import_decision, tag_status, wait_until)
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.k8s_client import (
@@ -478,8 +479,10 @@ def run(module, client):
         if p["all"]:
             res = process_all(module, client, ns, name, live)
             fails = res.pop("failures")
-            note = _credential_note(client, secrets_cache, ns, split_image(p["source"])[0]) if fails else ""
-            failures.extend("%s (%s)" % (f, note) if note else f for f in fails)
+            reg = split_image(p["source"])[0]
+            note = _credential_note(client, secrets_cache, ns, reg) if fails else ""
+            failures.extend("%s (%s)" % (f, import_failure_hint(f, reg) or note) if (note or import_failure_hint(f, reg))
+                            else f for f in fails)
             out["additional_tags"] = res["additional_tags"]
         else:
             res = process_stream(module, client, ns, name, live)
@@ -494,7 +497,7 @@ def run(module, client):
                 registries.add(reg)
             # (with all, process_all collects the failures: the preview tells them in check mode too)
             if not p["all"] and t["import_requested"] and not module.check_mode and not t["imported"]:
-                note = _credential_note(client, secrets_cache, ns, reg)
+                note = import_failure_hint(t["message"], reg) or _credential_note(client, secrets_cache, ns, reg)
                 failures.append("%s/%s:%s from %s: %s%s" % (ns, name, t["tag"], t["from"], t["message"] or
                                                             "import failed", " (%s)" % note if note else ""))
             if p["expected_registry"] and t["from"]:

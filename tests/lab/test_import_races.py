@@ -169,3 +169,48 @@ def test_module_takes_the_409_from_the_controllers_import_and_decides_again(priv
     assert (tag["tag"], tag["digest"], tag["imported"]) == ("1.0", DIGEST, True)
     stream = _get_stream(lab, frag, "default", name)
     assert stream["status"]["tags"][0]["items"][0]["image"] == DIGEST
+
+
+def _run_import(frag, tmp_path, name, source, **extra):
+    args = dict({"kubeconfig": frag["kubeconfig"], "namespace": "default", "name": name, "source": source,
+                 "tags": ["1.0"], "wait_timeout": 30}, **extra)
+    play = [{"hosts": "localhost", "gather_facts": False, "tasks": [{
+        "name": "import", "ignore_errors": True, "okd.registry_toolkit.okd_image_import": args}]}]
+    path = tmp_path / ("%s.yml" % name)
+    path.write_text(json.dumps(play))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+               ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"), no_proxy="127.0.0.1", NO_PROXY="127.0.0.1")
+    p = subprocess.run([str(PLAYBOOK), str(path), "-i", "localhost,", "-c", "local",
+                        "-e", "ansible_python_interpreter=%s" % (REPO / ".venv" / "bin" / "python")],
+                       cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300)
+    return json.loads(p.stdout[p.stdout.index("{"):])["plays"][0]["tasks"][0]["hosts"]["localhost"]
+
+
+def test_registry_with_a_private_ca_needs_the_masters_trust(private_api, tmp_path):
+    """3.11's imports trust the system pool plus imagePolicyConfig.additionalTrustedCA only; the stand-in
+    trusts the lab CA (standing for the system pool) plus `--additional-trusted-ca`, and honours
+    importPolicy.insecure. A registry whose CA is private (like a stand-alone registry's) fails with 3.11's
+    x509 text and the toolkit says how to fix it; insecure: true, or the CA added to the masters, imports."""
+    lab, frag = private_api
+    other = Lab(root=str(tmp_path / "private-ca"))
+    cert, key = pki.issue(other.paths, "private-registry", ["127.0.0.1"])
+    private_ca = pki.ensure_ca(other.paths)
+    reg = GatedRegistry(cert, key)
+    reg.controller_go.set()
+    reg.client_go.set()
+    source = "%s/lab/private" % reg.host
+    try:
+        res = _run_import(frag, tmp_path, "untrusted", source)
+        assert res.get("failed")
+        assert "x509: certificate signed by unknown authority" in res["msg"], res["msg"]
+        assert "imagePolicyConfig.additionalTrustedCA" in res["msg"] and reg.host in res["msg"], res["msg"]
+        res = _run_import(frag, tmp_path, "insecure", source, insecure=True)
+        assert not res.get("failed"), res.get("msg")
+        assert res["tags"][0]["digest"] == DIGEST
+        # the masters trust the private CA (imagePolicyConfig.additionalTrustedCA): a normal import works
+        lab_api.up(lab, import_interval=0, additional_trusted_ca=str(private_ca))
+        res = _run_import(frag, tmp_path, "trusted", source)
+        assert not res.get("failed"), res.get("msg")
+        assert res["tags"][0]["digest"] == DIGEST
+    finally:
+        reg.close()

@@ -460,6 +460,13 @@ def test_registry_secret_names():
     assert k8s_images.registry_secret_names(secrets + [excluded], "reg.test:5000") == ["aa-stale", "zz-new"]
 
 
+def test_import_failure_hint_for_untrusted_registry_certificates():
+    msg = "Internal error occurred: Get https://sa.test:5000/v2/: x509: certificate signed by unknown authority"
+    hint = k8s_images.import_failure_hint(msg, "sa.test:5000")
+    assert "sa.test:5000" in hint and "imagePolicyConfig.additionalTrustedCA" in hint and "insecure: true" in hint
+    assert k8s_images.import_failure_hint('you may not have access to the Docker image "a/b:c"', "a") == ""
+
+
 def test_import_request_timeout_and_wait_until():
     # 3.11: 2/s after a burst of 3, manifests one after another: 50 tags need well over 30 s
     assert k8s_images.import_request_timeout(30, 1) == 31
