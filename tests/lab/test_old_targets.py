@@ -59,3 +59,18 @@ def test_credentials_and_compliance_on_old_python(lab, lab_exec, host, tmp_path)
     hosts = json.loads(report.read_text())["hosts"]
     assert hosts[host]["compliant"] is True
     assert {r["check"] for r in hosts[host]["results"]} >= {"file_mode", "entry_current", "access"}
+    # a planted link at the directory is refused on these Pythons too (2.7: no dir_fd, lstat checks)
+    lab_exec(host, "mv /var/lib/origin/.docker /var/lib/origin/.docker.old-target; mkdir -p /etc/okd-old-victim; "
+                   "chmod 755 /etc/okd-old-victim; echo keep > /etc/okd-old-victim/keep; "
+                   "ln -s /etc/okd-old-victim /var/lib/origin/.docker")
+    try:
+        victim = "stat -c %a /etc/okd-old-victim; ls -A /etc/okd-old-victim; cat /etc/okd-old-victim/keep"
+        before = lab_exec(host, victim).stdout
+        linked = _run(lab, "playbooks/registry_credentials.yml", host)
+        assert linked.returncode != 0
+        assert "/var/lib/origin/.docker is a symbolic link (to /etc/okd-old-victim)" in linked.stdout, \
+            linked.stdout[-3000:]
+        assert lab_exec(host, victim).stdout == before
+    finally:
+        lab_exec(host, "rm -f /var/lib/origin/.docker; rm -rf /etc/okd-old-victim; "
+                       "mv /var/lib/origin/.docker.old-target /var/lib/origin/.docker")
