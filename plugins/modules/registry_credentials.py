@@ -103,7 +103,9 @@ options:
     choices: [fail, replace]
     default: fail
   backup:
-    description: Keep a copy (mode 0600) of the previous file when it is rewritten.
+    description:
+      - Keep a copy (mode 0600, owner like the file, created exclusively) of the previous file when
+        it is rewritten. A write that fails removes the copy again (the file is unchanged then).
     type: bool
     default: false
   owner:
