@@ -14,8 +14,20 @@ description:
   - Does what C(oc import-image STREAM --from=HOST/REPO:TAG --confirm [--scheduled]) does, idempotently -
     ensures the image stream exists with one spec tag per I(tags) item (C(from) kind C(DockerImage)
     C(SOURCE:TAG)), then imports through C(POST imagestreamimports) the tags that need it, and returns a
-    per-tag result with the digest or the registry's own error message (for example
-    C(unauthorized) with the registry text when the namespace lacks a pull secret for the registry).
+    per-tag result with the digest or OKD's error message (3.11 says
+    C(you may not have access to the Docker image "HOST/REPO:TAG") for any 401 and
+    C(dockerimage.image.openshift.io "HOST/REPO:TAG" not found) for a missing tag; the module adds which
+    registry and which pull secret of the namespace OKD used, or that none matches).
+  - OKD 3.11 imports a created or changed stream on its own, in the background (the image stream
+    controller), and its ImageStreamImport handler writes the stream guarded by the resourceVersion it read
+    first, without retrying. When the controller's import wrote first, the module's import gets 409; the
+    module then reads the stream again and decides again (usually nothing is left to import). Results are
+    matched by stream tag (C(spec.images[].to.name)); 3.11 answers with the source tag.
+  - Each ImageStreamImport request is allowed I(api_timeout) plus the time 3.11's limiter needs (2 manifests
+    per second after a burst of 3, fetched one after another; for I(all), the 50-tag limit).
+  - Warns when the namespace holds several pull secrets for one registry (3.11 uses only the first).
+    An import that fails with C(x509) names the fix (the masters' C(imagePolicyConfig.additionalTrustedCA),
+    or I(insecure)).
   - A tag needs an import when its spec was created or changed, when it has never been imported, or when
     its last import failed. With I(refresh=true) every tag is re-imported (like running
     C(oc import-image) again); the task then reports changed only if a digest changed. When nothing needs
@@ -108,7 +120,7 @@ options:
     type: bool
     default: false
   wait_timeout:
-    description: Seconds to wait for the stream status to show the imported images.
+    description: Seconds to wait for the stream status to show the imported images (one poll loop).
     type: int
     default: 30
 notes:
