@@ -54,6 +54,7 @@ from pyinfra_deploys.okd_registry import operations  # noqa: E402
 from pyinfra_deploys.okd_registry.settings import deploy_settings  # noqa: E402
 from pyinfra_deploys.okd_registry.sources import collect  # noqa: E402
 from pyinfra_deploys.okd_registry.verify import verify_registries  # noqa: E402
+from plugins.module_utils.registry_entry import pull_host  # noqa: E402
 
 settings = deploy_settings(host.data, host.groups)
 paths = settings["paths"]  # registry_credentials_paths (+ registry_credentials_master_paths on masters)
@@ -97,13 +98,16 @@ if settings["verify_hosts"] and present:
     for r in host.loop(present):
         if not r.get("test_image"):
             continue
-        registry = r.get("registry") or r.get("host")
+        registry = r.get("registry") or r.get("host")  # the canonical key (sources.collect)
+        # the image reference names the registry host, never a key's path scope (quay.io/orgA) and
+        # docker.io for Docker Hub (core: registry_entry.pull_host)
+        image_host = pull_host(registry)
         cert_dir = None
         if settings["certs_dir"]:
-            cert_dir = "%s/%s" % (settings["certs_dir"].rstrip("/"), registry)
+            cert_dir = "%s/%s" % (settings["certs_dir"].rstrip("/"), image_host)
         operations.verify_pull_access(
             name="Verify pull access to %s with %s" % (registry, paths[0]),
-            authfile=paths[0], registry=registry, image=r["test_image"], cert_dir=cert_dir,
+            authfile=paths[0], registry=image_host, image=r["test_image"], cert_dir=cert_dir,
             timeout=settings["timeout"], retries=settings["retries"],
         )
 

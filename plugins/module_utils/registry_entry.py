@@ -160,6 +160,13 @@ def host_of(key):
     return split_key(key)[0]
 
 
+def pull_host(name):
+    """The registry part of an image reference for a key (what ``docker://HOST/REPO`` takes):
+    ``quay.io/orgA`` -> ``quay.io``; Docker Hub -> ``docker.io``."""
+    host_key = split_key(name)[0]
+    return DOCKER_HUB_NAME if host_key == DOCKER_HUB_KEY else host_key
+
+
 def path_of(key):
     """The path scope of a key (``""`` for a registry-wide key)."""
     return split_key(key)[1]

@@ -41,8 +41,8 @@ from .facts import RegistryComplianceStat
 from .operations import RedactedList, _connector_arguments
 from plugins.filter.compliance import compliance_host_report, registry_expectation
 from plugins.module_utils import compliance as core
-from plugins.module_utils.dockercfg import get_credentials, registry_host
-from plugins.module_utils.registry_entry import registry_entry
+from plugins.module_utils.dockercfg import get_credentials
+from plugins.module_utils.registry_entry import pull_host, registry_entry
 from plugins.module_utils.errors import ToolkitError
 
 DEFAULT_PATHS = ["/var/lib/origin/.docker/config.json"]
@@ -180,9 +180,7 @@ def gather(path):
 def image_reference(registry, image):
     """``docker://HOST/IMAGE`` (a leading ``HOST/`` of the image is not repeated; a path scope of the
     registry key is not part of the host: ``quay.io/orgA`` + ``orgA/app:1`` -> ``docker://quay.io/orgA/app:1``)."""
-    host = registry_host(registry)
-    if host == "https://index.docker.io/v1/":
-        host = "docker.io"
+    host = pull_host(registry)
     if image.startswith(host + "/"):
         image = image[len(host) + 1:]
     return "docker://%s/%s" % (host, image)
