@@ -195,3 +195,30 @@ def test_a_password_that_broke_the_installers_shell_works(lab, lab_exec, ini, tm
         # the node back to the lab's robot account
         rc, out = run_playbook("playbooks/registry_credentials.yml", "--limit", node)
         assert rc == 0, out[-4000:]
+
+
+def test_updates_registry_auth_runs_the_toolkits_rotation(lab, lab_exec, ini, tmp_path):
+    """The installer's rotation entry point, with the installer's inventory: the toolkit's rotation (every
+    host named in the 0600 report, the removed file of a node restored) and the cluster secrets, which end
+    as the toolkit inventory has them."""
+    hosts = [h["name"] for h in lab["hosts"]]
+    node = [h["name"] for h in lab["hosts"] if h["groups"] == ["nodes"]][-1]
+    lab_exec(node, "rm -f %s" % CONFIG)
+    report = tmp_path / "rotation.json"
+    rc, out = run_playbook("playbooks/updates/registry_auth.yml", "-i", str(ini),
+                           "-e", "registry_credentials_rotate_report_path=%s" % report)
+    assert rc == 0, out[-4000:]
+    no_secret_in(out, lab)
+    assert oct(report.stat().st_mode & 0o777) == "0o600"
+    doc = json.loads(report.read_text())
+    status = {h: doc["hosts"][h]["status"] for h in hosts} if isinstance(doc.get("hosts"), dict) else \
+        {e["host"]: e["status"] for e in doc["hosts"]}
+    assert status[node] == "updated", status
+    assert set(status.values()) <= {"updated", "unchanged"}, status
+    assert sorted(status) == sorted(hosts)
+    assert "PLAY [Cluster registry secrets]" in out
+    files, api = host_sha256(lab_exec, hosts), api_secrets(lab)
+    assert None not in files.values() and None not in api.values()
+    # the toolkit's own inventory agrees with what the installer inventory left
+    rc, out = run_playbook("playbooks/cluster_registry_secrets.yml", "--check")
+    assert rc == 0 and recap(out)["changed"] == 0, out[-4000:]
