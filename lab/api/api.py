@@ -330,6 +330,7 @@ class Api(ImageStreams):
         self.later = controllers.Later(self.log)
         self.service_accounts = controllers.ServiceAccounts(self, self.later)
         self.namespaces = controllers.Namespaces(self, self.later)
+        controllers.NodeSync(self, self.later).start()
 
     # ---------------------------------------------------------------- bootstrap
     def bootstrap(self):

@@ -183,6 +183,72 @@ def admit_pod(store, ns, pod_spec, requester=RC_MANAGER):
     return None, "unable to validate against any security context constraint: [%s]" % " ".join(errs)
 
 
+# ------------------------------------------------------------------------------------------ nodes, scheduling
+def sync_nodes(api):
+    """Node objects for the lab's hosts (the lab's status.json beside the API's state directory), labelled
+    like openshift-ansible 3.11's node groups: masters `node-config-master-infra` (master and infra roles),
+    other hosts `node-config-compute`; plus `kubernetes.io/hostname`. Labels added by users are kept.
+    Returns the Node objects, or None when the lab's hosts are unknown (a private API instance): then pods
+    are not bound to nodes. Call with api.lock held."""
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(api.store.path))), "status.json")
+    try:
+        with open(path) as f:
+            hosts = json.load(f)["hosts"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    store = api.store
+    out = []
+    for h in hosts:
+        fqdn = h.get("fqdn") or h.get("name")
+        labels = {"kubernetes.io/hostname": fqdn, "beta.kubernetes.io/os": "linux",
+                  "beta.kubernetes.io/arch": "amd64"}
+        if "masters" in (h.get("groups") or []):
+            labels.update({"node-role.kubernetes.io/master": "true", "node-role.kubernetes.io/infra": "true"})
+        else:
+            labels["node-role.kubernetes.io/compute"] = "true"
+        node = store.get("nodes", None, fqdn)
+        status = {"addresses": [{"type": "InternalIP", "address": h.get("address")},
+                                {"type": "Hostname", "address": fqdn}],
+                  "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                                  "message": "kubelet is posting ready status"}]}
+        if node is None:
+            node = api._create(BY_KEY["nodes"], None, {"metadata": {"name": fqdn, "labels": labels},
+                                                       "spec": {}}, "system:node:" + fqdn)
+        merged = dict(node["metadata"].get("labels") or {})
+        merged.update(labels)
+        if merged != node["metadata"].get("labels") or node.get("status") != status:
+            node["metadata"]["labels"] = merged
+            node["status"] = status
+            node["metadata"]["resourceVersion"] = store.next_rv()
+            store.put("nodes", node)
+        out.append(node)
+    return out
+
+
+def _node_ready(node):
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (node.get("status") or {}).get("conditions") or [])
+
+
+def schedule(nodes, pod_spec, placed):
+    """The node for a pod (kubernetes 1.11 scheduler, the predicates that matter here: the node is Ready and
+    schedulable, and its labels match spec.nodeSelector), spreading the pods of one RC (`placed`: node name
+    -> count). -> (node or None, the scheduler's FailedScheduling message)."""
+    selector = pod_spec.get("nodeSelector") or {}
+    fits = [n for n in nodes if _node_ready(n) and not (n.get("spec") or {}).get("unschedulable")
+            and all((n["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())]
+    if fits:
+        return min(fits, key=lambda n: (placed.get(n["metadata"]["name"], 0), n["metadata"]["name"])), None
+    misfits = len([n for n in nodes if not all((n["metadata"].get("labels") or {}).get(k) == v
+                                               for k, v in selector.items())])
+    return None, "0/%d nodes are available: %d node(s) didn't match node selector." % (len(nodes), misfits)
+
+
+def _address(node):
+    return next((a.get("address") for a in (node.get("status") or {}).get("addresses") or []
+                 if a.get("type") == "InternalIP"), None)
+
+
 # ------------------------------------------------------------------------------------------ DC rollouts
 def _condition(ctype, status, reason, message, t_now):
     c = {"type": ctype, "status": status, "lastUpdateTime": t_now, "lastTransitionTime": t_now,
@@ -265,6 +331,8 @@ def rollout(api, ns, name, t_now):
             "source": {"component": "replication-controller"}, "firstTimestamp": t_now, "lastTimestamp": t_now},
             RC_MANAGER)
     else:
+        nodes = sync_nodes(api)
+        placed = {}
         for _ in range(replicas):
             pod_ann = dict(ann)
             pod_ann["openshift.io/scc"] = scc
@@ -272,13 +340,36 @@ def rollout(api, ns, name, t_now):
                 "metadata": {"name": "%s-%s" % (rc_name, _suffix()), "labels": labels, "annotations": pod_ann,
                              "ownerReferences": [rc_owner]},
                 "spec": copy.deepcopy(pod_spec)}, RC_MANAGER)
-            # no kubelet in the lab: an admitted pod is recorded as running
+            node, unschedulable = (None, None) if nodes is None else schedule(nodes, pod_spec, placed)
+            if unschedulable:
+                pod["status"] = {"phase": "Pending", "conditions": [
+                    {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                     "message": unschedulable, "lastTransitionTime": t_now}]}
+                store.put("pods", pod)
+                api._create(BY_KEY["events"], ns, {
+                    "metadata": {"name": "%s.%s" % (pod["metadata"]["name"], _suffix(16))},
+                    "involvedObject": {"kind": "Pod", "namespace": ns, "name": pod["metadata"]["name"],
+                                       "uid": pod["metadata"]["uid"], "apiVersion": "v1"},
+                    "reason": "FailedScheduling", "message": unschedulable, "type": "Warning", "count": 1,
+                    "source": {"component": "default-scheduler"}, "firstTimestamp": t_now,
+                    "lastTimestamp": t_now}, "system:kube-scheduler")
+                refusal = refusal or unschedulable
+                continue
+            if node is not None:
+                placed[node["metadata"]["name"]] = placed.get(node["metadata"]["name"], 0) + 1
+                pod["spec"]["nodeName"] = node["metadata"]["name"]
+            # no kubelet in the lab: an admitted, scheduled pod is recorded as running
             pod["status"] = {"phase": "Running", "startTime": t_now, "conditions": [
+                {"type": "PodScheduled", "status": "True", "lastTransitionTime": t_now},
                 {"type": "Ready", "status": "True", "lastTransitionTime": t_now}]}
+            if node is not None:
+                pod["status"]["hostIP"] = pod["status"]["podIP"] = _address(node)
             store.put("pods", pod)
             running += 1
-        rc["status"] = {"replicas": running, "readyReplicas": running, "availableReplicas": running,
-                        "fullyLabeledReplicas": running, "observedGeneration": 1}
+        rc["status"] = {"replicas": replicas, "readyReplicas": running, "availableReplicas": running,
+                        "fullyLabeledReplicas": replicas, "observedGeneration": 1}
+        if refusal:      # unschedulable: the deployer gives up after its timeout (collapsed here)
+            rc["metadata"]["annotations"]["openshift.io/deployment.phase"] = "Failed"
     store.put("replicationcontrollers", rc)
     # older rollouts of this DC are scaled to 0 (their pods go) once the new one is complete
     if not refusal:
@@ -607,3 +698,26 @@ class Namespaces(object):
                 return
             self.api._delete(BY_KEY["namespaces"], None, name)
             self.api.store.save()
+
+
+class NodeSync(object):
+    """Keeps the Node objects in step with the lab's hosts (sync_nodes) every `interval` seconds, so that
+    `oc get nodes` and `oc label node` work before the first rollout (the kubelets register themselves)."""
+
+    def __init__(self, api, later, interval=5.0):
+        self.api = api
+        self.later = later
+        self.interval = interval
+
+    def start(self):
+        self.later.call(0.2, self._tick)
+
+    def _tick(self):
+        try:
+            with self.api.lock:
+                before = self.api.store.rv
+                sync_nodes(self.api)
+                if self.api.store.rv != before:
+                    self.api.store.save()
+        finally:
+            self.later.call(self.interval, self._tick)

@@ -252,7 +252,13 @@ def test_ops_settings_applied_exactly_then_reverted(deployed, api):
         "okd_integrated_registry_route_termination": "reencrypt",
         "okd_integrated_registry_route_insecure_edge_termination_policy": "Allow",
     }
-    rc, out = run_playbook("-e", json.dumps(custom))
+    # a node the new selector matches (3.11 leaves the pods Pending otherwise; the role then fails)
+    labelled = "master1.lab.test"
+    api["core"].patch_node(labelled, {"metadata": {"labels": {"region": "infra", "lab/registry": "yes"}}})
+    try:
+        rc, out = run_playbook("-e", json.dumps(custom))
+    finally:
+        api["core"].patch_node(labelled, {"metadata": {"labels": {"region": None, "lab/registry": None}}})
     assert rc == 0, out[-6000:]
     d = dc(api)
     pod = d["spec"]["template"]["spec"]
@@ -266,7 +272,7 @@ def test_ops_settings_applied_exactly_then_reverted(deployed, api):
     assert env["REGISTRY_LOG_LEVEL"] == "debug"
     tls = route(api)["spec"]["tls"]
     assert tls["termination"] == "reencrypt" and tls["insecureEdgeTerminationPolicy"] == "Allow"
-    # the same again changes nothing
+    # the same again changes nothing (no new rollout, so the labels are not needed)
     rc, out = run_playbook("-e", json.dumps(custom))
     assert rc == 0 and recap(out)["changed"] == 0, out[-4000:]
     # Allow is refused with passthrough, and an env name the role sets itself is refused
@@ -416,7 +422,7 @@ def test_hostpath_storage_gets_the_privileged_grant_and_is_admitted(deployed, ap
     sa_user = "system:serviceaccount:default:registry"
     before = scc(api, "privileged")["users"]
     hostpath = {"okd_integrated_registry_storage_kind": "hostpath",
-                "okd_integrated_registry_storage_hostpath_node_selector": {"kubernetes.io/hostname": "node1.lab.test"}}
+                "okd_integrated_registry_storage_hostpath_node_selector": {"kubernetes.io/hostname": "master1.lab.test"}}
     try:
         rc, out = run_playbook("-e", json.dumps(hostpath))
         assert rc == 0, out[-6000:]
@@ -509,3 +515,24 @@ def delete_quietly_pvc(api):
         api["core"].delete_namespaced_persistent_volume_claim("registry-claim", NS, _preload_content=False)
     except ApiException:
         pass
+
+
+def test_unschedulable_rollout_fails_the_role_naming_the_selector(deployed, api):
+    """3.11's scheduler binds a pod only to a Ready node whose labels match its nodeSelector; the lab's nodes
+    are its hosts (masters: master and infra roles, others: compute). No match: the pods stay Pending
+    (FailedScheduling) and the run fails naming the selector, instead of reporting a registry that never
+    starts. The default selector (infra) lands on master1."""
+    rc, out = run_playbook("-e", json.dumps({"okd_integrated_registry_node_selector": {"lab/nowhere": "true"}}))
+    flat = " ".join(out.split())
+    assert rc != 0
+    assert "its pods cannot be scheduled: 0/" in flat and "node(s) didn't match node selector" in flat, out[-4000:]
+    assert "lab/nowhere" in flat
+    rc, out = run_playbook()
+    assert rc == 0, out[-6000:]
+    d = dc(api)
+    latest = "docker-registry-%d" % d["status"]["latestVersion"]
+    pods = api["core"].list_namespaced_pod(NS, label_selector="deployment=" + latest).items
+    assert [p.spec.node_name for p in pods] == ["master1.lab.test"]
+    assert pods[0].status.phase == "Running" and pods[0].status.host_ip == "10.231.1.10"
+    node = api["core"].read_node("master1.lab.test")
+    assert node.metadata.labels["node-role.kubernetes.io/infra"] == "true"
