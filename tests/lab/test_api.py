@@ -957,6 +957,57 @@ def test_scheduled_import_follows_the_registry(status, lab_exec, tmp_path):
     assert [i["image"] for i in t["items"]] == [quay["digests"]["laborg/hello:1.1"], quay["digests"][QUAY_SOURCE]]
 
 
+def test_failed_import_bookkeeping_like_311(status, tmp_path):
+    """origin rest.go checkImportFailure / ensureSpecTag / importSuccessful and strategy.go generations,
+    on a private in-process instance: the condition's generation is the stream's plus one and is rewritten
+    only when the reason changes, a failed import leaves an existing spec tag alone, the reference policy of
+    an existing tag is kept, and import/reference policy edits do not bump a tag's generation."""
+    from lab.api.api import Api
+    from lab.api.resources import BY_KEY
+    from lab.api.store import Store
+    quay = status["registries"]["quay"]
+    sr = BY_KEY["imagestreams.image.openshift.io"]
+    a = Api(Store(tmp_path / "state.json"), ca_file=status["ca_file"])
+    a.bootstrap()
+    a.create(BY_KEY["secrets"], "default", {"metadata": {"name": "pull"}, "type": "kubernetes.io/dockerconfigjson",
+                                            "data": {".dockerconfigjson": _dockerconfigjson(
+                                                quay["host"], _quay_account(status, False))}}, "admin")
+    outside = "registry.redhat.io/rhel7/rhel:7"          # fails at once (not a lab registry)
+    a.create(sr, "default", {"metadata": {"name": "bk"}, "spec": {"tags": [
+        {"name": "out", "from": {"kind": "DockerImage", "name": outside}},
+        {"name": "local", "from": {"kind": "DockerImage", "name": "%s/%s" % (quay["host"], QUAY_SOURCE)},
+         "referencePolicy": {"type": "Local"}}]}}, "admin")
+    st = _wait_for(lambda: (lambda s: s if (_tag_status(s, "out") or {}).get("conditions")
+                            and (_tag_status(s, "local") or {}).get("items") else None)(a.get(sr, "default", "bk")),
+                   "the controller's import")
+    cond = _tag_status(st, "out")["conditions"][0]
+    assert cond["generation"] == 2 == st["metadata"]["generation"]      # the stream's generation + 1
+    tags = dict((t["name"], t) for t in st["spec"]["tags"])
+    assert tags["out"]["generation"] == 2 and tags["local"]["referencePolicy"] == {"type": "Local"}
+    rv = st["metadata"]["resourceVersion"]
+    # the same failure again (same reason) from another source: condition not rewritten, spec tag kept,
+    # nothing written
+    other = "registry.redhat.io/rhel7/rhel:8"
+    isi = a.image_stream_import("default", {"metadata": {"name": "bk"}, "spec": {"import": True, "images": [
+        {"from": {"kind": "DockerImage", "name": other}, "to": {"name": "out"}},
+        {"from": {"kind": "DockerImage", "name": "%s/%s" % (quay["host"], QUAY_SOURCE)}, "to": {"name": "local"},
+         "referencePolicy": {"type": "Source"}}]}}, "admin")
+    assert isi["status"]["images"][0]["status"]["reason"] == "InternalError"
+    st = a.get(sr, "default", "bk")
+    assert st["metadata"]["resourceVersion"] == rv
+    tags = dict((t["name"], t) for t in st["spec"]["tags"])
+    assert tags["out"]["from"]["name"] == outside                     # ensureSpecTag without reset
+    assert tags["local"]["referencePolicy"] == {"type": "Local"}        # importing keeps the reference policy
+    assert _tag_status(st, "out")["conditions"][0] == cond
+    # an import policy edit bumps the stream's generation, not the tag's (tagRefChanged)
+    out = a.patch(sr, "default", "bk", "application/strategic-merge-patch+json", json.dumps(
+        {"spec": {"tags": [{"name": "local", "importPolicy": {"scheduled": True},
+                            "referencePolicy": {"type": "Source"}}]}}).encode(), "admin")
+    tags = dict((t["name"], t) for t in out["spec"]["tags"])
+    assert out["metadata"]["generation"] == 3 and tags["local"]["generation"] == 2
+    assert tags["local"]["importPolicy"] == {"scheduled": True}
+
+
 # ------------------------------------------------------------------------------------ concurrency
 def test_concurrent_writers_get_distinct_resource_versions(core, ns):
     from concurrent.futures import ThreadPoolExecutor
