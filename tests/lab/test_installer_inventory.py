@@ -222,3 +222,21 @@ def test_updates_registry_auth_runs_the_toolkits_rotation(lab, lab_exec, ini, tm
     # the toolkit's own inventory agrees with what the installer inventory left
     rc, out = run_playbook("playbooks/cluster_registry_secrets.yml", "--check")
     assert rc == 0 and recap(out)["changed"] == 0, out[-4000:]
+
+
+def test_pyinfra_reads_the_same_ini(lab, lab_exec, ini):
+    """pyinfra_deploys/installer_inventory.py: the deploy run with the INI file rewrites a node's removed
+    file byte for byte as the toolkit's inventory had it."""
+    import subprocess
+    node = [h for h in lab["hosts"] if h["groups"] == ["nodes"]][1]
+    before = host_sha256(lab_exec, [node["name"]])[node["name"]]
+    assert before is not None
+    lab_exec(node["name"], "rm -f %s" % CONFIG)
+    env = dict(os.environ, OKD_INSTALLER_INVENTORY=str(ini), PYTHONUNBUFFERED="1", NO_COLOR="1")
+    r = subprocess.run([str(REPO / ".venv" / "bin" / "pyinfra"), "pyinfra_deploys/installer_inventory.py",
+                        "pyinfra_deploys/registry_credentials.py", "-y", "--limit", node["address"]],
+                       cwd=str(REPO), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       universal_newlines=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-4000:]
+    no_secret_in(r.stdout, lab)
+    assert host_sha256(lab_exec, [node["name"]])[node["name"]] == before
