@@ -37,9 +37,9 @@ from .errors import ToolkitError
 
 _PY2 = sys.version_info[0] == 2
 if _PY2:  # pragma: no cover - exercised by the Python 2.7 run of the unit tests
-    _text_type = unicode  # noqa: F821 (Python 2 only)
+    _text_type = type(u"")  # unicode on Python 2
     _binary_type = str
-    _string_types = (str, unicode)  # noqa: F821
+    _string_types = (str, _text_type)
 else:
     _text_type = str
     _binary_type = bytes

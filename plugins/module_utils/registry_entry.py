@@ -39,9 +39,9 @@ from .errors import ToolkitError
 
 _PY2 = sys.version_info[0] == 2
 if _PY2:  # pragma: no cover - exercised by the Python 2.7 run of the unit tests
-    _text_type = unicode  # noqa: F821 (Python 2 only)
+    _text_type = type(u"")  # unicode on Python 2
     _binary_type = str
-    _string_types = (str, unicode)  # noqa: F821
+    _string_types = (str, _text_type)
 else:
     _text_type = str
     _binary_type = bytes
@@ -93,7 +93,7 @@ def _split(text):
         if lower.startswith(scheme):
             # a URL-style key stands for its host only (containers/image normalizeAuthFileKey)
             return text[len(scheme):].split(u"/", 1)[0].lower(), u"", True
-    host, _, path = text.partition(u"/")
+    host, _sep, path = text.partition(u"/")
     return host.lower(), path.rstrip(u"/"), False
 
 
@@ -111,7 +111,7 @@ def split_key(name):
     empty name, a bad host or port, a tag or digest (``:``/``@`` after the host), a bad component.
     """
     text = _text(name, "registry name")
-    host, path, _ = _split(text)
+    host, path, _scheme = _split(text)
     if not host:
         raise ToolkitError("registry name must not be empty (expected HOST[:PORT] or HOST[:PORT]/PATH)")
     match = _HOST_RE.match(host)
@@ -151,7 +151,7 @@ def file_key(key):
         text = _text(key, "key")
     except ToolkitError:
         return key
-    host, path, _ = _split(text)
+    host, path, _scheme = _split(text)
     return _native(_join(host, path))
 
 

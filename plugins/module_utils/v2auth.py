@@ -280,9 +280,9 @@ def token_request(params, username=None, password=None, scopes=(), registry=None
                            % ("%s: " % registry if registry else ""))
     problem = realm_problem(realm)
     if problem:
+        prefix = "%s: " % registry if registry else ""
         raise ToolkitError("%srefusing the token realm %s named by the registry's challenge: %s; no "
-                           "request was sent to it" % ("%s: " % registry if registry else "",
-                                                      json.dumps(_clean(realm)), problem))
+                           "request was sent to it" % (prefix, json.dumps(_clean(realm)), problem))
     query = []
     if params.get("service"):
         query.append(("service", _utf8(_to_text(params["service"]))))
@@ -595,7 +595,7 @@ class _Session(object):
                     _fail(self.host, "login failed", status, body)
                 result["logged_in"] = True
             return
-        offered = ", ".join(scheme for scheme, _ in challenges) or "none"
+        offered = ", ".join(challenge[0] for challenge in challenges) or "none"
         raise ToolkitError("%s: %s answered 401 with no usable WWW-Authenticate challenge "
                            "(offered: %s)" % (self.host, "GET /v2/" if where == "/v2/" else "the manifest",
                                               offered), status=401)

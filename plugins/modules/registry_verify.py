@@ -33,7 +33,7 @@ description:
     reported as a successful login."
 version_added: "0.1.0"
 author:
-  - okd-registry-toolkit developers
+  - okd-registry-toolkit developers (!UNKNOWN)
 options:
   registry:
     description:
@@ -99,8 +99,10 @@ seealso:
   - module: okd.registry_toolkit.registry_credentials
 attributes:
   check_mode:
+    description: Read-only; runs the same check in check mode.
     support: full
   diff_mode:
+    description: Writes nothing, so there is nothing to show as a diff.
     support: none
 """
 
@@ -154,8 +156,8 @@ logged_in:
   returned: success
   type: bool
 credentials_tested:
-  description: True when the registry asked for the credentials and accepted them; false when the
-    registry never asked (anonymous access: a warning is shown) or no credentials were given.
+  description: "True when the registry asked for the credentials and accepted them; false when the
+    registry never asked (anonymous access: a warning is shown) or no credentials were given."
   returned: success
   type: bool
 image:
