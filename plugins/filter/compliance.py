@@ -4,20 +4,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-DOCUMENTATION = r"""
-name: registry_expectation
-short_description: Turn an okd_registries entry into a registry_compliance expectation
-description:
-  - Maps C({name, host, username, password, test_image}) to C({registry, username, password, test_image}).
-  - C(host) and C(registry) are the same field (give one); the registry may carry a path scope
-    (C(quay.io/orgA)), kept in the result as the canonical key.
-positional: _input
-options:
-  _input:
-    description: One entry of okd_registries.
-    type: dict
-    required: true
-"""
+# Each filter is documented in its own file beside this one (registry_expectation.yml,
+# compliance_host_report.yml, compliance_cluster_report.yml, compliance_junit_xml.yml, compliance_table.yml).
 
 
 try:
@@ -26,6 +14,10 @@ try:
 except ImportError:  # repository root on sys.path (pyinfra, unit tests)
     from plugins.module_utils.errors import ToolkitError
     from plugins.module_utils.registry_entry import registry_entry
+try:
+    from ansible_collections.okd.registry_toolkit.plugins.module_utils import cluster_compliance as _cc
+except ImportError:  # repository root on sys.path (pyinfra, unit tests)
+    from plugins.module_utils import cluster_compliance as _cc
 
 try:
     from ansible.errors import AnsibleFilterError as _FilterError
@@ -64,9 +56,34 @@ def compliance_host_report(result):
     return report
 
 
+def compliance_cluster_report(result):
+    """The report's ``cluster`` section from the registered okd_cluster_compliance result (no secrets in it)."""
+    if not isinstance(result, dict) or result.get("skipped"):
+        return {"compliant": False, "error": "no result (cluster checks skipped)", "results": []}
+    report = {"compliant": bool(result.get("compliant")), "results": result.get("results", [])}
+    if result.get("failed") and "results" not in result:
+        report["error"] = result.get("msg", "") or "the cluster checks failed"
+    if "summary" in result:
+        report["counts"] = result["summary"].get("counts", {})
+    return report
+
+
+def compliance_junit_xml(report):
+    """JUnit XML of a compliance report (one testcase per host/check and per cluster check)."""
+    return _cc.junit_xml(report)
+
+
+def compliance_table(report):
+    """A readable table of a compliance report, one line per check."""
+    return _cc.report_table(report)
+
+
 class FilterModule(object):
     def filters(self):
         return {
             "registry_expectation": registry_expectation,
             "compliance_host_report": compliance_host_report,
+            "compliance_cluster_report": compliance_cluster_report,
+            "compliance_junit_xml": compliance_junit_xml,
+            "compliance_table": compliance_table,
         }

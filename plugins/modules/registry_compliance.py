@@ -14,8 +14,9 @@ description:
     for presence, mode 0600, root ownership, a private directory, valid JSON, an entry for every
     expected registry, that the entry holds the expected (current) credential, and optionally that
     the file's own credentials can log in and pull a test image.
-  - Never changes anything. Returns one result per check so that a report can say, per host and per
-    check, what is wrong. Secrets are never returned, nor any fingerprint of them: credentials are compared on the host.
+  - "Never changes anything. Returns one result per check so that a report can say, per host and per
+    check, what is wrong. Secrets are never returned, nor any fingerprint of them: credentials are compared
+    on the host."
 version_added: "0.1.0"
 author: okd-registry-toolkit developers
 options:
@@ -87,8 +88,8 @@ EXAMPLES = r"""
 RETURN = r"""
 results:
   description:
-    - One entry per check; C(status) is C(pass), C(fail), C(skip) or C(untested) (the C(access) check
-      when the registry never asked for the credentials, anonymous access: reported, not a failure).
+    - "One entry per check; C(status) is C(pass), C(fail), C(skip) or C(untested) (the C(access) check
+      when the registry never asked for the credentials, anonymous access: reported, not a failure)."
   returned: always
   type: list
   elements: dict
