@@ -221,6 +221,16 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes, to_native
 
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.errors import ToolkitError
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.localfile import (
+    O_CLOEXEC as _O_CLOEXEC,
+    O_NOFOLLOW as _O_NOFOLLOW,
+    O_NONBLOCK as _O_NONBLOCK,
+    kind as _kind,
+    link_error as _link_error,
+    lstat_or_none as _lstat,
+    read_regular,
+    same_file as _same,
+)
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.dockercfg import plan_update, summarize
 
 FILE_MODE = 0o600
@@ -270,78 +280,14 @@ def _entries_from_params(module):
 # descriptor (dir_fd); Python 2.7 has no dir_fd, so the directory is lstat-ed before and after and
 # must still be the one that was opened.
 
-_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
-_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 _SUPPORTS_DIR_FD = getattr(os, "supports_dir_fd", None) or ()  # Python 3.3+ only
 _HAVE_DIR_FD = os.open in _SUPPORTS_DIR_FD and os.rename in _SUPPORTS_DIR_FD and os.unlink in _SUPPORTS_DIR_FD
 
 
-def _kind(mode):
-    for test, name in ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a directory"),
-                       (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
-        if test(mode):
-            return name
-    return "not a regular file"
-
-
-def _lstat(path):
-    try:
-        return os.lstat(path)
-    except OSError as e:
-        if e.errno in (errno.ENOENT, errno.ENOTDIR):
-            return None
-        raise ToolkitError("%s: cannot stat: %s" % (path, e.strerror or e))
-
-
-def _link_error(path, what):
-    try:
-        dest = os.readlink(path)
-    except OSError:
-        dest = "?"
-    return ToolkitError("%s is a symbolic link (to %s); refusing to follow it for the %s: remove the "
-                        "link or manage the real path" % (path, dest, what))
-
-
-def _same(a, b):
-    return a is not None and b is not None and (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
-
-
 def _read_existing(path):
-    """Return (bytes or None, stat or None). A symbolic link, a FIFO, a directory or a device at
-    `path` is an error and is never opened for reading (lstat first; O_NOFOLLOW|O_NONBLOCK and fstat
-    catch a swap in between)."""
-    st = _lstat(path)
-    if st is None:
-        return None, None
-    if stat.S_ISLNK(st.st_mode):
-        raise _link_error(path, "credentials file")
-    if not stat.S_ISREG(st.st_mode):
-        raise ToolkitError("%s is %s, not a regular file; it was not opened and nothing was changed"
-                           % (path, _kind(st.st_mode)))
-    try:
-        fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_NONBLOCK | _O_CLOEXEC)
-    except OSError as e:
-        if e.errno == errno.ELOOP:
-            raise _link_error(path, "credentials file")
-        raise ToolkitError("%s: cannot read: %s" % (path, e.strerror or e))
-    try:
-        fst = os.fstat(fd)
-        if not stat.S_ISREG(fst.st_mode) or not _same(st, fst):
-            raise ToolkitError("%s was replaced while it was being read; nothing was changed" % path)
-        chunks = []
-        while True:
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                break
-            chunks.append(chunk)
-        return b"".join(chunks), fst
-    except OSError as e:
-        raise ToolkitError("%s: cannot read: %s" % (path, e.strerror or e))
-    finally:
-        os.close(fd)
+    """Return (bytes or None, stat or None); a link, FIFO, directory or device is refused unopened."""
+    return read_regular(path, "credentials file")
 
 
 def _open_dir(directory):

@@ -194,12 +194,10 @@ msg:
   sample: "registry.redhat.io: login as 12345678|okd-puller succeeded (bearer); pull access to openshift3/ose-pod:v3.11 confirmed (sha256:...)"
 """
 
-import errno
 import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.errors import ToolkitError
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.dockercfg import (
@@ -211,16 +209,14 @@ from ansible_collections.okd.registry_toolkit.plugins.module_utils.dockercfg imp
 )
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.v2auth import image_lookup_key, verify_with_retries
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.http_transport import make_urllib_transport
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.localfile import read_regular
 
 
 def _credentials_from_file(module, path, registry, image=None):
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except (IOError, OSError) as e:
-        if e.errno == errno.ENOENT:
-            raise ToolkitError("%s: cannot take credentials for %s: the file does not exist" % (path, registry))
-        raise ToolkitError("%s: cannot read: %s" % (path, to_native(e)))
+    # never through a planted link, never blocking on a FIFO (a link, FIFO or device is an error)
+    data, _st = read_regular(path, "credentials file")
+    if data is None:
+        raise ToolkitError("%s: cannot take credentials for %s: the file does not exist" % (path, registry))
     config = parse_config(data, source=path)
     if image:
         # what a client (kubelet, skopeo) uses for the image: the longest matching host/path key

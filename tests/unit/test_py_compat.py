@@ -19,7 +19,7 @@ OLD_PYTHONS = {
     "3.6": "/root/.pyenv/versions/3.6.15/bin/python",
 }
 TARGET_DIRS = [os.path.join(ROOT, "plugins", "module_utils"), os.path.join(ROOT, "plugins", "modules")]
-CORE_FILES = ["errors.py", "dockercfg.py", "v2auth.py", "http_transport.py"]
+CORE_FILES = ["errors.py", "dockercfg.py", "v2auth.py", "http_transport.py", "registry_entry.py", "localfile.py"]
 
 
 def _vermin(paths):

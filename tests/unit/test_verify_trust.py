@@ -135,3 +135,22 @@ def test_pyinfra_controller_verification_warns_on_anonymous_access(tmp_path, cap
                                                 "test_image": IMAGE}], ca_file=reg.paths["ca"], retries=0)
         assert report[0]["ok"] is True
         assert "credentials not tested: anonymous access" in caplog.text and PASSWORD not in caplog.text
+
+
+def test_verify_config_path_never_follows_a_link_nor_blocks_on_a_fifo(tmp_path):
+    """config_path pointing at a FIFO used to hang the module forever (open() blocks for a writer);
+    a symbolic link there was followed. Both are refused naming the path, before any request."""
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(str(fifo))
+    victim = tmp_path / "victim.json"
+    victim.write_text(json.dumps({"auths": {}}))
+    link = tmp_path / "link.json"
+    link.symlink_to(victim)
+    with LocalRegistry(str(tmp_path), users={USER: PASSWORD}) as reg:
+        common = dict(registry=reg.host, ca_file=reg.paths["ca"], retries=0, image=IMAGE)
+        # the subprocess timeout only guards against the old hang; it is not a timing assertion
+        proc, r = run_play(tmp_path, [verify_task("fifo", config_path=str(fifo), **common),
+                                      verify_task("link", config_path=str(link), **common)], timeout=120)
+        assert r["fifo"]["failed"] and str(fifo) in r["fifo"]["msg"] and "FIFO" in r["fifo"]["msg"], r["fifo"]
+        assert r["link"]["failed"] and str(link) in r["link"]["msg"] and "symbolic link" in r["link"]["msg"]
+        assert reg.requests == []
