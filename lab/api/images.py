@@ -93,23 +93,25 @@ class TokenBucket(object):
     calls Accept() before each manifest it fetches (pkg/image/importer/importer.go
     importRepositoryFromDocker)."""
 
-    def __init__(self, qps=2.0, burst=3):
+    def __init__(self, qps=2.0, burst=3, clock=time.monotonic, sleep=time.sleep):
         self.qps = float(qps)
         self.burst = float(burst)
         self.tokens = float(burst)
-        self.last = time.monotonic()
+        self.clock = clock
+        self.sleep = sleep
+        self.last = clock()
         self.lock = threading.Lock()
 
     def accept(self):
         with self.lock:
             while True:
-                t = time.monotonic()
+                t = self.clock()
                 self.tokens = min(self.burst, self.tokens + (t - self.last) * self.qps)
                 self.last = t
                 if self.tokens >= 1.0:
                     self.tokens -= 1.0
                     return
-                time.sleep((1.0 - self.tokens) / self.qps)
+                self.sleep((1.0 - self.tokens) / self.qps)
 
 
 def exact(host, repo, tag=None, digest=None):
@@ -165,18 +167,18 @@ def _resolve(ref, secrets, ca_file, timeout, limiter, agent=None, insecure=False
     return failure
 
 
-def import_images(refs, secrets, ca_file, timeout=15.0, limiter=None, agent=None, insecure=False):
+def import_images(refs, secrets, ca_file, timeout=15.0, limiter=None, agent=None, insecure=False, cache=None):
     """Resolve DockerImage references one after another, as 3.11's importer does (importImages /
     importRepositoryFromDocker fetch the manifests sequentially, each after limiter.Accept()); a
     reference named twice is fetched once. -> [result] in the order of refs: {"ok": True, "digest",
     "reference" (HOST/REPO@DIGEST), "mediaType", "host", "repo", "tag" (the source tag, None for a
     digest)} or {"ok": False, "reason", "code", "message"} (3.11's texts, format_error)."""
-    cache = {}
+    cache = {} if cache is None else cache     # one per request (importer.go's per-context image cache)
     out = []
     for ref in refs:
-        if ref not in cache:
-            cache[ref] = _resolve(ref, secrets, ca_file, timeout, limiter, agent, insecure)
-        out.append(dict(cache[ref]))
+        if (ref, insecure) not in cache:
+            cache[(ref, insecure)] = _resolve(ref, secrets, ca_file, timeout, limiter, agent, insecure)
+        out.append(dict(cache[(ref, insecure)]))
     return out
 
 

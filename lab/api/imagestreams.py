@@ -407,11 +407,11 @@ class ImageStreams(object):
         t_now = now()
         status = {}
         if imgs:
-            results = []
+            results, cache = [], {}
             for im in imgs:     # importPolicy.insecure per image (3.11's insecure transport)
                 results.extend(images.import_images([im["from"]["name"]], secrets, self._trust(), self.import_timeout,
                                                     limiter, user,
-                                                    bool((im.get("importPolicy") or {}).get("insecure"))))
+                                                    bool((im.get("importPolicy") or {}).get("insecure")), cache))
             # importer.go importImages: status.images[i].tag is the source tag (not spec.images[i].to.name)
             status["images"] = [self._isi_image(res.get("tag") if res["ok"] else None, res, t_now)
                                 for res in results]

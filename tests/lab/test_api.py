@@ -1008,6 +1008,56 @@ def test_failed_import_bookkeeping_like_311(status, tmp_path):
     assert tags["local"]["importPolicy"] == {"scheduled": True}
 
 
+def test_import_rate_limit_and_sequential_fetches(status, tmp_path, monkeypatch):
+    """pkg/image/apiserver/apiserver.go gives each ImageStreamImport a token bucket of 2/s with a burst of 3,
+    and importer.go fetches one manifest after another, each after limiter.Accept(). Judged on a virtual
+    clock (no wall-clock timing): the 4th manifest of a request waits half a second, the 5th another half;
+    a new request starts with a full bucket; the fetches never overlap."""
+    from lab.api import images as api_images
+    from lab.api import v2client
+    clock = [0.0]
+    slept = []
+
+    def sleep(s):
+        slept.append(round(s, 3))
+        clock[0] += s
+    bucket = api_images.TokenBucket(2.0, 3, clock=lambda: clock[0], sleep=sleep)
+    for _ in range(5):
+        bucket.accept()
+    assert slept == [0.5, 0.5]
+    # the stand-in's imports use one bucket per request and fetch one manifest at a time
+    made, active, peak = [], [0], [0]
+
+    def fake_manifest(self, repo, ref, _depth=0):
+        active[0] += 1
+        peak[0] = max(peak[0], active[0])
+        made.append(ref)
+        active[0] -= 1
+        return "sha256:" + "0" * 64, v2client.MANIFEST_V2, b"{}"
+    monkeypatch.setattr(v2client.Client, "manifest", fake_manifest)
+    buckets = []
+    real = api_images.TokenBucket
+
+    def counting_bucket(*a, **kw):
+        b = real(*a, clock=lambda: clock[0], sleep=sleep, **kw)
+        buckets.append(b)
+        return b
+    monkeypatch.setattr(api_images, "TokenBucket", counting_bucket)
+    from lab.api.api import Api
+    from lab.api.store import Store
+    a = Api(Store(tmp_path / "state.json"), ca_file=status["ca_file"])
+    a.bootstrap()
+    slept[:] = []
+    refs = ["%s/laborg/hello:t%d" % (status["registries"]["quay"]["host"], i) for i in range(5)]
+    a.image_stream_import("default", {"metadata": {"name": "rl"}, "spec": {"import": False, "images": [
+        {"from": {"kind": "DockerImage", "name": r}} for r in refs + refs[:1]]}}, "admin")
+    assert made == ["t%d" % i for i in range(5)] and peak[0] == 1     # one after another, a repeat once
+    assert slept == [0.5, 0.5] and len(buckets) == 1
+    a.image_stream_import("default", {"metadata": {"name": "rl"}, "spec": {"import": False, "images": [
+        {"from": {"kind": "DockerImage", "name": r}} for r in refs[:3]]}}, "admin")
+    assert slept == [0.5, 0.5] and len(buckets) == 2                  # a new request: a full bucket
+
+
 # ------------------------------------------------------------------------------------ concurrency
 def test_concurrent_writers_get_distinct_resource_versions(core, ns):
     from concurrent.futures import ThreadPoolExecutor
