@@ -36,7 +36,7 @@ description:
     (C(<redacted:sha256:XXXXXXXX user=NAME>)), never a password.
 version_added: "0.1.0"
 author:
-  - okd-registry-toolkit developers
+  - okd-registry-toolkit developers (!UNKNOWN)
 options:
   path:
     description: The docker config.json to manage.
@@ -126,8 +126,10 @@ seealso:
   - module: okd.registry_toolkit.registry_verify
 attributes:
   check_mode:
+    description: Reports what would change and changes nothing.
     support: full
   diff_mode:
+    description: Shows the file before and after, every secret redacted.
     support: full
 """
 
