@@ -495,7 +495,7 @@ def summarize(results):
 # report output: JUnit XML and a readable table
 def _case_name(r):
     parts = [r["check"]]
-    for key in ("registry", "object", "path"):
+    for key in ("host", "registry", "object", "path"):
         if r.get(key):
             parts.append(r[key])
     return " ".join(parts)
@@ -557,21 +557,17 @@ def junit_xml(report):
     return "\n".join(out) + "\n"
 
 
-def report_table(report, width=100):
-    """A readable table of a report: one line per result (status, where, check, message)."""
+def report_table(report):
+    """A readable table of a report: one line per result (status, where, check, message), then the counts."""
     rows = _report_rows(report)
     lines = []
     head = ("STATUS", "WHERE", "CHECK", "MESSAGE")
     w_where = max([len(head[1])] + [len(s) for s, _ in rows])
     w_check = max([len(head[2])] + [len(r["check"]) for _, r in rows])
-    fmt = "%-9s %-" + str(w_where) + "s %-" + str(w_check) + "s %s"
+    fmt = "%-8s %-" + str(w_where) + "s %-" + str(w_check) + "s %s"
     lines.append(fmt % head)
     for suite, r in rows:
-        msg = r.get("message") or ""
-        room = max(20, width - 12 - w_where - w_check)
-        if len(msg) > room and r["status"] == PASS:
-            msg = msg[:room - 3] + "..."
-        lines.append(fmt % (r["status"].upper(), suite, r["check"], msg))
+        lines.append(fmt % (r["status"].upper(), suite, r["check"], r.get("message") or ""))
     counts = summarize([r for _, r in rows])["counts"]
     lines.append("%d checks: %d pass, %d fail, %d warn, %d skip, %d untested" % (
         len(rows), counts[PASS], counts[FAIL], counts[WARN], counts[SKIP], counts[UNTESTED]))

@@ -52,6 +52,10 @@ options:
       - "Host -> content of its node credentials file (null when missing or unreadable), the master's
         included. Compared in memory; never returned."
     type: dict
+  node_configs_base64:
+    description: The values of I(node_configs) are base64 (as C(ansible.builtin.slurp) returns them).
+    type: bool
+    default: false
   credential_kind:
     description:
       - What a username/password credential (not a C(NNNNNNNN|name) service-account token) for the Red Hat
@@ -182,6 +186,7 @@ compliant:
   type: bool
 """
 
+import base64
 import datetime
 
 from ansible.module_utils.basic import AnsibleModule
@@ -193,6 +198,15 @@ from ansible_collections.okd.registry_toolkit.plugins.module_utils.http_transpor
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.k8s import resource_path
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.k8s_client import Client, k8s_argument_spec
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.v2auth import verify_access
+
+
+def _b64text(value):
+    if value is None:
+        return None
+    try:
+        return base64.b64decode(value).decode("utf-8")
+    except Exception:
+        return "\x00not base64 of UTF-8 text"  # fails to parse: reported as an invalid file, never shown
 
 
 def _get(client, kind, namespace, name):
@@ -266,6 +280,7 @@ def main():
         )),
         master=dict(type="str"),
         node_configs=dict(type="dict", no_log=True),
+        node_configs_base64=dict(type="bool", default=False),
         credential_kind=dict(type="str", choices=["fail", "warn", "off"], default="warn"),
         image_stream_namespaces=dict(type="list", elements="str", default=["openshift"]),
         old_registries=dict(type="list", elements="str", default=["registry.access.redhat.com"]),
@@ -295,6 +310,8 @@ def main():
             and module.params["master"] not in module.params["node_configs"]:
         module.fail_json(msg="master %s is not a key of node_configs (hosts: %s)" % (
             module.params["master"], ", ".join(sorted(module.params["node_configs"]))))
+    if module.params["node_configs"] and module.params["node_configs_base64"]:
+        module.params["node_configs"] = dict((h, _b64text(v)) for h, v in module.params["node_configs"].items())
     try:
         with Client.from_params(module.params) as client:
             results = run(module, client)
