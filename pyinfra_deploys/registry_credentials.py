@@ -41,80 +41,18 @@ and the cause), every registry is verified from the controller while pyinfra pre
 credential stops the run before any host is touched), then each host's files are written (merged:
 other entries are kept; atomic, 0600, directory 0700, byte-identical to the Ansible role's), then each
 host verifies its first file with skopeo, then the service is restarted on the hosts whose files
-changed, one host at a time (the role's handler runs at the end of the play too).
+changed, one host at a time (the role's handler runs at the end of the play too). With source
+inventory, no registries to write and none to remove is an error (as in the role).
 """
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from pyinfra import host  # noqa: E402
+from pyinfra_deploys.okd_registry.deploys import registry_credentials  # noqa: E402
 
-from pyinfra_deploys.okd_registry import operations  # noqa: E402
-from pyinfra_deploys.okd_registry.settings import deploy_settings  # noqa: E402
-from pyinfra_deploys.okd_registry.sources import collect  # noqa: E402
-from pyinfra_deploys.okd_registry.verify import verify_registries  # noqa: E402
-from plugins.module_utils.registry_entry import pull_host  # noqa: E402
-
-settings = deploy_settings(host.data, host.groups)
-paths = settings["paths"]  # registry_credentials_paths (+ registry_credentials_master_paths on masters)
-
-# 1. collect the entries (source master: the master's file, read once, validated; errors stop the run)
-collected = collect(host.data)
-present = collected["present"]
-remove = collected["remove"]
-
-# controller-side verification (once per registry for all hosts), before anything is executed
-if settings["verify_controller"]:
-    verify_registries(
-        present,
-        ca_file=settings["ca_file"] or None,
-        validate_certs=settings["validate_certs"],
-        proxy=settings["proxy"] or None,
-        timeout=settings["timeout"],
-        retries=settings["retries"],
-    )
-
-# 2. write (and remove) on every host; the results decide where the service is restarted
-writes = []
-for path in host.loop(paths):
-    if present:
-        writes.append(operations.registry_credentials(
-            name="Registry credentials %s" % path,
-            path=path, registries=present, state="present",
-            owner=settings["owner"], group=settings["group"],
-            invalid_existing=settings["invalid_existing"], backup=settings["backup"],
-        ))
-    if remove:
-        writes.append(operations.registry_credentials(
-            name="Remove registry credentials from %s" % path,
-            path=path, registries=remove, state="absent",
-            owner=settings["owner"], group=settings["group"],
-            invalid_existing=settings["invalid_existing"], backup=settings["backup"],
-        ))
-
-# 3. each host proves that its own (first) file gives pull access
-if settings["verify_hosts"] and present:
-    for r in host.loop(present):
-        if not r.get("test_image"):
-            continue
-        registry = r.get("registry") or r.get("host")  # the canonical key (sources.collect)
-        # the image reference names the registry host, never a key's path scope (quay.io/orgA) and
-        # docker.io for Docker Hub (core: registry_entry.pull_host)
-        image_host = pull_host(registry)
-        cert_dir = None
-        if settings["certs_dir"]:
-            cert_dir = "%s/%s" % (settings["certs_dir"].rstrip("/"), image_host)
-        operations.verify_pull_access(
-            name="Verify pull access to %s with %s" % (registry, paths[0]),
-            authfile=paths[0], registry=image_host, image=r["test_image"], cert_dir=cert_dir,
-            timeout=settings["timeout"], retries=settings["retries"],
-        )
-
-# 4. the role's handler: restart the service where a file changed (pyinfra's _if, evaluated after the
-# writes ran), one host at a time (_serial)
-if settings["restart_service"] and writes:
-    operations.restart_service(
-        name="Restart %s where the registry credentials changed" % settings["restart_service"],
-        service=settings["restart_service"], after=writes, _serial=True,
-    )
+# The @deploy function's body (pip-installed: okd_registry_toolkit.deploys.registry_credentials), reading
+# host.data. Called unwrapped so that the CLI's operation names stay as they were ("Registry credentials
+# PATH", not "Registry credentials | Registry credentials PATH"): scripts and tests read pyinfra's results
+# table by them. A user's deploy file calls registry_credentials() and gets the deploy's name prefix.
+registry_credentials._inner()

@@ -210,7 +210,10 @@ def collect(data, state=None, inventory=None):
     if isinstance(remove, str) or not isinstance(remove, (list, tuple)):
         raise _err("registry_credentials_remove must be a list of registry hosts")
     remove = [_canonical(name) for name in remove]
-    registries = data.get("okd_registries") or []
+    # the role's registry_credentials_registries, default okd_registries
+    registries = data.get("registry_credentials_registries")
+    if registries is None:
+        registries = data.get("okd_registries") or []
     images = test_images(registries, data.get("registry_credentials_test_images") or {})
     label = None
     if source == "master":
@@ -245,6 +248,11 @@ def collect(data, state=None, inventory=None):
                 item.pop(derived, None)
             if item["registry"] not in remove:
                 present.append(item)
+        if not registries and not remove:
+            # the role's check (roles/registry_credentials/tasks/collect.yml), with its words: a run
+            # that would do nothing because the inventory lost its registries is an error, not a no-op
+            raise _err("no registries to write (set okd_registries or registry_credentials_registries) "
+                       "and none to remove")
     for item in present:
         if not isinstance(item, dict):
             continue
