@@ -195,3 +195,114 @@ def test_user_deploy_calls_the_deploy_function_with_overrides(tmp_path):
     deploy.write_text(deploy.read_text().replace("[%r]" % PATH, "['relative/path']"))
     r = run_fake(tmp_path, deploy)
     assert r.returncode != 0 and "registry_credentials_paths" in r.stdout and ">>> " not in r.stdout
+
+
+# ------------------------------------------------------ the example inventory (inventory/example/)
+
+ANSIBLE_BIN = ROOT / ".venv" / "bin"
+VAULT_SECRET = "VAULTED-EXAMPLE-TOKEN-" + "v" * 16
+
+
+@pytest.fixture
+def example_copy(tmp_path):
+    """inventory/example copied, with its vault.yml encrypted by ansible-vault (password file) and a
+    host_vars file for node1 (connection and an override), as a user would set it up."""
+    inv = tmp_path / "inv"
+    shutil.copytree(ROOT / "inventory" / "example", inv, ignore=shutil.ignore_patterns("__pycache__"))
+    password = tmp_path / "vault-pass"
+    password.write_text("example-vault-password\n")
+    vault = inv / "group_vars" / "OSEv3" / "vault.yml"
+    vault.write_text('vault_okd_registry_redhat_token: "%s"\nvault_okd_registry_quay_token: "QUAY-%s"\n'
+                     % (VAULT_SECRET, VAULT_SECRET))
+    env = dict(os.environ, ANSIBLE_VAULT_PASSWORD_FILE=str(password), ANSIBLE_CONFIG=str(tmp_path / "none.cfg"),
+               PATH="%s:%s" % (ANSIBLE_BIN, os.environ.get("PATH", "")))
+    subprocess.run([str(ANSIBLE_BIN / "ansible-vault"), "encrypt", str(vault)], env=env, check=True,
+                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert vault.read_text().startswith("$ANSIBLE_VAULT;")
+    (inv / "host_vars").mkdir()
+    (inv / "host_vars" / "node1.example.com.yml").write_text(
+        "ansible_host: 192.0.2.11\nansible_user: admin\nansible_become: true\nokd_registry_ca_file: /etc/pki/x.pem\n")
+    return inv, env
+
+
+def _load_pyinfra_inventory(inv, env):
+    code = r'''
+import json, sys
+from pyinfra.api import State
+from pyinfra.context import ctx_state
+from pyinfra_cli.inventory import make_inventory
+with ctx_state.use(State()):  # what the CLI provides while it loads an inventory file
+    inventory = make_inventory(sys.argv[1])
+out = {}
+for host in inventory:
+    out[host.name] = {"groups": sorted(host.groups), "data": host.data.dict()}
+print(json.dumps(out, default=str))
+'''
+    r = subprocess.run([str(PY), "-c", code, str(inv / "pyinfra_inventory.py")], cwd=str(inv), env=env,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    return r
+
+
+def test_example_inventory_is_what_ansible_sees(example_copy):
+    """pyinfra loads inventory/example/pyinfra_inventory.py (nothing connected): the groups and the
+    (rendered, vault-decrypted) variables of every host are those Ansible gives for the same hosts.yml."""
+    inv, env = example_copy
+    r = _load_pyinfra_inventory(inv, env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    hosts = json.loads(r.stdout)
+    # Ansible's view: groups from ansible-inventory, the variables rendered by the debug module
+    listed = json.loads(subprocess.run([str(ANSIBLE_BIN / "ansible-inventory"), "-i", str(inv / "hosts.yml"),
+                                        "--list"], cwd=str(inv), env=env, check=True,
+                                       stdout=subprocess.PIPE, universal_newlines=True).stdout)
+    ansible_groups = {}
+    for group, body in listed.items():
+        for h in (body.get("hosts") or []) if isinstance(body, dict) else []:
+            ansible_groups.setdefault(h, set()).add(group)
+    # ansible-inventory lists a host under its direct groups; add their ancestors
+    parents = {c: g for g, body in listed.items() if isinstance(body, dict) for c in body.get("children", [])}
+    for h, gs in ansible_groups.items():
+        for g in list(gs):
+            while g in parents:
+                g = parents[g]
+                gs.add(g)
+    assert set(hosts) == set(ansible_groups) == {"master1.example.com", "node1.example.com", "node2.example.com"}
+    for h in hosts:  # pyinfra adds a group named after the inventory file, holding every host
+        assert set(hosts[h]["groups"]) - {"pyinfra_inventory"} == ansible_groups[h] - {"all", "ungrouped"}
+    assert hosts["master1.example.com"]["groups"] == ["OSEv3", "etcd", "masters", "nodes", "pyinfra_inventory"]
+    assert hosts["node2.example.com"]["groups"] == ["OSEv3", "nodes", "pyinfra_inventory"]
+    r = subprocess.run([str(ANSIBLE_BIN / "ansible"), "all", "-i", str(inv / "hosts.yml"), "-m",
+                        "ansible.builtin.debug", "-a", "msg={{ {'r': okd_registries, 'ca': okd_registry_ca_file} | to_json }}",
+                        "-o"], cwd=str(inv), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       universal_newlines=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    seen = 0
+    for line in r.stdout.splitlines():
+        host, _, rest = line.partition(" | SUCCESS => ")
+        if not rest:
+            continue
+        expected = json.loads(json.loads(rest)["msg"])
+        data = hosts[host]["data"]
+        assert data["okd_registries"] == expected["r"]
+        assert data["okd_registry_ca_file"] == expected["ca"]
+        seen += 1
+    assert seen == 3
+    node1 = hosts["node1.example.com"]["data"]
+    assert node1["okd_registries"][0]["password"] == VAULT_SECRET  # decrypted and rendered
+    assert (node1["ssh_hostname"], node1["ssh_user"], node1["_sudo"]) == ("192.0.2.11", "admin", True)
+    assert node1["okd_registry_ca_file"] == "/etc/pki/x.pem"  # host_vars win over group_vars
+    assert hosts["node2.example.com"]["data"]["okd_registry_ca_file"] == ""
+
+
+def test_example_inventory_errors_name_the_cause(example_copy):
+    inv, env = example_copy
+    # no vault password: the encrypted file is named, nothing of it printed
+    env_nopass = {k: v for k, v in env.items() if k != "ANSIBLE_VAULT_PASSWORD_FILE"}
+    r = _load_pyinfra_inventory(inv, env_nopass)
+    assert r.returncode != 0
+    assert "group_vars/OSEv3/vault.yml: ansible-vault view failed" in r.stderr
+    # no vault file at all (the example as shipped): the host, the variable and the missing reference
+    (inv / "group_vars" / "OSEv3" / "vault.yml").unlink()
+    r = _load_pyinfra_inventory(inv, env)
+    assert r.returncode != 0
+    assert ("master1.example.com: variable okd_registries: 'vault_okd_registry_redhat_token' is undefined"
+            in r.stderr)
