@@ -20,12 +20,11 @@ __metaclass__ = type
 
 import base64
 import copy
-import hashlib
 import json
 import posixpath
 import re
 
-from .dockercfg import decode_auth, parse_config, render_config, set_auths
+from .dockercfg import decode_auth, keyed_fingerprint, parse_config, render_config, set_auths
 from .errors import ToolkitError
 
 try:  # Python 3
@@ -552,7 +551,9 @@ SECRET_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
 
 
 def fingerprint_bytes(data):
-    return "sha256:" + hashlib.sha256(data).hexdigest()[:16]
+    """Keyed (HMAC, a key per module run) so a diff shows whether a value changed without allowing an
+    offline guess of it (an unsalted hash of a short password would)."""
+    return "sha256:" + keyed_fingerprint(None, data)
 
 
 def redact_value(b64value):
@@ -628,6 +629,8 @@ def _decode_secret_config(secret):
             doc = json.loads(text)
         except ValueError as e:
             return None, "%s: invalid JSON (%s)" % (key, text_type(e).split(":")[0])
+        except RuntimeError:  # RecursionError (Python 3.5+) on deeply nested JSON
+            return None, "%s: invalid JSON (nested too deeply)" % key
         text = json.dumps({"auths": doc})
     try:
         return parse_config(text, key), None

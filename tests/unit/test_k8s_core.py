@@ -592,3 +592,21 @@ def test_immutable_changes_are_named():
     rb2 = {"kind": "RoleBinding", "metadata": {"name": "b"}, "roleRef": {"kind": "ClusterRole", "name": "edit"}}
     assert "roleRef.name" in k8s.immutable_change(rb2, rb, k8s.compare(rb2, rb)[1])
     assert k8s.immutable_change(desired, live, {}) is None
+
+
+def test_secret_fingerprints_are_keyed_and_deep_legacy_json_is_an_error():
+    # an unsalted sha256 of a short Secret value in a diff allows an offline guess of it
+    import base64 as _b64
+    import hashlib as _hashlib
+    red = k8s.redact({"kind": "Secret", "data": {"password": _b64.b64encode(b"hunter2").decode()}})
+    shown = red["data"]["password"]
+    assert shown.startswith("<redacted sha256:") and "7 bytes" in shown
+    assert _hashlib.sha256(b"hunter2").hexdigest()[:8] not in shown
+    # the same value in the same run gets the same marker (a diff can still tell changed from unchanged)
+    again = k8s.redact({"kind": "Secret", "data": {"password": _b64.b64encode(b"hunter2").decode()}})
+    assert again["data"]["password"] == shown
+    deep = "[" * 100000 + "]" * 100000
+    secret = {"kind": "Secret", "type": "kubernetes.io/dockercfg",
+              "data": {".dockercfg": _b64.b64encode(deep.encode()).decode()}}
+    config, problem = k8s._decode_secret_config(secret)
+    assert config is None and "nested too deeply" in problem
