@@ -3,7 +3,8 @@ targets: with the role's object removed from the lab API first, `molecule check`
 object is still absent afterwards; `molecule converge` changes; `molecule idempotence` passes; `molecule
 check` again reports nothing; `molecule verify` asserts the real state (objects in the API, and for the
 imagestreamsecret a real client, skopeo, pulling with its content). No lab password or token appears in
-any output. Scenarios: roles/okd_registry_secrets and roles/okd_image_streams (molecule/default: driver
+any output. Scenarios: roles/okd_registry_secrets, roles/okd_image_streams and
+roles/okd_integrated_registry (its Route removed first) (molecule/default: driver
 `default`, `managed: false`, the lab inventory, the repository's ansible.cfg; like registry_credentials',
 which tests/lab/test_molecule.py runs).
 """
@@ -79,7 +80,27 @@ def remove_stream(lab):
         "image.openshift.io", "v1", "lab-apps", "imagestreams", "hello")
 
 
+def route_exists(lab):
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+    try:
+        client.CustomObjectsApi(api_client(lab)).get_namespaced_custom_object(
+            "route.openshift.io", "v1", "default", "routes", "docker-registry")
+        return True
+    except ApiException as e:
+        if e.status == 404:
+            return False
+        raise
+
+
+def remove_route(lab):
+    from kubernetes import client
+    client.CustomObjectsApi(api_client(lab)).delete_namespaced_custom_object(
+        "route.openshift.io", "v1", "default", "routes", "docker-registry")
+
+
 SCENARIOS = {
+    "okd_integrated_registry": (route_exists, remove_route),
     "okd_registry_secrets": (secret_exists, remove_secret),
     "okd_image_streams": (stream_exists, remove_stream),
 }
