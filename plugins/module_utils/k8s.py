@@ -518,8 +518,8 @@ def immutable_change(desired, live, patch):
     if kind == "Secret" and "type" in patch:
         return "the type of a Secret is immutable: %s -> %s" % (live.get("type"), patch["type"])
     if kind in ("RoleBinding", "ClusterRoleBinding") and "roleRef" in patch:
-        return "the roleRef of a %s is immutable: %s" % (kind, "; ".join(_changes(patch["roleRef"], live.get("roleRef")
-                                                                                or {}, "roleRef.")))
+        changes = _changes(patch["roleRef"], live.get("roleRef") or {}, "roleRef.")
+        return "the roleRef of a %s is immutable: %s" % (kind, "; ".join(changes))
     return None
 
 
@@ -662,10 +662,7 @@ def dockerconfigjson_secret(name, namespace, entries, live=None, exclusive=False
         raise ToolkitError("secret %s/%s: no registry entries given" % (namespace, name))
     live_config = decode_dockerconfigjson(live)
     base = {} if (exclusive or live_config is None) else live_config
-    if exclusive:
-        new, _ = set_auths({}, entries)
-    else:
-        new, _ = set_auths(copy.deepcopy(base), entries)
+    new = set_auths({} if exclusive else copy.deepcopy(base), entries)[0]
     needs = (live is None or live.get("type") != DOCKERCONFIGJSON or live_config is None
              or _auths_view(new) != _auths_view(live_config))
     if not needs and live is not None and set(((live.get("data") or {}).keys())) != set([".dockerconfigjson"]):

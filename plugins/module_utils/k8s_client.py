@@ -344,7 +344,7 @@ def _create_after_delete(client, coll_path, obj_path, body, live, attempts=30):
     claim's kubernetes.io/pvc-protection, holds the old object) is waited for. On failure ``live`` is restored."""
     import time
     last = None
-    for _ in range(attempts):
+    for _attempt in range(attempts):
         try:
             return client.post(coll_path, body)
         except ToolkitError as e:
@@ -365,7 +365,7 @@ def _create_after_delete(client, coll_path, obj_path, body, live, attempts=30):
 
 def remove_object(client, desired, check_mode=False, namespace=None):
     """Delete one object when it exists. Returns {"changed", "method", "before", "after"}."""
-    _, obj_path = object_path(desired, namespace)
+    obj_path = object_path(desired, namespace)[1]
     live = client.get(obj_path)
     if live is None:
         return {"changed": False, "method": None, "before": None, "after": None, "object": None}

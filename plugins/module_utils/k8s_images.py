@@ -34,7 +34,7 @@ def split_image(ref):
     digest = None
     if "@" in ref:
         ref, digest = ref.split("@", 1)
-    first, _, rest = ref.partition("/")
+    first, _sep, rest = ref.partition("/")
     if rest and ("." in first or ":" in first or first == "localhost"):
         registry, path = first, rest
     else:
@@ -48,7 +48,7 @@ def split_image(ref):
 
 def replace_registry(ref, old, new):
     """``ref`` with registry ``old`` replaced by ``new``, or None when ``ref`` names another registry."""
-    registry, _, _, _ = split_image(ref)
+    registry = split_image(ref)[0]
     if registry is None or registry.lower() != old.lower():
         return None
     return new + ref[len(registry):]
@@ -197,7 +197,10 @@ def registry_secret_names(secrets, registry):
     sorts first wins. Secrets annotated ``openshift.io/image.excludeSecret: "true"`` are not used by imports
     (imagesecret/rest.go) and are not counted."""
     want = (registry or "").lower()
-    strip = lambda h: h[:-4] if h.endswith(":443") else h  # noqa: E731
+
+    def strip(host):
+        return host[:-4] if host.endswith(":443") else host
+
     out = []
     for sec in secrets or []:
         anns = (sec.get("metadata") or {}).get("annotations") or {}

@@ -57,7 +57,7 @@ description:
     server, to report which tags would be imported; it never sends C(spec.import=true).
   - "Runs on the controller (C(delegate_to: localhost))."
 version_added: "0.1.0"
-author: okd-registry-toolkit developers
+author: okd-registry-toolkit developers (!UNKNOWN)
 extends_documentation_fragment:
   - okd.registry_toolkit.okd_api
 options:

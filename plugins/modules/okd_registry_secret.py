@@ -24,7 +24,7 @@ description:
     fails with 409 Conflict. Passwords never appear in results, diffs or logs.
   - "Runs on the controller (C(delegate_to: localhost))."
 version_added: "0.1.0"
-author: okd-registry-toolkit developers
+author: okd-registry-toolkit developers (!UNKNOWN)
 extends_documentation_fragment:
   - okd.registry_toolkit.okd_api
 options:
@@ -56,9 +56,8 @@ options:
           - Without I(username)/I(password) the credentials are taken from I(docker_config).
         type: str
       password:
-        description: Password or token.
+        description: Password or token (never logged).
         type: str
-        no_log: true
       email:
         description: Optional e-mail stored with the entry.
         type: str
@@ -326,8 +325,8 @@ def run(module, client):
         sa_path = resource_path("v1", "ServiceAccount", ns, link["name"])
         # OKD's service account controller creates default/builder/deployer shortly after a namespace
         # (also one this module has just created): wait for it, except in check mode
-        sa = None if (namespace_missing and check) else _wait_for_sa(client, sa_path, 0 if check
-                                                                      else p["sa_wait_timeout"])
+        sa_wait = 0 if check else p["sa_wait_timeout"]
+        sa = None if (namespace_missing and check) else _wait_for_sa(client, sa_path, sa_wait)
         if sa is None and not check:
             # still missing: create it with the link; if the controller created it meanwhile
             # (409 AlreadyExists), link the one it created below

@@ -23,7 +23,7 @@ description:
     concurrent modification fails with 409 Conflict instead of being overwritten silently.
   - "Runs on the controller (C(delegate_to: localhost))."
 version_added: "0.1.0"
-author: okd-registry-toolkit developers
+author: okd-registry-toolkit developers (!UNKNOWN)
 extends_documentation_fragment:
   - okd.registry_toolkit.okd_api
 options:

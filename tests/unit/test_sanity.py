@@ -23,7 +23,11 @@ SANITY_TESTS = ("validate-modules", "pylint", "pep8", "compile", "import", "yaml
 CLEAN = ("plugins/modules/okd_htpasswd_content.py", "plugins/modules/registry_verify.py",
          "plugins/doc_fragments/okd_api.py", "meta/runtime.yml",
          "plugins/module_utils/dockercfg.py", "plugins/module_utils/registry_entry.py",
-         "plugins/module_utils/v2auth.py", "plugins/module_utils/http_transport.py")
+         "plugins/module_utils/v2auth.py", "plugins/module_utils/http_transport.py",
+         "plugins/module_utils/localfile.py", "plugins/module_utils/k8s.py", "plugins/module_utils/k8s_client.py",
+         "plugins/module_utils/k8s_images.py", "plugins/modules/registry_credentials.py",
+         "plugins/modules/okd_registry_secret.py", "plugins/modules/okd_resource.py",
+         "plugins/modules/okd_image_import.py")
 LINT_CLEAN = ("playbooks/compliance_merge.yml", "galaxy.yml", "meta/runtime.yml", "requirements.yml",
               "execution-environment.yml", "meta/execution-environment.yml")
 ALLOWED_IGNORES = {"validate-modules:missing-gplv3-license"}
