@@ -137,3 +137,18 @@ def test_user_deploy_with_the_installed_package(lab, lab_exec, venv, tmp_path, c
     assert ("registry_credentials: no registries to write (set okd_registries or "
             "registry_credentials_registries) and none to remove") in r.stdout
     assert base64.b64decode(lab_exec("node2", "base64 -w0 %s" % PATH).stdout) == expected_bytes(lab)
+
+    # compliance() of the installed package (its core and report filters through the package only)
+    # on the file just written: compliant, access to both registries passes, the report on the controller
+    report = tmp_path / "report.json"
+    r = run_deploy(venv, lab, tmp_path, """
+        from okd_registry_toolkit.deploys import compliance
+        compliance(registry_compliance_paths=["%s"], registry_compliance_report_path="%s")
+    """ % (PATH, report))
+    assert r.returncode == 0, r.stdout[-5000:]
+    assert not [s for s in lab_secrets(lab) if s in r.stdout]
+    hosts = json.loads(report.read_text())["hosts"]
+    node2 = next(h["address"] for h in lab["hosts"] if h["name"] == "node2")
+    assert list(hosts) == [node2] and hosts[node2]["compliant"] is True
+    access = sorted(x["registry"] for x in hosts[node2]["results"] if x["check"] == "access" and x["status"] == "pass")
+    assert access == ["quay.lab.test:5445", "registry.redhat.lab.test:5443"]
