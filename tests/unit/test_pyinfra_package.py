@@ -306,3 +306,23 @@ def test_example_inventory_errors_name_the_cause(example_copy):
     assert r.returncode != 0
     assert ("master1.example.com: variable okd_registries: 'vault_okd_registry_redhat_token' is undefined"
             in r.stderr)
+
+
+def test_installed_alias_leaves_another_plugins_package_alone(wheel, tmp_path):
+    """A user's own `plugins` package on sys.path stays importable after the toolkit is imported, while
+    `plugins.module_utils` is still the toolkit's core (the import hook answers only its two prefixes)."""
+    site = tmp_path / "site"
+    zipfile.ZipFile(str(wheel)).extractall(str(site))
+    mine = tmp_path / "mine" / "plugins"
+    mine.mkdir(parents=True)
+    (mine / "__init__.py").write_text("")
+    (mine / "other.py").write_text("VALUE = 42\n")
+    code = ("import okd_registry_toolkit, plugins.other, plugins.module_utils.errors as e\n"
+            "from okd_registry_toolkit.core import errors\n"
+            "print(plugins.other.VALUE, e is errors, plugins.__file__.startswith(%r))" % str(tmp_path / "mine"))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = "%s:%s" % (site, tmp_path / "mine")
+    r = subprocess.run([str(PY), "-c", code], cwd=str(tmp_path), env=env, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, universal_newlines=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["42", "True", "True"]
