@@ -21,6 +21,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -137,6 +138,7 @@ def test_site_yml_with_the_ini_gives_the_same_end_state(lab, lab_exec, ini, tmp_
 
     rc, out = run_playbook("site.yml", "-i", str(ini),
                            "-e", "registry_compliance_report_path=%s" % (tmp_path / "report.json"))
+    (tmp_path / "site.log").write_text(out)
     assert rc == 0, out[-4000:]
     no_secret_in(out, lab)
     files, api = host_sha256(lab_exec, hosts), api_secrets(lab)
@@ -147,9 +149,10 @@ def test_site_yml_with_the_ini_gives_the_same_end_state(lab, lab_exec, ini, tmp_
     pb = tmp_path / "toolkit.yml"
     pb.write_text("- ansible.builtin.import_playbook: %s/playbooks/registry_credentials.yml\n"
                   "- ansible.builtin.import_playbook: %s/playbooks/cluster_registry_secrets.yml\n" % (REPO, REPO))
-    rc, out = run_playbook(str(pb))
+    rc, out = run_playbook(str(pb), "--diff")
     assert rc == 0, out[-4000:]
-    assert recap(out)["changed"] == 0, out[-4000:]
+    changed_tasks = re.findall(r"^TASK \[([^\]]*)\][^\n]*\n(?:[^\n]*\n)*?changed: \[([^\]]*)\]", out, re.M)
+    assert recap(out)["changed"] == 0, "changed with the toolkit inventory: %s\n%s" % (changed_tasks, out[-6000:])
     assert host_sha256(lab_exec, hosts) == files
     assert api_secrets(lab) == api
 
