@@ -40,6 +40,7 @@ from . import settings
 from .facts import RegistryComplianceStat
 from .operations import RedactedList, _connector_arguments
 from plugins.filter.compliance import compliance_host_report, registry_expectation
+from plugins.module_utils import cluster_compliance
 from plugins.module_utils import compliance as core
 from plugins.module_utils.dockercfg import get_credentials
 from plugins.module_utils.registry_entry import pull_host, registry_entry
@@ -300,8 +301,11 @@ def check_host(paths, expected, verify_access=True, ca_file=None, timeout=ACCESS
     Raises HostCheckError when a file cannot be read."""
     results = []
     first = None
-    for path in paths:
+    node_content = None
+    for index, path in enumerate(paths):
         stat, content = gather(path)
+        if index == 0:
+            node_content = content
         res, config = core.evaluate_file(path, stat, content, expected)
         results.extend(res)
         if first is None and config is not None:
@@ -309,8 +313,9 @@ def check_host(paths, expected, verify_access=True, ca_file=None, timeout=ACCESS
     if verify_access:
         results.extend(access_results(expected, first, ca_file=ca_file or None, timeout=timeout))
     summary = core.summarize(results)
+    # _node_content: the first file's text for the node-vs-master comparison (popped before any report)
     return {"changed": False, "results": results, "summary": summary,
-            "compliant": summary["compliant"]}
+            "compliant": summary["compliant"], "_node_content": node_content}
 
 
 # ----------------------------------------------------------------------------------- the report
@@ -318,6 +323,8 @@ def check_host(paths, expected, verify_access=True, ca_file=None, timeout=ACCESS
 _lock = Semaphore()  # hosts run in greenlets (also in API mode, where threading is not patched)
 _RUNS = "_okd_registry_compliance_reports"       # on the pyinfra State: {(path, executing): hosts}
 _UNREACHABLE = "_okd_registry_compliance_unreachable"  # on the pyinfra State: {host name: error}
+_CONTENTS = "_okd_registry_compliance_contents"  # on the pyinfra State: {(path, executing): {host: text}}
+MASTERS_GROUP = "masters"
 
 
 def _run_store(state, attribute):
@@ -330,20 +337,22 @@ def _run_store(state, attribute):
     return store
 
 
-def render_report(hosts):
-    """The role's report: ``{generated_by, hosts}`` as its ``to_nice_json`` (4 spaces, sorted keys)."""
+def render_report(hosts, cluster=None):
+    """The role's report: ``{generated_by, hosts, cluster?}`` as its ``to_nice_json`` (4 spaces, sorted keys)."""
     doc = {"generated_by": GENERATED_BY, "hosts": hosts}
+    if cluster is not None:
+        doc["cluster"] = cluster
     return json.dumps(doc, indent=4, sort_keys=True, separators=(",", ": ")) + "\n"
 
 
-def write_report(path, hosts):
+def write_report(path, hosts, cluster=None):
     """Atomically (temp file in the same directory, renamed), mode 0600 like the role's copy (the
     report names hosts, users and paths: readable by the controller user only)."""
     directory = os.path.dirname(path) or "."
     fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
     try:
         with os.fdopen(fd, "w") as f:
-            f.write(render_report(hosts))
+            f.write(render_report(hosts, cluster))
             os.fchmod(f.fileno(), 0o600)
         os.replace(tmp, path)
     except BaseException:
@@ -402,9 +411,40 @@ def new_run(state, report_path):
     return hosts
 
 
-def record(state, name, report_path, host_report, executing):
+def master_of(state):
+    """The first host of the inventory group ``masters`` (the reference file), or None."""
+    try:
+        group = state.inventory.get_group(MASTERS_GROUP)
+    except Exception:  # no such group
+        return None
+    for other in group:
+        return other.name
+    return None
+
+
+def node_comparison(state, key, report_hosts, name, content):
+    """The report's ``cluster`` section with node_matches_master (the role's check id and messages),
+    once every host of the run has been read, else None. Contents stay in memory on the controller."""
+    contents = _run_store(state, _CONTENTS).setdefault(key, {})
+    if name is not None:
+        contents[name] = content
+    master = master_of(state)
+    if master is None or master not in report_hosts:
+        return None
+    pending = [h for h, r in report_hosts.items()
+               if h not in contents and not r.get("unreachable")]
+    if pending:
+        return None
+    known = dict((h, contents.get(h)) for h in report_hosts)
+    results = cluster_compliance.check_nodes_against_master(master, known)
+    summary = cluster_compliance.summarize(results)
+    return {"compliant": summary["compliant"], "counts": summary["counts"], "results": results}
+
+
+def record(state, name, report_path, host_report, executing, content=None):
     """Put one host's report into the run's report and rewrite the file. The prepare phase and the
-    execution phase each start from a fresh report (execution results replace prepare results)."""
+    execution phase each start from a fresh report (execution results replace prepare results).
+    Returns (hosts, cluster section or None until every host is read)."""
     with _lock:
         runs = _run_store(state, _RUNS)
         key = (report_path, bool(executing))
@@ -412,12 +452,13 @@ def record(state, name, report_path, host_report, executing):
             runs[key] = new_run(state, report_path)
             logger.info("registry compliance: report %s" % report_path)
         runs[key][name] = host_report
+        cluster = node_comparison(state, key, runs[key], name, content)
         try:
-            write_report(report_path, runs[key])
+            write_report(report_path, runs[key], cluster)
         except OSError as exc:
             raise OperationError("registry_compliance: cannot write the report %s: %s"
                                  % (report_path, exc))
-        return runs[key]
+        return runs[key], cluster
 
 
 # ----------------------------------------------------------------------------------- operation
@@ -443,9 +484,19 @@ def _registry_compliance(paths=tuple(DEFAULT_PATHS), registries=(), verify_acces
                             timeout=timeout)
     except (HostCheckError, ToolkitError) as exc:  # the module's fail_json(msg=str(e))
         result = {"failed": True, "msg": "%s" % exc}
+    node_content = result.pop("_node_content", None)
     report = compliance_host_report(result)
+    cluster = None
     if report_path:
-        record(state, host.name, report_path, report, executing)
+        _, cluster = record(state, host.name, report_path, report, executing, node_content)
+    if cluster is not None and not cluster["compliant"]:
+        # the last host read completes the comparison; it carries the cluster's failure (pyinfra exits non-zero)
+        failed = "; ".join(r["message"] for r in cluster["results"] if r["status"] == core.FAIL)
+        if executing and fail_on_findings:
+            yield FunctionCommand(_fail_host, ("the nodes' files differ from the master's; see %s: %s"
+                                               % (report_path, failed),), {})
+        else:
+            logger.warning("registry compliance: node files differ from the master's: %s", failed)
 
     # the role's "Summarize findings" and "Fail when a host is not compliant" (after the report is
     # written; a host that could not be checked fails whatever fail_on_findings says, as a failed
