@@ -681,3 +681,39 @@ def test_deploy_bad_settings_stop_before_anything_runs(tmp_path):
         in proc.stdout, proc.stdout[-3000:]
     assert "Beginning operation run" not in proc.stdout
     assert not report_path.exists()
+
+
+def test_report_compares_the_nodes_with_the_master_once_every_host_is_read(tmp_path):
+    """node_matches_master in the pyinfra report: the playbook's check id and messages, written when the
+    last host is read, no credential in the file."""
+    from plugins.module_utils import dockercfg
+
+    def text(password):
+        cfg, _ = dockercfg.set_auths({}, [{"registry": "r.example", "username": "12345678|sa", "password": password}])
+        return dockercfg.render_config(cfg)
+
+    report_path = str(tmp_path / "r.json")
+    data = {"registry_compliance_report_path": report_path}
+    m, n1, n2 = InventoryHost("m", data), InventoryHost("n1", data), InventoryHost("n2", data)
+
+    class Inventory(list):
+        def get_group(self, name):
+            assert name == "masters"
+            return [m]
+
+    state = _state(True, [m, n1, n2])
+    state.inventory = Inventory([m, n1, n2])
+    ok = compliance_host_report({"compliant": True, "results": [], "summary": {"counts": {"pass": 0}}})
+    _, cluster = pc.record(state, "m", report_path, ok, True, text("NODE-SECRET-1"))
+    assert cluster is None and "cluster" not in json.loads(open(report_path).read())
+    _, cluster = pc.record(state, "n1", report_path, ok, True, text("NODE-SECRET-1"))
+    assert cluster is None
+    _, cluster = pc.record(state, "n2", report_path, ok, True, text("NODE-SECRET-OLD"))
+    doc = json.loads(open(report_path).read())
+    assert doc["cluster"] == cluster and cluster["compliant"] is False
+    by_host = {r["host"]: r for r in cluster["results"]}
+    assert by_host["n1"]["status"] == "pass" and by_host["n1"]["check"] == "node_matches_master"
+    assert by_host["n2"]["status"] == "fail"
+    assert by_host["n2"]["message"] == ("n2: the entry for r.example differs from m's (user 12345678|sa, another "
+                                        "password or token)")
+    assert "NODE-SECRET" not in open(report_path).read()
