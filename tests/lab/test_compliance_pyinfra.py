@@ -142,6 +142,16 @@ def test_pyinfra_and_ansible_reports_agree(lab, lab_exec, node2_broken, tmp_path
     assert "%s is not compliant (2 failed checks); see %s" % (node2, pyinfra_report) in p.stdout
     assert "is mode 0644" in p.stdout and "has no entry for %s" % quay in p.stdout
 
+    # the node-vs-master comparison: the same results in both reports (pyinfra names hosts by address)
+    def node_rows(doc, name_of):
+        return sorted((name_of(r["host"]), r.get("registry"), r["status"]) for r in doc["cluster"]["results"]
+                      if r["check"] == "node_matches_master")
+    a_doc = json.loads(ansible_report.read_text())
+    p_rows = node_rows(p_doc, lambda h: by_address.get(h, h))
+    assert p_rows == node_rows(a_doc, lambda h: h), (p_rows, a_doc["cluster"])
+    assert [row for row in p_rows if row[2] == "fail"] == [("node2", quay, "fail")]
+    assert p_doc["cluster"]["compliant"] is False
+
     # -vvv really printed facts (node2's metadata), yet no secret, neither there nor in a report
     assert "file -rw-r--r-- 0 0" in p.stdout, p.stdout[-3000:]
     for secret in secrets(lab):
