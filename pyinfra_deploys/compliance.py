@@ -19,7 +19,9 @@ roles/registry_compliance/defaults/main.yml):
                                           written (default True: pyinfra exits non-zero)
 
 Every host is checked by the shared core (plugins/module_utils/compliance.py) and reported with the
-same check ids, statuses and messages as the role; unreachable hosts are in the report too. See
+same check ids, statuses and messages as the role; unreachable hosts are in the report too. Once every
+host is read, the report's `cluster` section compares each host's file with the first master's
+(node_matches_master, plugins/module_utils/cluster_compliance.py; in memory, no secret in the report). See
 pyinfra_deploys/README.md ("Deploy compliance.py").
 """
 import os
