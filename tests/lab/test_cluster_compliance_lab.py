@@ -24,6 +24,9 @@ NS = "compliance-lab"
 OLD = "old-registry.lab.test"
 # the integrated registry role's default route host for the lab (no openshift_master_default_subdomain)
 ROUTE_HOST = "docker-registry-default.router.default.svc.cluster.local"
+# the parts of site.yml that own what the test breaks
+REPAIR = ("playbooks/registry_credentials.yml", "playbooks/cluster_registry_secrets.yml",
+          "playbooks/integrated_registry.yml")
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +81,13 @@ def _stream(name, source):
             "spec": {"tags": [{"name": "1.0", "from": {"kind": "DockerImage", "name": source}}]}}
 
 
+def _delete_stream(custom, name):
+    try:
+        custom.delete_namespaced_custom_object("image.openshift.io", "v1", NS, "imagestreams", name)
+    except Exception as e:
+        assert getattr(e, "status", None) == 404, e
+
+
 def _compliance(report, *extra):
     return labtools.run_playbook("playbooks/compliance.yml", "-e", "registry_compliance_report_path=%s" % report,
                                  "-e", json.dumps({"registry_compliance_image_stream_namespaces": [NS],
@@ -94,9 +104,11 @@ def test_cluster_checks_find_each_break_and_site_parts_repair(lab, lab_exec, api
     core, custom = api["core"], api["custom"]
     web = _account(lab, "redhat", "labuser")
     other_sa = _account(lab, "redhat", "11009103|no-entitlement")
-    # a known-good baseline of the node files (other tests may leave a host with another credential)
-    rc, out = labtools.run_playbook("playbooks/registry_credentials.yml")
-    assert rc == 0, out[-3000:]
+    # a known-good baseline (other tests may leave a host with another credential, the registry's Route
+    # with another termination or none): the same playbooks that repair at the end
+    for pb in REPAIR:
+        rc, out = labtools.run_playbook(pb)
+        assert rc == 0, out[-3000:]
     node2_before = lab_exec("node2", "cat %s" % CONFIG).stdout
     report_path = tmp_path / "report.json"
     repaired = False
@@ -128,6 +140,7 @@ def test_cluster_checks_find_each_break_and_site_parts_repair(lab, lab_exec, api
             assert getattr(e, "status", None) == 409, e
         for name, src in (("broken", "%s/openshift3/ose-pod:no-such-tag" % redhat),
                           ("old", "%s/rhscl/httpd-24-rhel7:latest" % OLD)):
+            _delete_stream(custom, name)  # left by an interrupted run
             custom.create_namespaced_custom_object("image.openshift.io", "v1", NS, "imagestreams", _stream(name, src))
         _wait(lambda: custom.get_namespaced_custom_object("image.openshift.io", "v1", NS, "imagestreams", "broken"),
               lambda s: any(c.get("type") == "ImportSuccess" for t in (s.get("status") or {}).get("tags") or []
@@ -182,13 +195,12 @@ def test_cluster_checks_find_each_break_and_site_parts_repair(lab, lab_exec, api
             assert s not in text
 
         # ---- the parts of site.yml that own them repair them
-        for pb in ("playbooks/registry_credentials.yml", "playbooks/cluster_registry_secrets.yml",
-                   "playbooks/integrated_registry.yml"):
+        for pb in REPAIR:
             rc, fix = labtools.run_playbook(pb)
             assert rc == 0, fix[-3000:]
         repaired = True
-        custom.delete_namespaced_custom_object("image.openshift.io", "v1", NS, "imagestreams", "broken")
-        custom.delete_namespaced_custom_object("image.openshift.io", "v1", NS, "imagestreams", "old")
+        _delete_stream(custom, "broken")
+        _delete_stream(custom, "old")
         _wait(lambda: custom.get_namespaced_custom_object("apps.openshift.io", "v1", "default", "deploymentconfigs",
                                                           "docker-registry"),
               lambda d: (d.get("status") or {}).get("availableReplicas"), "docker-registry available again")
@@ -202,6 +214,8 @@ def test_cluster_checks_find_each_break_and_site_parts_repair(lab, lab_exec, api
             lab_exec("node2", "cat > %s && chmod 600 %s" % (CONFIG, CONFIG), input=node2_before)
             for pb in ("playbooks/cluster_registry_secrets.yml", "playbooks/integrated_registry.yml"):
                 labtools.run_playbook(pb)
+        for name in ("broken", "old"):
+            _delete_stream(custom, name)
         try:
             core.delete_namespace(NS)
         except Exception:
