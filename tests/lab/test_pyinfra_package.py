@@ -83,7 +83,8 @@ def run_deploy(python, lab, workdir, body, *args):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(PYTHONUNBUFFERED="1", NO_COLOR="1", PYINFRA_PROGRESS="off")
     node2 = next(h["address"] for h in lab["hosts"] if h["name"] == "node2")
-    return subprocess.run([str(python), "-m", "pyinfra", lab["inventory"]["pyinfra"], str(deploy), "-y", "-vv",
+    yes = [] if "--dry" in args else ["-y"]  # with -y, --dry skips the change detection
+    return subprocess.run([str(python), "-m", "pyinfra", lab["inventory"]["pyinfra"], str(deploy)] + yes + ["-vv",
                            "--limit", node2] + list(args), cwd=str(workdir), env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, universal_newlines=True, timeout=600)
 
@@ -130,6 +131,13 @@ def test_user_deploy_with_the_installed_package(lab, lab_exec, venv, tmp_path, c
     assert got[1:3] == ["600 root", "700 root"]
     leaked = [s for s in lab_secrets(lab) if s in r.stdout]
     assert not leaked, "lab secret in the pyinfra output (-vv)"
+
+    # --dry (what would change): the file is up to date, so the write is no change; nothing is run
+    r = run_deploy(venv, lab, tmp_path, USER_DEPLOY, "--dry")
+    assert r.returncode == 0, r.stdout[-3000:]
+    assert "registry credentials %s are up to date" % PATH in r.stdout
+    assert "okd-registry-write" not in r.stdout
+    assert not [s for s in lab_secrets(lab) if s in r.stdout]
 
     # the same deploy with empty okd_registries: the role's error, non-zero, the file untouched
     r = run_deploy(venv, lab, tmp_path, USER_DEPLOY, "--data", "okd_registries=[]")
