@@ -50,7 +50,7 @@ collection: deps
 	$(VENV)/bin/ansible-galaxy collection build --force --output-path build/
 
 # ansible-test sanity, offline, with ansible-core 2.19 and 2.16 (docs/installing.md "Sanity and lint");
-# not yet part of `make test`: it does not pass yet (see tests/sanity/ignore-*.txt for what is ignored)
+# make test runs it too (tests/unit/test_sanity.py); tests/sanity/ignore-*.txt says what is ignored and why
 .venv-sanity/.installed: requirements.txt tests/sanity/setup-venv.sh tests/sanity/get_pip_offline.py
 	tests/sanity/setup-venv.sh .venv-sanity "$$(grep '^ansible-core==' requirements.txt)" $(PYTHON)
 	touch $@

@@ -324,8 +324,8 @@ def pem_certificates(pem):
 
 def certificate_info(der):
     """{"not_after": naive UTC datetime, "dns": [..], "ip": [..]} of a DER certificate."""
-    _, s, e = _der(der, 0)
-    _, ts, te = _der(der, s)  # tbsCertificate
+    _tag, s, e = _der(der, 0)
+    _tag, ts, te = _der(der, s)  # tbsCertificate
     fields = list(_children(der, ts, te))
     i = 1 if fields and fields[0][0] == 0xA0 else 0  # [0] version
     validity = fields[i + 3]
@@ -335,13 +335,13 @@ def certificate_info(der):
     for tag, fs, fe in fields[i + 6:]:
         if tag != 0xA3:
             continue
-        _, xs, xe = _der(der, fs)  # Extensions SEQUENCE
-        for _, es, ee in _children(der, xs, xe):
+        _tag, xs, xe = _der(der, fs)  # Extensions SEQUENCE
+        for _etag, es, ee in _children(der, xs, xe):
             parts = list(_children(der, es, ee))
             if der[parts[0][1] - 2:parts[0][2]] != _SAN_OID:
                 continue
             octets = parts[-1]
-            _, gs, ge = _der(der, octets[1])
+            _tag, gs, ge = _der(der, octets[1])
             for gtag, ns, ne in _children(der, gs, ge):
                 if gtag == 0x82:
                     dns.append(der[ns:ne].decode("ascii").lower())
@@ -531,8 +531,8 @@ def junit_xml(report):
             suites.append(suite)
         order.append((suite, r))
     out = ['<?xml version="1.0" encoding="UTF-8"?>']
-    total_f = sum(1 for _, r in rows if r["status"] == FAIL)
-    total_s = sum(1 for _, r in rows if r["status"] in (SKIP, UNTESTED, WARN))
+    total_f = sum(1 for _suite, r in rows if r["status"] == FAIL)
+    total_s = sum(1 for _suite, r in rows if r["status"] in (SKIP, UNTESTED, WARN))
     out.append('<testsuites name="okd-registry-toolkit compliance" tests="%d" failures="%d" skipped="%d">'
                % (len(rows), total_f, total_s))
     for suite in suites:
@@ -541,14 +541,14 @@ def junit_xml(report):
             quoteattr(suite), len(mine), sum(1 for r in mine if r["status"] == FAIL),
             sum(1 for r in mine if r["status"] in (SKIP, UNTESTED, WARN))))
         for r in mine:
-            out.append('    <testcase classname=%s name=%s>' % (quoteattr("compliance.%s" % suite),
-                                                               quoteattr(_case_name(r))))
+            out.append('    <testcase classname=%s name=%s>'
+                       % (quoteattr("compliance.%s" % suite), quoteattr(_case_name(r))))
             out.append('      <properties><property name="status" value=%s/></properties>'
                        % quoteattr(r["status"]))
             msg = r.get("message") or ""
             if r["status"] == FAIL:
-                out.append('      <failure message=%s type="%s">%s</failure>' % (quoteattr(msg), r["check"],
-                                                                                escape(msg)))
+                out.append('      <failure message=%s type="%s">%s</failure>'
+                           % (quoteattr(msg), r["check"], escape(msg)))
             elif r["status"] in (SKIP, UNTESTED, WARN):
                 out.append('      <skipped message=%s/>' % quoteattr("%s: %s" % (r["status"], msg)))
             out.append('    </testcase>')
@@ -562,13 +562,13 @@ def report_table(report):
     rows = _report_rows(report)
     lines = []
     head = ("STATUS", "WHERE", "CHECK", "MESSAGE")
-    w_where = max([len(head[1])] + [len(s) for s, _ in rows])
-    w_check = max([len(head[2])] + [len(r["check"]) for _, r in rows])
+    w_where = max([len(head[1])] + [len(s) for s, _r in rows])
+    w_check = max([len(head[2])] + [len(r["check"]) for _suite, r in rows])
     fmt = "%-8s %-" + str(w_where) + "s %-" + str(w_check) + "s %s"
     lines.append(fmt % head)
     for suite, r in rows:
         lines.append(fmt % (r["status"].upper(), suite, r["check"], r.get("message") or ""))
-    counts = summarize([r for _, r in rows])["counts"]
+    counts = summarize([r for _suite, r in rows])["counts"]
     lines.append("%d checks: %d pass, %d fail, %d warn, %d skip, %d untested" % (
         len(rows), counts[PASS], counts[FAIL], counts[WARN], counts[SKIP], counts[UNTESTED]))
     return "\n".join(lines)

@@ -21,7 +21,7 @@ description:
   - "Credentials are compared here, in memory, in constant time; results never carry a secret or a
     fingerprint of one. Runs on the controller (C(delegate_to: localhost))."
 version_added: "0.2.0"
-author: okd-registry-toolkit developers
+author: okd-registry-toolkit developers (!UNKNOWN)
 extends_documentation_fragment:
   - okd.registry_toolkit.okd_api
 options:
@@ -227,7 +227,7 @@ def run(module, client):
         secret = _get(client, "Secret", iss["namespace"], iss["name"])
         access = None
         if p["verify_access"] and secret is not None:
-            config, _ = cc.secret_config(secret)
+            config = cc.secret_config(secret)[0]
             creds = get_credentials(config, iss["registry"]) if config is not None else None
             if creds is not None:
                 transport = make_urllib_transport(ca_file=p["registry_ca_file"],
@@ -272,7 +272,7 @@ def run(module, client):
 def main():
     spec = k8s_argument_spec()
     spec.update(
-        imagestreamsecret=dict(type="dict", options=dict(
+        imagestreamsecret=dict(type="dict", no_log=False, options=dict(
             name=dict(type="str", default="imagestreamsecret"),
             namespace=dict(type="str", default="openshift"),
             registry=dict(type="str", required=True),
@@ -295,7 +295,7 @@ def main():
             cert_secret_name=dict(type="str", default="registry-certificates"),
             cert_renew_days=dict(type="int", default=30),
         )),
-        pull_secrets=dict(type="list", elements="dict", default=[], options=dict(
+        pull_secrets=dict(type="list", elements="dict", default=[], no_log=False, options=dict(
             namespace=dict(type="str", required=True),
             name=dict(type="str", required=True),
             registries=dict(type="list", elements="str", default=[]),

@@ -20,11 +20,13 @@ options:
     required: true
 attributes:
   check_mode:
+    description: Changes nothing, so the same in check mode.
     support: full
   diff_mode:
+    description: Changes nothing, so there is no diff.
     support: none
 author:
-  - okd-registry-toolkit contributors
+  - okd-registry-toolkit contributors (!UNKNOWN)
 """
 
 EXAMPLES = r"""
@@ -40,5 +42,22 @@ msg:
   returned: always
 """
 
-if __name__ == "__main__":  # pragma: no cover - the action plugin runs instead
-    raise SystemExit("okd_warn runs as an action plugin on the controller")
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.six import string_types
+
+
+def main():
+    """The same as the action plugin (which Ansible runs instead on the controller), for the module path."""
+    module = AnsibleModule(argument_spec=dict(msg=dict(type="raw", required=True)), supports_check_mode=True)
+    msg = module.params["msg"]
+    msg = [msg] if isinstance(msg, string_types) else (msg or [])
+    if not isinstance(msg, (list, tuple)) or not all(isinstance(m, string_types) for m in msg):
+        module.fail_json(msg="okd_warn: msg must be a string or a list of strings")
+    shown = [m for m in msg if m]
+    for m in shown:
+        module.warn(m)
+    module.exit_json(changed=False, msg="%d warning(s)" % len(shown))
+
+
+if __name__ == "__main__":
+    main()

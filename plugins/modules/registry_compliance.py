@@ -18,7 +18,7 @@ description:
     check, what is wrong. Secrets are never returned, nor any fingerprint of them: credentials are compared
     on the host."
 version_added: "0.1.0"
-author: okd-registry-toolkit developers
+author: okd-registry-toolkit developers (!UNKNOWN)
 options:
   paths:
     description: Credentials files to check.
