@@ -218,11 +218,10 @@ def _items(client, kind, namespace):
     return (out or {}).get("items") or []
 
 
-def run(module, client):
+def run(module, client, nodes):
     p = module.params
     results = []
     iss = p["imagestreamsecret"]
-    nodes = p["node_configs"]
     if iss:
         secret = _get(client, "Secret", iss["namespace"], iss["name"])
         access = None
@@ -310,11 +309,15 @@ def main():
             and module.params["master"] not in module.params["node_configs"]:
         module.fail_json(msg="master %s is not a key of node_configs (hosts: %s)" % (
             module.params["master"], ", ".join(sorted(module.params["node_configs"]))))
-    if module.params["node_configs"] and module.params["node_configs_base64"]:
-        module.params["node_configs"] = dict((h, _b64text(v)) for h, v in module.params["node_configs"].items())
+    nodes = module.params["node_configs"]
+    if nodes and module.params["node_configs_base64"]:
+        # decoded into a copy: module.params is what Ansible returns as `invocation`, masked by the values
+        # it was given (the base64); the decoded files are masked in any output too
+        nodes = dict((h, _b64text(v)) for h, v in nodes.items())
+        module.no_log_values.update(text for text in nodes.values() if text)
     try:
         with Client.from_params(module.params) as client:
-            results = run(module, client)
+            results = run(module, client, nodes)
     except ToolkitError as e:
         module.fail_json(msg=e.msg)
     summary = cc.summarize(results)
