@@ -27,9 +27,11 @@ def bundled_collection(name):
     """Directory of a collection bundled by the `ansible` PyPI package (e.g. 'kubernetes/core'), found the
     way docs/installing.md says: os.path.dirname(list(ansible_collections.__path__)[0])."""
     import ansible_collections
-    d = Path(os.path.dirname(list(ansible_collections.__path__)[0])) / "ansible_collections" / name
-    if (d / "MANIFEST.json").is_file():
-        return d
+    # a namespace package: other tests of the session may have put the checkout's .collections first
+    for entry in list(ansible_collections.__path__):
+        d = Path(os.path.dirname(entry)) / "ansible_collections" / name
+        if (d / "MANIFEST.json").is_file():
+            return d
     raise AssertionError("collection %s not found in the ansible package (pip install ansible)" % name)
 
 
