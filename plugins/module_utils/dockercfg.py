@@ -30,23 +30,13 @@ import hmac
 import json
 import os
 import re
-import sys
 from collections import OrderedDict
 
 from .errors import ToolkitError
-
-_PY2 = sys.version_info[0] == 2
-if _PY2:  # pragma: no cover - exercised by the Python 2.7 run of the unit tests
-    _text_type = type(u"")  # unicode on Python 2
-    _binary_type = str
-    _string_types = (str, _text_type)
-else:
-    _text_type = str
-    _binary_type = bytes
-    _string_types = (str,)
-
-# the key docker uses for Docker Hub in config.json, and the registry-key model (path scopes)
-from .registry_entry import (  # noqa: E402
+# the key docker uses for Docker Hub in config.json, the registry-key model (path scopes), and the
+# Python 2/3 text types (defined once, there)
+from .registry_entry import (
+    _PY2, _binary_type, _string_types, _text_type,
     DOCKER_HUB_KEY, entry_key, file_key, lookup_keys, normalize_key as _canonical_key, registry_entry, split_key)
 
 #: entry fields that hold credentials; replaced when new credentials are set
