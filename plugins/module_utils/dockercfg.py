@@ -36,7 +36,7 @@ from .errors import ToolkitError
 # the key docker uses for Docker Hub in config.json, the registry-key model (path scopes), and the
 # Python 2/3 text types (defined once, there)
 from .registry_entry import (
-    _PY2, _binary_type, _string_types, _text_type,
+    _PY2, _binary_type, _native, _string_types, _text as _to_text, _text_type,
     DOCKER_HUB_KEY, entry_key, file_key, lookup_keys, normalize_key as _canonical_key, registry_entry, split_key)
 
 #: entry fields that hold credentials; replaced when new credentials are set
@@ -50,34 +50,12 @@ _BASE64_RE = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
 _CONTROL_RE = re.compile(u"[\x00-\x1f\x7f]")
 
 
-def _to_text(value, what):
-    """Return ``value`` as text; bytes are decoded as UTF-8."""
-    if isinstance(value, _text_type):
-        return value
-    if isinstance(value, _binary_type):
-        try:
-            return value.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ToolkitError("%s is not valid UTF-8 text" % what)
-    raise ToolkitError("%s must be a string, got %s" % (what, type(value).__name__))
-
-
 def _utf8(text):
     """Text -> UTF-8 bytes; a lone surrogate (JSON allows "\\ud800") is kept as is instead of raising."""
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:  # Python 3 only: Python 2 encodes lone surrogates without complaint
         return text.encode("utf-8", "surrogatepass")
-
-
-def _native(value):
-    """Text -> the native ``str`` of this Python (ASCII-safe on Python 2)."""
-    if _PY2 and isinstance(value, _text_type):
-        try:
-            return value.encode("ascii")
-        except UnicodeEncodeError:
-            return value
-    return value
 
 
 # --------------------------------------------------------------------------- parsing
