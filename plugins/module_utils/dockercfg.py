@@ -36,7 +36,7 @@ from .errors import ToolkitError
 # the key docker uses for Docker Hub in config.json, the registry-key model (path scopes), and the
 # Python 2/3 text types (defined once, there)
 from .registry_entry import (
-    _PY2, _binary_type, _native, _string_types, _text as _to_text, _text_type,
+    _binary_type, _native, _string_types, _text as _to_text, _text_type,
     DOCKER_HUB_KEY, entry_key, file_key, lookup_keys, normalize_key as _canonical_key, registry_entry, split_key)
 
 #: entry fields that hold credentials; replaced when new credentials are set
