@@ -3,11 +3,16 @@
 # (groups, children, vars precedence, values as Ansible reads them, the core mapping, the file's own keys win).
 import os
 
+import pytest
+
+# The module loads the INI at import unless told not to. The switch is set for the import only: left in
+# os.environ it would reach every later subprocess of the test session (a lab test's pyinfra run then
+# saw an empty inventory, ran on no host and exited 0).
 os.environ["OKD_INSTALLER_INVENTORY_NO_LOAD"] = "1"
-
-import pytest  # noqa: E402
-
-from pyinfra_deploys import installer_inventory as ii  # noqa: E402
+try:
+    from pyinfra_deploys import installer_inventory as ii
+finally:
+    del os.environ["OKD_INSTALLER_INVENTORY_NO_LOAD"]
 
 TRAP = u'q\'uo"te $HOME | `id` sp ace \u00fc\u20ac'
 INI = u"""
