@@ -427,6 +427,88 @@ def rollout(api, ns, name, t_now):
     return True
 
 
+def set_deployment_status(api, ns, name, version, ready, message=None, t_now=None):
+    """What the lab's kubelet reports for rollout `version` of DeploymentConfig ns/name: its pods' containers
+    run and pass their readiness probes (`ready` True), or they do not (`ready` False, `message`: the
+    process's own error, e.g. distribution's "open /etc/secrets/registry.crt: no such file or directory").
+
+    Takes api.lock itself (call it from any thread; not with the lock held). The pods of RC `<name>-<version>`
+    get phase Running and condition Ready True/False (the container's `state.waiting` carries the message,
+    reason CrashLoopBackOff, as a 3.11 kubelet reports a container that exits); the RC's ready/available
+    counts follow; the DC's replica counts and its conditions are recomputed like calculateStatus /
+    updateConditions (origin `pkg/apps/controller/deploymentconfig/deploymentconfig_controller.go`):
+    `Available` True "Deployment config has minimum availability." or False, and `Progressing` True
+    (NewReplicationControllerAvailable) or False (ProgressDeadlineExceeded, the deployer's timeout collapsed;
+    lab addition: the message ends with ": <message>"). A `version` that is no longer the DC's latestVersion
+    is ignored (a superseded rollout). Returns the DC as written, or None when nothing was written."""
+    from .api import now
+    t_now = t_now or now()
+    with api.lock:
+        store = api.store
+        dc = store.get("deploymentconfigs.apps.openshift.io", ns, name)
+        if dc is None or int((dc.get("status") or {}).get("latestVersion") or 0) != int(version):
+            return None
+        rc_name = "%s-%d" % (name, int(version))
+        rc = store.get("replicationcontrollers", ns, rc_name)
+        if rc is None:
+            return None
+        pods = [p for p in store.items("pods", ns)
+                if rc["metadata"]["uid"] in [o.get("uid") for o in p["metadata"].get("ownerReferences") or []]]
+        for pod in pods:
+            pst = pod.setdefault("status", {})
+            pst["phase"] = "Running"
+            conds = [c for c in pst.get("conditions") or [] if c.get("type") != "Ready"]
+            ready_cond = {"type": "Ready", "status": "True" if ready else "False", "lastTransitionTime": t_now}
+            if not ready:
+                ready_cond.update({"reason": "ContainersNotReady", "message": "containers with unready status"})
+            conds.append(ready_cond)
+            pst["conditions"] = conds
+            cstat = []
+            for c in (pod.get("spec") or {}).get("containers") or []:
+                cs = {"name": c.get("name"), "image": c.get("image"), "ready": bool(ready), "restartCount": 0}
+                cs["state"] = {"running": {"startedAt": t_now}} if ready else                     {"waiting": {"reason": "CrashLoopBackOff", "message": message or ""}}
+                cstat.append(cs)
+            pst["containerStatuses"] = cstat
+            pod["metadata"]["resourceVersion"] = store.next_rv()
+            store.put("pods", pod)
+        n_ready = len(pods) if ready else 0
+        replicas = int((rc.get("spec") or {}).get("replicas") or 0)
+        rst = dict(rc.get("status") or {})
+        rst.update({"replicas": len(pods), "readyReplicas": n_ready, "availableReplicas": n_ready})
+        rc["status"] = rst
+        rc["metadata"].setdefault("annotations", {})["openshift.io/deployment.phase"] = \
+            "Complete" if ready else "Failed"
+        rc["metadata"]["resourceVersion"] = store.next_rv()
+        store.put("replicationcontrollers", rc)
+        st = copy.deepcopy(dc.get("status") or {})
+        conds = list(st.get("conditions") or [])
+        st.update({"replicas": len(pods), "updatedReplicas": len(pods), "availableReplicas": n_ready,
+                   "readyReplicas": n_ready, "unavailableReplicas": max(0, replicas - n_ready)})
+        max_unavailable = 0 if replicas < 4 else replicas // 4
+        if n_ready > 0 and n_ready >= replicas - max_unavailable:
+            _set_condition(conds, _condition("Available", "True", "", "Deployment config has minimum availability.",
+                                             t_now))
+            _set_condition(conds, _condition("Progressing", "True", "NewReplicationControllerAvailable",
+                                             'replication controller "%s" successfully rolled out' % rc_name, t_now))
+        else:
+            _set_condition(conds, _condition("Available", "False", "",
+                                             "Deployment config does not have minimum availability.", t_now))
+            if not ready:
+                msg = 'replication controller "%s" has failed progressing' % rc_name
+                if message:
+                    msg += ": " + message
+                _set_condition(conds, _condition("Progressing", "False", "ProgressDeadlineExceeded", msg, t_now))
+        st["conditions"] = conds
+        if st == dc.get("status"):
+            store.save()
+            return dc
+        dc["status"] = st
+        dc["metadata"]["resourceVersion"] = store.next_rv()
+        store.put("deploymentconfigs.apps.openshift.io", dc)
+        store.save()
+        return copy.deepcopy(dc)
+
+
 def delete_owned(api, ns, owner_uid, kinds=None):
     """Garbage collection (background propagation) of the objects in ns whose ownerReferences name
     owner_uid, recursively (call with api.lock held)."""
