@@ -298,6 +298,16 @@ def _merge_key(path):
     return MERGE_KEYS.get(tuple(path))
 
 
+# In a list with merge semantics (MERGE_KEYS), an item {KEY: value, "$patch": "delete"} means "no item with
+# this key" (the strategic-merge-patch directive of Kubernetes): e.g. an env entry a role set earlier and no
+# longer wants. It is never sent: the item is dropped from the list the patch (or a create) carries.
+DELETE_DIRECTIVE = ("$patch", "delete")
+
+
+def _is_delete(item):
+    return isinstance(item, dict) and item.get(DELETE_DIRECTIVE[0]) == DELETE_DIRECTIVE[1]
+
+
 _QUANTITY_RE = re.compile(r"^([+-]?)([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(.*)$")
 _BINARY_SUFFIX = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
 _DECIMAL_SUFFIX = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
@@ -352,6 +362,8 @@ def is_zero(value):
 def _equal(desired, live, path):
     """Is ``desired`` (a subset) satisfied by ``live``? Absent live keys equal zero values."""
     if live is None:
+        if isinstance(desired, list) and desired and all(_is_delete(i) for i in desired):
+            return True
         return desired is None or is_zero(desired)
     if isinstance(desired, dict):
         if not isinstance(live, dict):
@@ -372,7 +384,8 @@ def _equal(desired, live, path):
         key = _merge_key(path)
         if key and all(isinstance(i, dict) and key in i for i in desired):
             index = dict((i.get(key), i) for i in live if isinstance(i, dict))
-            return all(d[key] in index and _equal(d, index[d[key]], path) for d in desired)
+            return all((d[key] not in index) if _is_delete(d) else (d[key] in index and _equal(d, index[d[key]], path))
+                       for d in desired)
         if len(desired) != len(live):
             return False
         return all(_equal(d, l, path) for d, l in zip(desired, live))
@@ -405,10 +418,13 @@ def _merged(desired, live, path):
         key = _merge_key(path)
         if key and all(isinstance(i, dict) and key in i for i in desired):
             out = []
-            wanted = dict((d[key], d) for d in desired)
-            seen = set()
+            wanted = dict((d[key], d) for d in desired if not _is_delete(d))
+            deleted = set(d[key] for d in desired if _is_delete(d))
+            seen = set(deleted)
             for item in live:
                 k = item.get(key) if isinstance(item, dict) else None
+                if k in deleted:
+                    continue
                 if k in wanted:
                     out.append(_merged(wanted[k], item, path))
                     seen.add(k)
@@ -423,7 +439,7 @@ def strip_none(value):
     if isinstance(value, dict):
         return dict((k, strip_none(v)) for k, v in value.items() if v is not None)
     if isinstance(value, list):
-        return [strip_none(v) for v in value]
+        return [strip_none(v) for v in value if not _is_delete(v)]
     return value
 
 
