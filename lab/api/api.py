@@ -10,20 +10,17 @@ import secrets as _random
 import threading
 import uuid
 
-from . import controllers, patch as patchlib, quantity, resources, validation
+from . import controllers, patch as patchlib, quantity, resources, strategies, validation
 from .resources import BY_KEY
 
 DEFAULT_NAMESPACES = ["default", "kube-public", "kube-system", "openshift", "openshift-infra", "openshift-node"]
 IMMORTAL_NAMESPACES = ("default", "kube-system", "kube-public")   # the apiserver's lifecycle admission
 DEFAULT_SERVICE_ACCOUNTS = ["builder", "default", "deployer"]
 INTERNAL_REGISTRY = "docker-registry.default.svc:5000"
-ROUTER_DOMAIN = "apps.lab.test"
+ROUTER_DOMAIN = strategies.ROUTER_DOMAIN
 MAX_REPOSITORY_TAGS = 50
-REPO_CHECK = "openshift.io/image.dockerRepositoryCheck"
+REPO_CHECK = strategies.REPO_CHECK
 
-GENERATION_TYPES = {"deployments.apps", "daemonsets.apps", "statefulsets.apps", "replicasets.apps",
-                    "replicationcontrollers", "deploymentconfigs.apps.openshift.io",
-                    "imagestreams.image.openshift.io"}
 
 PATCH_TYPES = {"application/json-patch+json": "json", "application/merge-patch+json": "merge",
                "application/strategic-merge-patch+json": "strategic"}
@@ -95,132 +92,14 @@ def not_found_ns(ns):
 
 
 # ------------------------------------------------------------------------------------------ validation
-_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-_DATA_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
-_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
-
-
+# per kind: lab/api/strategies.py (one REST strategy per kind, like the apiserver's strategy.go files)
 def name_problem(key, name):
-    if key == "namespaces":
-        if len(name) > 63 or not _LABEL.match(name):
-            return ("a DNS-1123 label must consist of lower case alphanumeric characters or '-', and must start "
-                    "and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for "
-                    "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")
-    elif key == "services":
-        if len(name) > 63 or not _DNS1035.match(name):
-            return ("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
-                    "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or "
-                    "'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')")
-    elif key.endswith("rbac.authorization.k8s.io") or key in ("images.image.openshift.io",
-                                                              "imagestreams.image.openshift.io",
-                                                              "securitycontextconstraints.security.openshift.io"):
-        if name in (".", "..") or "/" in name or "%" in name:
-            return 'may not be "." or ".." and may not contain "/" or "%"'
-    else:
-        if len(name) > 253 or not _SUBDOMAIN.match(name):
-            return ("a DNS-1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and "
-                    "must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
-                    "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
-    return None
+    return strategies.for_key(key).name_problem(name)
 
 
 def _validate(r, obj, old):
-    """Type-specific validation -> list of causes (field, reason, message)."""
-    causes = []
-    key = r.key
-    md = obj.get("metadata") or {}
-    for f in ("labels", "annotations"):
-        v = md.get(f)
-        if v is not None and (not isinstance(v, dict) or not all(isinstance(x, str) for x in v.values())):
-            causes.append(("metadata." + f, "FieldValueInvalid", "Invalid value: must be a map of strings"))
-    if key == "secrets":
-        data = obj.get("data") or {}
-        for k in data:
-            if not _DATA_KEY.match(k):
-                causes.append(("data[%s]" % k, "FieldValueInvalid",
-                               'Invalid value: "%s": a valid config key must consist of alphanumeric characters, '
-                               "'-', '_' or '.'" % k))
-        t = obj.get("type")
-        required = {"kubernetes.io/dockerconfigjson": ".dockerconfigjson", "kubernetes.io/dockercfg": ".dockercfg"}
-        if t in required:
-            k = required[t]
-            if k not in data:
-                causes.append(("data[%s]" % k, "FieldValueRequired", "Required value"))
-            else:
-                try:
-                    doc = json.loads(base64.b64decode(data[k]).decode("utf-8"))
-                    if not isinstance(doc, dict):
-                        raise ValueError("not an object")
-                except (ValueError, UnicodeDecodeError) as e:
-                    causes.append(("data[%s]" % k, "FieldValueInvalid", "Invalid value: \"<secret contents "
-                                   "redacted>\": %s" % e))
-        if t == "kubernetes.io/tls":
-            for k in ("tls.crt", "tls.key"):
-                if k not in data:
-                    causes.append(("data[%s]" % k, "FieldValueRequired", "Required value"))
-        if t == "kubernetes.io/basic-auth" and not ({"username", "password"} & set(data)):
-            causes.append(("data[username]", "FieldValueRequired", "Required value"))
-        if old is not None and old.get("type") != obj.get("type"):
-            causes.append(("type", "FieldValueInvalid", "Invalid value: %s: field is immutable"
-                           % json.dumps(obj.get("type"))))
-    elif key == "configmaps":
-        for f in ("data", "binaryData"):
-            for k in obj.get(f) or {}:
-                if not _DATA_KEY.match(k):
-                    causes.append(("%s[%s]" % (f, k), "FieldValueInvalid", 'Invalid value: "%s": a valid config '
-                                   "key must consist of alphanumeric characters, '-', '_' or '.'" % k))
-    elif key in ("rolebindings.rbac.authorization.k8s.io", "clusterrolebindings.rbac.authorization.k8s.io"):
-        ref = obj.get("roleRef") or {}
-        if not ref.get("name"):
-            causes.append(("roleRef.name", "FieldValueRequired", "Required value"))
-        if ref.get("kind") not in ("Role", "ClusterRole"):
-            causes.append(("roleRef.kind", "FieldValueNotSupported",
-                           'Unsupported value: %s: supported values: "Role", "ClusterRole"'
-                           % json.dumps(ref.get("kind"))))
-        if old is not None and old.get("roleRef") != obj.get("roleRef"):
-            causes.append(("roleRef", "FieldValueInvalid", "Invalid value: cannot change roleRef"))
-        for i, s in enumerate(obj.get("subjects") or []):
-            if not s.get("name"):
-                causes.append(("subjects[%d].name" % i, "FieldValueRequired", "Required value"))
-            if s.get("kind") not in ("User", "Group", "ServiceAccount", "SystemUser", "SystemGroup"):
-                causes.append(("subjects[%d].kind" % i, "FieldValueNotSupported", "Unsupported value: %s"
-                               % json.dumps(s.get("kind"))))
-    elif key == "services":
-        spec = obj.get("spec") or {}
-        if not spec.get("ports") and spec.get("type", "ClusterIP") != "ExternalName" \
-                and spec.get("clusterIP") != "None":
-            causes.append(("spec.ports", "FieldValueRequired", "Required value"))
-        for i, p in enumerate(spec.get("ports") or []):
-            if not isinstance(p.get("port"), int) or not 0 < p["port"] < 65536:
-                causes.append(("spec.ports[%d].port" % i, "FieldValueInvalid",
-                               "Invalid value: %s: must be between 1 and 65535, inclusive" % json.dumps(p.get("port"))))
-    elif key == "imagestreams.image.openshift.io":
-        seen = set()
-        for i, t in enumerate((obj.get("spec") or {}).get("tags") or []):
-            n = t.get("name")
-            if not n or not _TAG.match(n):
-                causes.append(("spec.tags[%d].name" % i, "FieldValueInvalid", "Invalid value: %s: must be a valid "
-                               "image tag" % json.dumps(n)))
-            elif n in seen:
-                causes.append(("spec.tags[%d].name" % i, "FieldValueDuplicate", "Duplicate value: %s" % json.dumps(n)))
-            seen.add(n)
-            frm = t.get("from")
-            if frm is not None:
-                if frm.get("kind") not in ("DockerImage", "ImageStreamTag", "ImageStreamImage"):
-                    causes.append(("spec.tags[%s].from.kind" % n, "FieldValueInvalid",
-                                   "Invalid value: %s: valid values are 'DockerImage', 'ImageStreamImage', "
-                                   "'ImageStreamTag'" % json.dumps(frm.get("kind"))))
-                if not frm.get("name"):
-                    causes.append(("spec.tags[%s].from.name" % n, "FieldValueRequired", "Required value"))
-    elif key == "routes.route.openshift.io":
-        to = (obj.get("spec") or {}).get("to") or {}
-        if not to.get("name"):
-            causes.append(("spec.to.name", "FieldValueRequired", "Required value"))
-    # pod templates (1.11 ValidatePodTemplateSpec) and PVC updates: lab/api/validation.py
-    causes.extend(validation.validate(key, obj, old))
-    return causes
+    """All validation causes (field, reason, message) of a write (strategies.validate)."""
+    return strategies.validate(r, obj, old)
 
 
 # ------------------------------------------------------------------------------------------ selectors
@@ -401,106 +280,14 @@ class Api(ImageStreams):
 
     # ---------------------------------------------------------------- normalisation (defaults)
     def _normalize(self, r, obj, old, user):
+        """PrepareForCreate/PrepareForUpdate and defaults: common metadata, the kind's strategy, then the
+        1.11 pod-spec defaults and canonical quantities (lab/api/validation.py, quantity.py)."""
         key = r.key
         md = obj["metadata"]
         for f in ("labels", "annotations"):
             if f in md and not md[f]:
                 md.pop(f)
-        if key == "secrets":
-            data = obj.get("data")
-            if data is None:
-                data = {}
-            if not isinstance(data, dict):
-                raise bad_request("Secret.data must be an object")
-            for k, v in list(data.items()):
-                if v is None:
-                    v = ""
-                try:
-                    data[k] = base64.b64encode(base64.b64decode(v, validate=True)).decode("ascii")
-                except (ValueError, TypeError):
-                    raise bad_request("Secret in version \"v1\" cannot be handled as a Secret: v1.Secret.Data: "
-                                      "decode base64: illegal base64 data in key %r" % k)
-            sd = obj.pop("stringData", None)
-            if sd:
-                if not isinstance(sd, dict):
-                    raise bad_request("Secret.stringData must be an object")
-                for k, v in sd.items():
-                    data[k] = base64.b64encode(str("" if v is None else v).encode("utf-8")).decode("ascii")
-            if data:
-                obj["data"] = data
-            else:
-                obj.pop("data", None)
-            obj["type"] = obj.get("type") or "Opaque"
-        elif key == "configmaps":
-            for f in ("data", "binaryData"):
-                if f in obj and not obj[f]:
-                    obj.pop(f)
-        elif key == "namespaces":
-            spec = obj.get("spec") or {}
-            spec.setdefault("finalizers", ["openshift.io/origin", "kubernetes"])
-            obj["spec"] = spec
-            obj["status"] = (old or {}).get("status") or {"phase": "Active"}
-            if old is None:
-                ann = md.setdefault("annotations", {})
-                ann.setdefault("openshift.io/sa.scc.mcs", "s0:c%d,c%d" % (10 + self.store.rv % 20, 5))
-                ann.setdefault("openshift.io/sa.scc.supplemental-groups", "1000%02d0000/10000" % (self.store.rv % 90 + 10))
-                ann.setdefault("openshift.io/sa.scc.uid-range", "1000%02d0000/10000" % (self.store.rv % 90 + 10))
-        elif key == "services":
-            spec = obj.setdefault("spec", {})
-            spec.setdefault("type", "ClusterIP")
-            spec.setdefault("sessionAffinity", "None")
-            if old is not None and not spec.get("clusterIP"):
-                spec["clusterIP"] = (old.get("spec") or {}).get("clusterIP")
-            if not spec.get("clusterIP") and spec["type"] != "ExternalName":
-                spec["clusterIP"] = self._allocate_ip()
-            for p in spec.get("ports") or []:
-                p.setdefault("protocol", "TCP")
-                p.setdefault("targetPort", p.get("port"))
-            obj.setdefault("status", {"loadBalancer": {}})
-        elif key == "routes.route.openshift.io":
-            spec = obj.setdefault("spec", {})
-            if not spec.get("host"):
-                spec["host"] = "%s-%s.%s" % (md["name"], md.get("namespace"), ROUTER_DOMAIN)
-            to = spec.get("to") or {}
-            to.setdefault("kind", "Service")
-            to.setdefault("weight", 100)
-            spec["wildcardPolicy"] = spec.get("wildcardPolicy") or "None"
-            if old is None or (old.get("spec") or {}).get("host") != spec["host"]:
-                obj["status"] = {"ingress": [{"host": spec["host"], "routerName": "router",
-                                              "routerCanonicalHostname": ROUTER_DOMAIN, "wildcardPolicy": "None",
-                                              "conditions": [{"type": "Admitted", "status": "True",
-                                                              "lastTransitionTime": now()}]}]}
-        elif key == "imagestreams.image.openshift.io":
-            spec = obj.get("spec") or {}
-            obj["spec"] = spec
-            spec.setdefault("lookupPolicy", {"local": False})
-            for t in spec.get("tags") or []:
-                if t.get("importPolicy") is None:
-                    t["importPolicy"] = {}
-                if not (t.get("referencePolicy") or {}).get("type"):
-                    t["referencePolicy"] = {"type": "Source"}
-                if "annotations" in t and not t["annotations"]:
-                    t.pop("annotations")
-            if old is not None and (old.get("spec") or {}).get("dockerImageRepository") != \
-                    spec.get("dockerImageRepository"):
-                (md.get("annotations") or {}).pop(REPO_CHECK, None)
-                if "annotations" in md and not md["annotations"]:
-                    md.pop("annotations")
-            st = obj.setdefault("status", {})
-            st["dockerImageRepository"] = "%s/%s/%s" % (self.internal_registry, md.get("namespace"), md["name"])
-        elif key == "persistentvolumeclaims":
-            obj.setdefault("status", {"phase": "Pending"})
-        elif key == "deploymentconfigs.apps.openshift.io":
-            spec = obj.setdefault("spec", {})
-            if spec.get("triggers") is None:
-                spec["triggers"] = [{"type": "ConfigChange"}]
-            spec.setdefault("strategy", {"type": "Rolling"})
-            spec.setdefault("replicas", 1)
-            spec.setdefault("revisionHistoryLimit", 10)
-            spec.setdefault("test", False)
-            obj.setdefault("status", {"latestVersion": 0, "observedGeneration": 0, "replicas": 0,
-                                      "updatedReplicas": 0, "availableReplicas": 0, "unavailableReplicas": 0})
-        # 1.11 pod-spec defaults and canonical quantities (lab/api/validation.py, quantity.py)
+        strategies.for_key(key).prepare(self, r, obj, old, user)
         validation.default(key, obj)
         try:
             validation.canonicalize(key, obj)
@@ -517,27 +304,8 @@ class Api(ImageStreams):
         raise ApiError(500, "InternalError", "no cluster IPs left")
 
     def _generations(self, r, obj, old):
-        """metadata.generation (and image-stream tag generations) of obj relative to old."""
-        if r.key not in GENERATION_TYPES:
-            obj["metadata"].pop("generation", None)
-            return
-        if r.key == "imagestreams.image.openshift.io":
-            return self.stream_generations(obj, old)    # imagestreams.py: 3.11's strategy.go rules
-        old_gen = int(((old or {}).get("metadata") or {}).get("generation") or 0)
-        if old is None:
-            gen = 1
-        elif obj.get("spec") != old.get("spec"):
-            gen = old_gen + 1
-        else:
-            gen = old_gen
-        obj["metadata"]["generation"] = gen
-        if r.key == "deploymentconfigs.apps.openshift.io":
-            st = obj.setdefault("status", {})
-            triggers = [t.get("type") for t in (obj.get("spec") or {}).get("triggers") or []]
-            tmpl_changed = old is None or (old.get("spec") or {}).get("template") != obj["spec"].get("template")
-            if "ConfigChange" in triggers and tmpl_changed:
-                st["latestVersion"] = int(st.get("latestVersion") or 0) + 1
-            st["observedGeneration"] = gen
+        """metadata.generation (and image-stream tag generations) of obj relative to old (the strategy)."""
+        return strategies.for_key(r.key).generations(self, r, obj, old)
 
     # ---------------------------------------------------------------- create
     def create(self, r, ns, body, user):
@@ -601,11 +369,7 @@ class Api(ImageStreams):
         return obj
 
     def _controllers_on_create(self, r, obj):
-        md = obj["metadata"]
-        if r.key == "namespaces":      # default service accounts, a moment later (controllers.py)
-            self.service_accounts.namespace_created(md["name"])
-        elif r.key == "serviceaccounts":   # token and dockercfg secrets, asynchronously (controllers.py)
-            self.service_accounts.account_created(md["namespace"], md["name"])
+        strategies.for_key(r.key).on_create(self, obj)   # e.g. service accounts' secrets (controllers.py)
 
     def _service_account_secrets(self, sa):
         """OKD's service-account token + dockercfg secrets, referenced from the service account."""
@@ -787,22 +551,9 @@ class Api(ImageStreams):
     def _delete(self, r, ns, name):
         gone = self.store.get(r.key, ns if r.namespaced else None, name)
         self.store.delete(r.key, ns if r.namespaced else None, name)
-        if gone is not None and r.key in ("deploymentconfigs.apps.openshift.io", "replicationcontrollers"):
-            controllers.delete_owned(self, ns, gone["metadata"]["uid"])   # garbage collection of RCs, pods
-        if r.key == "namespaces":
-            for key in self.store.keys():
-                rr = BY_KEY.get(key)
-                if rr is not None and rr.namespaced:
-                    for o in self.store.items(key, name):
-                        self.store.delete(key, name, o["metadata"]["name"])
-            self.store.rv += 1
-        elif r.key == "serviceaccounts":
-            for s in self.store.items("secrets", ns):
-                if (s["metadata"].get("annotations") or {}).get("kubernetes.io/service-account.name") == name:
-                    self.store.delete("secrets", ns, s["metadata"]["name"])
-            self.store.rv += 1
-        else:
-            self.store.rv += 1
+        if gone is not None:
+            strategies.for_key(r.key).on_delete(self, ns, gone)   # garbage collection, namespace content
+        self.store.rv += 1
 
     def delete_collection(self, r, ns, label_selector, field_selector, user):
         lst = self.list(r, ns, label_selector, field_selector)
@@ -814,14 +565,9 @@ class Api(ImageStreams):
 
     # ---------------------------------------------------------------- after-write hooks
     def _after_write(self, r, ns, name, old, obj):
-        """Hooks that must run outside the store lock (they contact registries). Returns the final
-        object to answer with."""
-        if r.key == "deploymentconfigs.apps.openshift.io":
-            controllers.after_dc_write(self, ns, name, old, obj, now())   # RC, SCC admission, DC status
-        if r.key == "imagestreams.image.openshift.io":
-            final = self.after_stream_write(ns, name)   # imagestreams.py: the import runs in the background
-            return final or obj
-        return obj
+        """The strategy's hook that must run outside the store lock (it may contact registries). Returns the
+        final object to answer with."""
+        return strategies.for_key(r.key).after_write(self, ns, name, old, obj)
 
     # ---------------------------------------------------------------- projects
     @staticmethod
