@@ -10,7 +10,7 @@ import secrets as _random
 import threading
 import uuid
 
-from . import controllers, patch as patchlib, quantity, resources, strategies, validation
+from . import authz, controllers, patch as patchlib, quantity, resources, strategies, validation
 from .resources import BY_KEY
 
 DEFAULT_NAMESPACES = ["default", "kube-public", "kube-system", "openshift", "openshift-infra", "openshift-node"]
@@ -568,6 +568,73 @@ class Api(ImageStreams):
         """The strategy's hook that must run outside the store lock (it may contact registries). Returns the
         final object to answer with."""
         return strategies.for_key(r.key).after_write(self, ns, name, old, obj)
+
+    # ---------------------------------------------------------------- access reviews (lab/api/authz.py)
+    def access_review(self, r, ns, body, user, legacy=False):
+        """POST of a (Self|Local)SubjectAccessReview: kubernetes 1.11 `pkg/registry/authorization/
+        {selfsubjectaccessreview,subjectaccessreview,localsubjectaccessreview}/rest.go` for
+        authorization.k8s.io/v1 (what image-registry 3.11 `pkg/dockerregistry/server/auth.go` verifyWithSAR
+        sends), origin `pkg/authorization/apiserver/registry/{subjectaccessreview,localsubjectaccessreview}/
+        rest.go` for authorization.openshift.io/v1 (answered with a SubjectAccessReviewResponse). A review
+        naming no user and no groups is personal (the caller's own rights; everyone may ask, like the
+        selfsubjectaccessreviews grant of basic-user); a review of someone else needs `create` on
+        localsubjectaccessreviews (openshift, isAllowed) / the resource itself (kubernetes, checked by the
+        front end). Decisions: authz.allowed."""
+        self._check_body(r, body)
+        if r.group == "authorization.k8s.io":
+            spec = body.get("spec") or {}
+            ra, nra = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")
+            if bool(ra) == bool(nra):
+                raise invalid(r, "", [("spec.resourceAttributes", "FieldValueInvalid", 'Invalid value: "null": '
+                                       "exactly one of nonResourceAttributes or resourceAttributes must be specified")])
+            if r.plural == "selfsubjectaccessreviews":
+                subject, groups = user, authz.groups_of(user)
+            else:
+                subject, groups = spec.get("user") or "", list(spec.get("groups") or [])
+                if not subject and not groups:
+                    raise invalid(r, "", [("spec.user", "FieldValueInvalid",
+                                           'Invalid value: "": at least one of user or group must be specified')])
+            if r.plural == "localsubjectaccessreviews" and (ra or {}).get("namespace") != ns:
+                raise invalid(r, "", [("spec.resourceAttributes.namespace", "FieldValueInvalid", "Invalid value: "
+                                       "%s: must match metadata.namespace" % json.dumps((ra or {}).get("namespace")))])
+            if nra:
+                ok, reason = (subject == "admin" or (subject == "readonly" and nra.get("verb") == "get")), ""
+            else:
+                res, _, sub = (ra.get("resource") or "").partition("/")
+                sub = ra.get("subresource") or sub
+                with self.lock:
+                    ok, reason = authz.allowed(self.store, subject, ra.get("verb") or "", ra.get("group") or "",
+                                               res, sub, ra.get("namespace") or "", ra.get("name") or "", groups)
+            out = copy.deepcopy(body)
+            out["kind"], out["apiVersion"] = r.kind, r.api_version
+            out["metadata"] = dict(out.get("metadata") or {}, creationTimestamp=None)
+            out["status"] = {"allowed": bool(ok)}
+            if reason:
+                out["status"]["reason"] = reason
+            return out
+        # authorization.openshift.io/v1: the action's fields at the top level
+        personal = not body.get("user") and not body.get("groups")
+        namespace = ns if r.plural == "localsubjectaccessreviews" else (body.get("namespace") or "")
+        if not body.get("verb"):
+            raise invalid(r, "", [("verb", "FieldValueRequired", "Required value")])
+        if not personal and user != "admin":
+            res = "localsubjectaccessreviews"
+            with self.lock:
+                ok, _ = authz.allowed(self.store, user, "create", "authorization.openshift.io", res, "", namespace)
+            if not ok:
+                raise ApiError(403, "Forbidden", '%s.authorization.openshift.io is forbidden: User "%s" cannot '
+                               'create %s.authorization.openshift.io %s' % (res, user, res, 'in the namespace "%s"'
+                                                                            % namespace if namespace else
+                                                                            "at the cluster scope"),
+                               {"group": "authorization.openshift.io", "kind": res})
+        subject = user if personal else (body.get("user") or "")
+        groups = authz.groups_of(user) if personal else list(body.get("groups") or [])
+        res, _, sub = (body.get("resource") or "").partition("/")
+        with self.lock:
+            ok, reason = authz.allowed(self.store, subject, body["verb"], body.get("resourceAPIGroup") or "", res,
+                                       sub, namespace, body.get("resourceName") or "", groups)
+        return {"kind": "SubjectAccessReviewResponse", "apiVersion": "v1" if legacy else r.api_version,
+                "namespace": namespace, "allowed": bool(ok), "reason": reason}
 
     # ---------------------------------------------------------------- projects
     @staticmethod

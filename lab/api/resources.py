@@ -98,11 +98,25 @@ RESOURCES = [
     R("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", namespaced=False),
     R("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding"),
     R("rbac.authorization.k8s.io", "v1", "roles", "Role"),
+    # authorization (access reviews: virtual, create only; lab/api/authz.py)
+    R("authorization.k8s.io", "v1", "localsubjectaccessreviews", "LocalSubjectAccessReview", verbs=["create"],
+      virtual=True),
+    R("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", namespaced=False,
+      verbs=["create"], virtual=True),
+    R("authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview", namespaced=False,
+      verbs=["create"], virtual=True),
     # OpenShift groups (also served under the legacy /oapi/v1)
     R("apps.openshift.io", "v1", "deploymentconfigs", "DeploymentConfig", short=["dc"], status=True,
       legacy=True, categories=["all"],
       subresources=[("instantiate", "DeploymentRequest", ["create"]),
                     ("scale", "Scale", ["get", "patch", "update"])] + _status("DeploymentConfig")),
+    R("authorization.openshift.io", "v1", "localsubjectaccessreviews", "LocalSubjectAccessReview",
+      verbs=["create"], virtual=True, legacy=True),
+    R("authorization.openshift.io", "v1", "subjectaccessreviews", "SubjectAccessReview", namespaced=False,
+      verbs=["create"], virtual=True, legacy=True),
+    R("build.openshift.io", "v1", "buildconfigs", "BuildConfig", short=["bc"], legacy=True, categories=["all"],
+      subresources=[("instantiate", "BuildRequest", ["create"])]),
+    R("build.openshift.io", "v1", "builds", "Build", legacy=True, categories=["all"]),
     R("image.openshift.io", "v1", "images", "Image", namespaced=False,
       verbs=["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"], legacy=True),
     R("image.openshift.io", "v1", "imagestreamimages", "ImageStreamImage", short=["isimage"], verbs=["get"],
@@ -128,8 +142,9 @@ RESOURCES = [
       verbs=["get", "list"]),
 ]
 
-GROUP_ORDER = ["", "apps", "rbac.authorization.k8s.io", "apps.openshift.io", "image.openshift.io",
-               "project.openshift.io", "route.openshift.io", "security.openshift.io", "user.openshift.io"]
+GROUP_ORDER = ["", "apps", "authorization.k8s.io", "rbac.authorization.k8s.io", "apps.openshift.io",
+               "authorization.openshift.io", "build.openshift.io", "image.openshift.io", "project.openshift.io",
+               "route.openshift.io", "security.openshift.io", "user.openshift.io"]
 
 BY_KEY = dict((r.key, r) for r in RESOURCES)
 
