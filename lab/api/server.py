@@ -12,13 +12,16 @@ import traceback
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from . import protobuf, resources, tables
+from . import authz, protobuf, resources, tables
 from .api import PATCH_TYPES, Api, ApiError, BY_KEY, bad_request, not_found, now
 from .store import Store
 
 PUBLIC_PATHS = ("/healthz", "/healthz/ready", "/healthz/ping", "/version", "/version/", "/version/openshift")
 OPENAPI_PROTO = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
 WRITE_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+REVIEW_KEYS = ("selfsubjectaccessreviews.authorization.k8s.io", "subjectaccessreviews.authorization.k8s.io",
+               "localsubjectaccessreviews.authorization.k8s.io", "subjectaccessreviews.authorization.openshift.io",
+               "localsubjectaccessreviews.authorization.openshift.io")
 
 
 class Response(object):
@@ -82,6 +85,10 @@ class App(object):
             for known, user in self.tokens.items():
                 if hmac.compare_digest(known.encode(), tok.encode()):
                     return user, None
+            with self.api.lock:     # a service account's token (lab/api/authz.py)
+                sa = authz.service_account_user(self.api.store, tok)
+            if sa is not None:
+                return sa.name, None
         return None, _json(401, ApiError(401, "Unauthorized", "Unauthorized").status())
 
     # ---------------------------------------------------------------- routing
@@ -139,8 +146,37 @@ class App(object):
             return self.resource(method, parts[1], parts[2], parts[3:], False, query, headers, body, user)
         raise ApiError(404, "NotFound", "the server could not find the requested resource")
 
-    def _require_write(self, user, method, r, ns, path, name=None):
-        if user == "admin" or method in ("GET", "HEAD"):
+    def _require_write(self, user, method, r, ns, path, name=None, sub=None):
+        """Authorization (lab/api/authz.py): admin may everything, readonly reads; a service account's
+        request is decided by authz.allowed. Access reviews decide themselves (Api.access_review) and
+        `users/~` answers every authenticated user."""
+        if user == "admin":
+            return
+        if r is not None and method == "POST" and r.key in REVIEW_KEYS:
+            return
+        if r is not None and r.key == "users.user.openshift.io" and method == "GET" and name == "~":
+            return
+        if r is not None and user.startswith(authz.SA_PREFIX):
+            verb = WRITE_VERBS.get(method, method.lower())
+            if method in ("GET", "HEAD"):
+                verb = "get" if name else "list"
+            elif method == "DELETE" and not name:
+                verb = "deletecollection"
+            ok, _ = authz.allowed(self.api.store, user, verb, r.group, r.plural, sub or "", ns or "", name or "")
+            if ok:
+                return
+            res = r.plural + ("/" + sub if sub else "")
+            what = '%s%s "%s"' % (r.plural, "." + r.group if r.group else "", name) if name else \
+                "%s%s" % (r.plural, "." + r.group if r.group else "")
+            scope = 'in the namespace "%s"' % ns if ns else "at the cluster scope"
+            d = {"kind": r.plural}
+            if name:
+                d["name"] = name
+            if r.group:
+                d["group"] = r.group
+            raise ApiError(403, "Forbidden", '%s is forbidden: User "%s" cannot %s %s%s %s: no RBAC policy matched'
+                           % (what, user, verb, res, "." + r.group if r.group else "", scope), d)
+        if method in ("GET", "HEAD"):
             return
         verb = WRITE_VERBS.get(method, method.lower())
         if r is None:
@@ -196,7 +232,7 @@ class App(object):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         name = rest[1] if len(rest) > 1 else None
         sub = rest[2] if len(rest) > 2 else None
-        self._require_write(user, method, r, ns, None, name)
+        self._require_write(user, method, r, ns, None, name, sub)
         if r.namespaced and ns is None and (name or method != "GET"):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         resp = self._resource(method, r, ns, name, sub, legacy, query, headers, body, user)
@@ -250,13 +286,16 @@ class App(object):
                                    "metadata": {"name": user, "selfLink": "/apis/user.openshift.io/v1/users/" + user,
                                                 "uid": "00000000-0000-0000-0000-%012d" % len(user),
                                                 "resourceVersion": "1", "creationTimestamp": None},
-                                   "identities": None, "groups": ["system:authenticated",
-                                                                  "system:authenticated:oauth"]})
+                                   "identities": None, "groups": authz.groups_of(user)})
             if method == "GET" and name is None:
                 items = [{"metadata": {"name": u}, "identities": None, "groups": None}
                          for u in sorted(self.tokens.values())]
                 return _json(200, {"kind": "UserList", "apiVersion": r.api_version, "metadata": {}, "items": items})
             raise not_found(r, name or "")
+        if key in REVIEW_KEYS:
+            if method == "POST" and name is None:
+                return _json(201, api.access_review(r, ns, self._read_body(headers, body), user, legacy))
+            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
         if key == "imagestreamtags.image.openshift.io":
             if method == "GET" and name is None:
                 return _json(200, api.list_istags(ns, ls, legacy))
