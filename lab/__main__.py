@@ -73,7 +73,7 @@ def cmd_up(args):
     hosts.network_up(lab)
     timings["network"] = time.time() - t
     lab.save_status(status)
-    for name, key, marker in (("api", "api", "url"), ("registries", "registries", "redhat")):
+    for name, key, marker in (("api", "api", "url"), ("registries", "registries", "redhat"), ("s3", "s3", "bucket")):
         mod = _component(name)
         if mod is None:
             status.pop(key, None)
@@ -84,9 +84,20 @@ def cmd_up(args):
         if frag is not None:
             status[key] = frag
         lab.save_status(status)      # hosts read the registries fragment (certs.d) from status.json
+    # the old registry and the `openshift` image streams of a 3.11 install (lab/openshift_install.py)
+    mod = _component("openshift_install")
+    if mod is not None and status.get("registries"):
+        t = time.time()
+        mod.up(lab, status)
+        timings["openshift"] = time.time() - t
+        lab.save_status(status)
     t = time.time()
     status.update(hosts.up(lab))
     timings["hosts"] = time.time() - t
+    # the lab kubelet (lab/kubelet.py) runs the pods the API schedules onto the hosts: after hosts and API
+    mod = _component("kubelet") if status.get("api") else None
+    if mod is not None:
+        mod.up(lab)
     _finish_status(lab, status)
     total = time.time() - t0
     if args.json:
@@ -111,7 +122,7 @@ def cmd_up(args):
 def cmd_down(args):
     lab = state.Lab()
     errors = []
-    for name in ("registries", "api"):
+    for name in ("openshift_install", "s3", "registries", "api"):
         mod = _component(name)
         if mod is None:
             continue
@@ -119,6 +130,12 @@ def cmd_down(args):
             mod.down(lab)
         except Exception as e:  # keep tearing down the rest
             errors.append("lab.%s.down: %s" % (name, e))
+    kubelet = _component("kubelet")
+    if kubelet is not None:
+        try:
+            kubelet.down(lab)
+        except Exception as e:
+            errors.append("lab.kubelet.down: %s" % e)
     try:
         hosts.down(lab)
     except Exception as e:
