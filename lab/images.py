@@ -1,7 +1,8 @@
 """Small real container images for the lab registries: built with umoci, pushed with skopeo.
 
 Images are single-layer OCI images kept in one OCI layout under ``lab.paths.images`` (a cache: an
-image is rebuilt only when its definition changes). ``seed()`` pushes them to a lab registry as
+image is rebuilt only when its definition changes). ``seed()`` pushes them to a lab registry (with a
+token from its realm, or anonymously to the old registry, which has no auth) as
 Docker v2 schema 2 manifests (what registry.redhat.io serves to OKD 3.11) and records the pushed
 digests; on a later ``up`` an image whose tag already resolves to the recorded digest is skipped.
 
@@ -33,6 +34,28 @@ IMAGES = {
          {"com.redhat.component": "openshift-enterprise-docker-registry-container"}),
         ("rhel7/rhel", "7.9", {"com.redhat.component": "rhel-server-container"}),
         ("rhscl/httpd-24-rhel7", "latest", {"com.redhat.component": "httpd24-container"}),
+        # what the `openshift` image streams of a 3.11 install import (lab/openshift_install.py)
+        ("openshift3/jenkins-2-rhel7", "v3.11", {"com.redhat.component": "openshift-jenkins-2-container"}),
+        ("rhscl/mariadb-102-rhel7", "latest", {"com.redhat.component": "rh-mariadb102-container"}),
+        ("rhscl/mysql-57-rhel7", "latest", {"com.redhat.component": "rh-mysql57-container"}),
+        ("rhscl/nodejs-8-rhel7", "latest", {"com.redhat.component": "rh-nodejs8-container"}),
+        ("rhscl/perl-526-rhel7", "latest", {"com.redhat.component": "rh-perl526-container"}),
+        ("rhscl/php-71-rhel7", "latest", {"com.redhat.component": "rh-php71-container"}),
+        ("rhscl/postgresql-96-rhel7", "latest", {"com.redhat.component": "rh-postgresql96-container"}),
+        ("rhscl/postgresql-10-rhel7", "latest", {"com.redhat.component": "rh-postgresql10-container"}),
+        ("rhscl/python-27-rhel7", "latest", {"com.redhat.component": "python27-container"}),
+        ("rhscl/python-36-rhel7", "latest", {"com.redhat.component": "rh-python36-container"}),
+        ("rhscl/redis-32-rhel7", "latest", {"com.redhat.component": "rh-redis32-container"}),
+        ("rhscl/ruby-25-rhel7", "latest", {"com.redhat.component": "rh-ruby25-container"}),
+        ("rhscl/mongodb-34-rhel7", "latest", {"com.redhat.component": "rh-mongodb34-container"}),
+        ("rhscl/mongodb-36-rhel7", "latest", {"com.redhat.component": "rh-mongodb36-container"}),
+        ("rhscl/nginx-112-rhel7", "latest", {"com.redhat.component": "rh-nginx112-container"}),
+    ],
+    # the old registry (registry.access.redhat.com's stand-in): anonymous pulls, older content only - it
+    # lacks rhscl/mongodb-36-rhel7 (lab/openshift_install.py)
+    "redhat_access": [
+        ("rhscl/mongodb-34-rhel7", "latest", {"com.redhat.component": "rh-mongodb34-container"}),
+        ("rhscl/nginx-112-rhel7", "latest", {"com.redhat.component": "rh-nginx112-container"}),
     ],
     "quay": [
         ("laborg/hello", "1.0", {}),
@@ -208,9 +231,12 @@ def fetch_token(address, realm_host, realm_path, ca_file, service, scopes, usern
 
 
 def remote_digest(address, registry_host, ca_file, token, repo, tag):
+    """The digest a registry serves for REPO:TAG (token None: anonymous), or None."""
+    headers = {"Accept": MANIFEST_ACCEPT}
+    if token:
+        headers["Authorization"] = "Bearer " + token
     status, headers, _ = https_request(address, registry_host, ca_file, "HEAD",
-                                       "/v2/%s/manifests/%s" % (repo, tag),
-                                       {"Authorization": "Bearer " + token, "Accept": MANIFEST_ACCEPT})
+                                       "/v2/%s/manifests/%s" % (repo, tag), headers)
     if status != 200:
         return None
     return headers.get("docker-content-digest")
@@ -262,7 +288,8 @@ def seed(lab, registry, reg):
     """Push the registry's images unless already there with the recorded digest.
 
     reg: {"host", "realm_host", "realm_path", "service", "ca_file", "cert_dir", "dir",
-          "pusher": (username, password)}. Returns {REPO:TAG: digest}.
+          "pusher": (username, password)}; without "realm_host"/"pusher" the registry is used anonymously.
+    Returns {REPO:TAG: digest}.
     """
     images = build(lab, registry)
     rdir = reg["dir"]
@@ -271,14 +298,16 @@ def seed(lab, registry, reg):
         recorded = json.loads(digests_file.read_text())
     except (OSError, ValueError):
         recorded = {}
-    user, pw = reg["pusher"]
+    user, pw = reg.get("pusher") or (None, None)
     repos = sorted(set(ref.rsplit(":", 1)[0] for ref in images))
-    status, body = fetch_token(lab.gateway, reg["realm_host"], reg["realm_path"], reg["ca_file"],
-                               reg["service"], ["repository:%s:pull" % r for r in repos], user, pw)
-    if status != 200 or not body:
-        raise RuntimeError("%s: seeding account %s cannot get a token from %s (HTTP %s)"
-                           % (registry, user, reg["realm_host"], status))
-    token = body["token"]
+    token = None
+    if reg.get("realm_host"):
+        status, body = fetch_token(lab.gateway, reg["realm_host"], reg["realm_path"], reg["ca_file"],
+                                   reg["service"], ["repository:%s:pull" % r for r in repos], user, pw)
+        if status != 200 or not body:
+            raise RuntimeError("%s: seeding account %s cannot get a token from %s (HTTP %s)"
+                               % (registry, user, reg["realm_host"], status))
+        token = body["token"]
     todo = []
     result = {}
     for ref, (layout, slug, source) in sorted(images.items()):
@@ -291,7 +320,11 @@ def seed(lab, registry, reg):
             todo.append((ref, layout, slug, source))
     if todo:
         hosts_file = write_hosts_file(lab)
-        authfile = write_authfile(rdir / "seed-auth.json", reg["host"], user, pw)
+        # a registry without auth (the old registry) is pushed to anonymously: an authfile with no entry
+        authfile = write_authfile(rdir / "seed-auth.json", reg["host"], user, pw) if user else None
+        if authfile is None:
+            authfile = rdir / "seed-auth.json"
+            authfile.write_text(json.dumps({"auths": {}}))
         policy = rdir / "policy.json"
         policy.write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
         regd = lab.paths.registries / ".skopeo" / "registries.d"   # empty: no signature storage

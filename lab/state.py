@@ -21,6 +21,7 @@ PORTS = {
     "quay_registry": 5445,     # quay.lab.test
     "quay_realm": 5446,        # auth.quay.lab.test
     "api": 8443,               # api.lab.test (OKD 3.11 API stand-in)
+    "redhat_access_registry": 5451,  # registry.access.redhat.lab.test (the old registry, lab/openshift_install.py)
 }
 
 SERVICE_NAMES = {
@@ -29,6 +30,7 @@ SERVICE_NAMES = {
     "quay_registry": "quay." + DOMAIN,
     "quay_realm": "auth.quay." + DOMAIN,
     "api": "api." + DOMAIN,
+    "redhat_access_registry": "registry.access.redhat." + DOMAIN,
 }
 
 
