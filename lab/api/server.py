@@ -469,12 +469,115 @@ class Server(ThreadingHTTPServer):
         traceback.print_exc()
 
 
-def serve(state_dir, listen, port, cert, key, ca_file=None, import_interval=900.0, internal_registry=None,
-          import_timeout=15.0, max_bulk_tags=None, additional_trusted_ca=None):
+# ------------------------------------------------------------------ the master's configuration
+# 3.11's API reads /etc/origin/master/master-config.yaml at start (origin release-3.11
+# pkg/cmd/server/apis/config/latest ReadAndResolveMasterConfig: relative file references, among them
+# imagePolicyConfig.additionalTrustedCA (helpers.go GetMasterFileReferences), are resolved against the
+# file's directory) and applies the defaults of pkg/cmd/server/apis/config/v1/defaults.go
+# (SetDefaults_ImagePolicyConfig). The stand-in reads the first master's file (a path inside the master,
+# mapped to the lab's host directory by lab.hosts.machine_path) and uses imagePolicyConfig from it.
+IMAGE_POLICY_DEFAULTS = {"maxImagesBulkImportedPerRepository": 50,
+                         "scheduledImageImportMinimumIntervalSeconds": 15 * 60,
+                         "maxScheduledImageImportsPerMinute": 60,
+                         "disableScheduledImport": False,
+                         "internalRegistryHostname": None,
+                         "additionalTrustedCA": ""}
+
+
+class MasterConfigError(Exception):
+    pass
+
+
+MASTER_CONFIG_INSIDE = "/etc/origin/master/master-config.yaml"
+
+
+def read_master_config(path, inside_path=MASTER_CONFIG_INSIDE):
+    """imagePolicyConfig of a master-config.yaml with 3.11's defaults (a dict, keys as in the file);
+    additionalTrustedCA made absolute against the file's directory (inside the master: inside_path). A
+    missing file gives the defaults (the lab's API starts before its hosts); a file that does not parse or is not a v1 MasterConfig
+    raises MasterConfigError with the reason."""
+    import yaml       # the lab's venv has PyYAML; the stand-in only needs it here
+    policy = dict(IMAGE_POLICY_DEFAULTS)
+    try:
+        with open(path) as f:
+            text = f.read()
+    except (OSError, IOError):
+        return policy
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        why = "%s (line %d, column %d)" % (e.problem, mark.line + 1, mark.column + 1) \
+            if mark is not None and getattr(e, "problem", None) else " ".join(str(e).split())
+        raise MasterConfigError("%s does not parse as YAML: %s" % (path, why))
+    if not isinstance(doc, dict) or doc.get("kind") != "MasterConfig" or doc.get("apiVersion") != "v1":
+        raise MasterConfigError("%s is not an apiVersion v1, kind MasterConfig document" % path)
+    ipc = doc.get("imagePolicyConfig") or {}
+    if not isinstance(ipc, dict):
+        raise MasterConfigError("%s: imagePolicyConfig is not a mapping" % path)
+    for k, v in ipc.items():
+        if v is not None and k in policy:
+            policy[k] = v
+    ca = policy.get("additionalTrustedCA") or ""
+    if not isinstance(ca, str):
+        raise MasterConfigError("%s: imagePolicyConfig.additionalTrustedCA is not a string" % path)
+    if ca and not ca.startswith("/"):
+        ca = os.path.join(os.path.dirname(inside_path or path), ca)
+    policy["additionalTrustedCA"] = ca
+    for k in ("maxImagesBulkImportedPerRepository", "scheduledImageImportMinimumIntervalSeconds"):
+        if isinstance(policy[k], bool) or not isinstance(policy[k], int):
+            raise MasterConfigError("%s: imagePolicyConfig.%s is not an integer" % (path, k))
+    return policy
+
+
+def trusted_ca_file(inside_path, host_dir):
+    """The machine path of the master's additionalTrustedCA, read like 3.11's NewOpenshiftAPIConfig
+    (origin release-3.11 pkg/cmd/openshift-apiserver/openshiftapiserver/config.go): an unreadable file stops
+    the server with 3.11's text."""
+    path = inside_path
+    if host_dir:
+        from lab.hosts import machine_path
+        path = machine_path(host_dir, inside_path)
+    try:
+        with open(path, "rb") as f:
+            f.read()
+    except (OSError, IOError) as e:
+        raise MasterConfigError("failed to read CA bundle %s for image importing: open %s: %s"
+                                % (inside_path, inside_path, (e.strerror or str(e)).lower()))
+    try:   # Go's AppendCertsFromPEM ignores a bundle without certificates; so do we (no extra trust)
+        ssl.create_default_context(cafile=path)
+    except (ssl.SSLError, ValueError):
+        return None
+    return path
+
+
+def serve(state_dir, listen, port, cert, key, ca_file=None, import_interval=None, internal_registry=None,
+          import_timeout=15.0, max_bulk_tags=None, additional_trusted_ca=None, master_config=None,
+          master_host_dir=None):
+    """Serve until killed. Settings given as arguments win over the master's master-config.yaml
+    (lab overrides for tests: OKD_LAB_API_IMPORT_INTERVAL, OKD_LAB_API_ADDITIONAL_TRUSTED_CA)."""
+    policy = dict(IMAGE_POLICY_DEFAULTS)
+    trusted = additional_trusted_ca
+    try:
+        if master_config:
+            policy = read_master_config(master_config, MASTER_CONFIG_INSIDE if master_host_dir else master_config)
+        if not trusted and policy["additionalTrustedCA"]:
+            trusted = trusted_ca_file(policy["additionalTrustedCA"], master_host_dir)
+    except MasterConfigError as e:
+        sys.stderr.write("%s error: %s\n" % (now(), e))
+        raise SystemExit(2)
+    if import_interval is None:
+        import_interval = 0 if policy["disableScheduledImport"] else \
+            float(policy["scheduledImageImportMinimumIntervalSeconds"])
+    if max_bulk_tags is None:
+        max_bulk_tags = policy["maxImagesBulkImportedPerRepository"]
+    internal_registry = internal_registry or policy["internalRegistryHostname"]
     app = App(state_dir, ca_file=ca_file, internal_registry=internal_registry, import_timeout=import_timeout,
               max_bulk_tags=max_bulk_tags)
     # imagePolicyConfig.additionalTrustedCA: trusted by imports besides the system pool (here: the lab CA)
-    app.api.additional_trusted_ca = additional_trusted_ca
+    app.api.additional_trusted_ca = trusted
+    app.note("imagePolicyConfig (%s): additionalTrustedCA=%s scheduled interval=%ss maxImagesBulkImportedPerRepository=%s"
+             % (master_config or "no master-config.yaml", trusted or "-", import_interval, max_bulk_tags))
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
     ctx.set_alpn_protocols(["http/1.1"])
