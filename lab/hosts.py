@@ -399,10 +399,33 @@ def _etc_hosts_lines(lab, hosts):
     return lines
 
 
+def _kubelet_lines(lab):
+    """Service and route names of running pods, published by the lab kubelet (lab/kubelet.py)."""
+    try:
+        return [l for l in (lab.paths.root / "kubelet" / "etc-hosts").read_text().splitlines() if l.strip()]
+    except OSError:
+        return []
+
+
 def write_machine_etc_hosts(lab, hosts, path="/etc/hosts"):
     """Replace (or add) the marked okd-lab block in the machine's /etc/hosts."""
-    block = [state.HOSTS_MARK_BEGIN] + _etc_hosts_lines(lab, hosts) + [state.HOSTS_MARK_END]
+    block = [state.HOSTS_MARK_BEGIN] + _etc_hosts_lines(lab, hosts) + _kubelet_lines(lab) + [state.HOSTS_MARK_END]
     _replace_block(path, block)
+
+
+def refresh_etc_hosts(lab):
+    """Rewrite the machine's block and every running host's /etc/hosts (after the kubelet's names changed)."""
+    hosts = lab.load_status().get("hosts") or []
+    if not hosts:
+        return
+    write_machine_etc_hosts(lab, hosts)
+    running = set(running_hosts(lab))
+    for h in hosts:
+        path = lab.paths.host_dir(h["name"]) / HOSTS_FILE
+        if h["name"] in running and path.exists():
+            data = _host_etc_hosts(lab, h, hosts)
+            if not _unchanged(path, data, 0o644):
+                _write_in_place(path, data, 0o644)
 
 
 def remove_machine_etc_hosts(path="/etc/hosts"):
@@ -488,6 +511,7 @@ def _host_etc_hosts(lab, h, hosts):
              "::1 localhost ip6-localhost ip6-loopback",
              "%s %s %s" % (h["address"], h["fqdn"], h["name"])]
     lines += [l for l in _etc_hosts_lines(lab, hosts) if not l.startswith(h["address"] + " ")]
+    lines += _kubelet_lines(lab)
     return "\n".join(lines) + "\n"
 
 
