@@ -405,8 +405,9 @@ def rollout(api, ns, name, t_now):
     conds = list(st.get("conditions") or [])
     st.update({"observedGeneration": int(cur["metadata"].get("generation") or 0), "replicas": running,
                "updatedReplicas": running, "availableReplicas": running, "readyReplicas": running,
-               "unavailableReplicas": max(0, replicas - running),
-               "details": {"message": "config change", "causes": [{"type": "ConfigChange"}]}})
+               "unavailableReplicas": max(0, replicas - running)})
+    if not st.get("details"):     # an image change trigger's write sets its own (strategies.py)
+        st["details"] = {"message": "config change", "causes": [{"type": "ConfigChange"}]}
     max_unavailable = 0 if replicas < 4 else replicas // 4     # rolling default maxUnavailable 25%, floor
     if running > 0 and running >= replicas - max_unavailable:
         _set_condition(conds, _condition("Available", "True", "", "Deployment config has minimum availability.",
@@ -532,6 +533,201 @@ def after_dc_write(api, ns, name, old, obj, t_now):
     with api.lock:
         if rollout(api, ns, name, t_now):
             api.store.save()
+
+
+# ------------------------------------------------------------------------------------------ image change triggers
+IMAGE_TRIGGER_CONTROLLER = "system:serviceaccount:openshift-infra:image-trigger-controller"
+DC_KEY = "deploymentconfigs.apps.openshift.io"
+BC_KEY = "buildconfigs.build.openshift.io"
+IS_KEY = "imagestreams.image.openshift.io"
+
+
+def split_istag(name):
+    """imageutil.SplitImageStreamTag: "stream:tag" -> (stream, tag); no tag means "latest"."""
+    stream, sep, tag = (name or "").rpartition(":")
+    if not sep:
+        return name or "", "latest"
+    return stream, tag or "latest"
+
+
+def latest_tagged_image(stream, tag):
+    """imageapi.ResolveLatestTaggedImage (origin release-3.11 pkg/image/apis/image/helper.go): the newest
+    event of status tag `tag`; with the spec tag's referencePolicy Local the stream's own repository
+    (status.dockerImageRepository@image), else the event's dockerImageReference. None when not tagged."""
+    entry = next((t for t in (stream.get("status") or {}).get("tags") or [] if t.get("tag") == tag), None)
+    items = (entry or {}).get("items") or []
+    if not items:
+        return None
+    latest = items[0]
+    spec_tag = next((t for t in (stream.get("spec") or {}).get("tags") or [] if t.get("name") == tag), None)
+    local = (stream.get("status") or {}).get("dockerImageRepository")
+    if ((spec_tag or {}).get("referencePolicy") or {}).get("type") == "Local" and local and latest.get("image"):
+        return "%s@%s" % (local, latest["image"])
+    return latest.get("dockerImageReference")
+
+
+def _tag_ref(store, ns, istag):
+    name, tag = split_istag(istag)
+    stream = store.get(IS_KEY, ns, name)
+    return latest_tagged_image(stream, tag) if stream is not None else None
+
+
+def dc_image_triggers(dc):
+    """The ImageChange triggers of a DC that name an ImageStreamTag: [(trigger params, namespace, istag)]
+    (pkg/image/trigger/deploymentconfigs calculateDeploymentConfigTrigger)."""
+    out = []
+    for t in (dc.get("spec") or {}).get("triggers") or []:
+        p = (t or {}).get("imageChangeParams") if (t or {}).get("type") == "ImageChange" else None
+        frm = (p or {}).get("from") or {}
+        if p is None or frm.get("kind") != "ImageStreamTag" or not frm.get("name"):
+            continue
+        out.append((p, frm.get("namespace") or dc["metadata"].get("namespace"), frm["name"]))
+    return out
+
+
+def resolve_dc_image_triggers(store, dc):
+    """UpdateDeploymentConfigImages (origin release-3.11 pkg/image/trigger/deploymentconfigs/
+    deploymentconfigs.go) and the instantiate REST's processTriggers (pkg/apps/apiserver/registry/
+    instantiate/rest.go): every *automatic* ImageChange trigger whose tag resolves to a reference other than
+    its lastTriggeredImage puts that reference into the containers it names (containerNames, init
+    containers too) and records it as lastTriggeredImage. Non-automatic triggers and a paused DC are left
+    alone. Changes dc in place; returns True when it changed (call with the store lock held)."""
+    if (dc.get("spec") or {}).get("paused"):
+        return False
+    changed = False
+    pod = (((dc.get("spec") or {}).get("template") or {}).get("spec") or {})
+    for p, ns, istag in dc_image_triggers(dc):
+        if not p.get("automatic"):
+            continue
+        ref = _tag_ref(store, ns, istag)
+        if not ref or ref == p.get("lastTriggeredImage"):
+            continue
+        names = set(p.get("containerNames") or [])
+        for c in (pod.get("containers") or []) + (pod.get("initContainers") or []):
+            if isinstance(c, dict) and c.get("name") in names:
+                c["image"] = ref
+        p["lastTriggeredImage"] = ref
+        changed = True
+    return changed
+
+
+def _bc_input_reference(bc):
+    """buildapihelpers.GetInputReference: the strategy's `from` (source, docker or custom strategy)."""
+    st = (bc.get("spec") or {}).get("strategy") or {}
+    for k in ("sourceStrategy", "dockerStrategy", "customStrategy"):
+        if isinstance(st.get(k), dict) and st[k].get("from"):
+            return st[k]["from"]
+    return None
+
+
+def bc_fired_triggers(store, bc):
+    """buildConfigReactor.ImageChanged (origin pkg/image/trigger/buildconfigs/buildconfigs.go): the
+    ImageChange triggers (not paused) whose ImageStreamTag (`from`, or the strategy's) resolves to a
+    reference other than lastTriggeredImageID -> [(trigger's imageChange dict, from, reference)]."""
+    fired = []
+    for t in (bc.get("spec") or {}).get("triggers") or []:
+        p = (t or {}).get("imageChange") if (t or {}).get("type") == "ImageChange" else None
+        if p is None or p.get("paused"):
+            continue
+        frm = p.get("from") or _bc_input_reference(bc)
+        if not frm or frm.get("kind") != "ImageStreamTag" or not frm.get("name"):
+            continue
+        ref = _tag_ref(store, frm.get("namespace") or bc["metadata"]["namespace"], frm["name"])
+        if not ref or ref == p.get("lastTriggeredImageID"):
+            continue
+        fired.append((p, frm, ref))
+    return fired
+
+
+def instantiate_build(api, bc, fired, user, t_now):
+    """The BuildRequest a fired image trigger sends (origin release-3.11 pkg/build/generator/generator.go
+    Instantiate, simplified; call with api.lock held): the BuildConfig's trigger gets lastTriggeredImageID,
+    status.lastVersion moves to N, and Build `<bc>-N` is created from the BuildConfig's spec (the strategy's
+    ImageStreamTag `from` resolved to the DockerImage reference), `triggeredBy` [{message: "Image change",
+    imageChangeBuild: {imageID, fromRef}}], phase New. Builds do not run in the lab. Returns the Build."""
+    store = api.store
+    ns, name = bc["metadata"]["namespace"], bc["metadata"]["name"]
+    for p, _, ref in fired:
+        p["lastTriggeredImageID"] = ref
+    st = bc.setdefault("status", {})
+    st["lastVersion"] = int(st.get("lastVersion") or 0) + 1
+    n = st["lastVersion"]
+    bc["metadata"]["resourceVersion"] = store.next_rv()
+    store.put(BC_KEY, bc)
+    spec = copy.deepcopy(bc.get("spec") or {})
+    for k in ("triggers", "runPolicy", "successfulBuildsHistoryLimit", "failedBuildsHistoryLimit"):
+        spec.pop(k, None)
+    frm = _bc_input_reference({"spec": spec})
+    if frm is not None and frm.get("kind") == "ImageStreamTag":
+        ref = next((r for p, f, r in fired if f.get("name") == frm.get("name")), None) or \
+            _tag_ref(store, frm.get("namespace") or ns, frm["name"])
+        if ref:
+            frm.clear()
+            frm.update({"kind": "DockerImage", "name": ref})
+    seen, causes = set(), []
+    for _, f, ref in fired:
+        key = (f.get("namespace"), f.get("name"))
+        if key not in seen:
+            seen.add(key)
+            causes.append({"message": "Image change", "imageChangeBuild": {"imageID": ref, "fromRef": copy.deepcopy(f)}})
+    spec["triggeredBy"] = causes
+    policy = (bc.get("spec") or {}).get("runPolicy") or "Serial"
+    return api._create(BY_KEY["builds.build.openshift.io"], ns, {
+        "metadata": {"name": "%s-%d" % (name, n),
+                     "labels": {"buildconfig": name, "openshift.io/build-config.name": name,
+                                "openshift.io/build.start-policy": policy},
+                     "annotations": {"openshift.io/build-config.name": name, "openshift.io/build.number": str(n)},
+                     "ownerReferences": [{"apiVersion": "build.openshift.io/v1", "kind": "BuildConfig", "name": name,
+                                          "uid": bc["metadata"]["uid"], "controller": True}]},
+        "spec": spec,
+        "status": {"phase": "New", "config": {"kind": "BuildConfig", "namespace": ns, "name": name}}}, user)
+
+
+def build_triggers(api, ns, name, user=IMAGE_TRIGGER_CONTROLLER):
+    """Fire the image triggers of BuildConfig ns/name (call with api.lock held). Returns the new Build or None."""
+    bc = api.store.get(BC_KEY, ns, name)
+    if bc is None:
+        return None
+    fired = bc_fired_triggers(api.store, bc)
+    if not fired:
+        return None
+    return instantiate_build(api, bc, fired, user, None)
+
+
+def image_stream_changed(api, ns, stream_name):
+    """The image trigger controller (origin release-3.11 pkg/image/controller/trigger/
+    image_trigger_controller.go with the deploymentconfigs and buildconfigs reactors): after image stream
+    ns/name changed, every DeploymentConfig and BuildConfig with an ImageChange trigger on one of its tags
+    is brought up to date - a DC gets the new image and a new latestVersion (rolled out), a BC a new Build.
+    Runs on the lab's controller thread (api.later), a moment after the write, like the informer-driven
+    controller."""
+    from .api import ApiError
+    r = BY_KEY[DC_KEY]
+    written = []
+    with api.lock:
+        for dc in api.store.items(DC_KEY):
+            if not any(tns == ns and split_istag(istag)[0] == stream_name and p.get("automatic")
+                       for p, tns, istag in dc_image_triggers(dc)):
+                continue
+            new = copy.deepcopy(dc)
+            if not resolve_dc_image_triggers(api.store, new):
+                continue
+            dns, dname = dc["metadata"]["namespace"], dc["metadata"]["name"]
+            try:
+                obj, changed = api._update(r, dns, dname, dc, new, IMAGE_TRIGGER_CONTROLLER, None)
+            except ApiError as e:
+                api.log("image trigger controller: deploymentconfig %s/%s: %s" % (dns, dname, e.message))
+                continue
+            if changed:
+                written.append((dns, dname, dc, obj))
+        if BC_KEY in api.store.keys():
+            for bc in api.store.items(BC_KEY):
+                if any((f.get("namespace") or bc["metadata"]["namespace"]) == ns and
+                       split_istag(f.get("name"))[0] == stream_name for _, f, _ in bc_fired_triggers(api.store, bc)):
+                    build_triggers(api, bc["metadata"]["namespace"], bc["metadata"]["name"])
+        api.store.save()
+    for dns, dname, old, obj in written:
+        api._after_write(r, dns, dname, old, obj)     # the DC controller rolls the new latestVersion out
 
 
 # ------------------------------------------------------------------------------------------ service accounts

@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 
-from . import images
+from . import controllers, images
 from .api import (REPO_CHECK, ApiError, _details, already_exists, bad_request, conflict, invalid, match_labels,
                   not_found, not_found_ns, now, parse_label_selector)
 from .resources import BY_KEY
@@ -189,6 +189,54 @@ def import_successful(stream, tag, res, frm, next_gen, t_now, import_policy, ref
     e.pop("conditions", None)
 
 
+ISM_RETRIES = 10     # imagestreammapping/rest.go maxRetriesOnConflict
+
+
+def _status_success():
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}
+
+
+def _latest_event(stream, tag):
+    """internalimageutil.LatestTaggedImage: the newest event of status tag `tag` or None."""
+    entry = images.find_tag((stream.get("status") or {}).get("tags"), tag, "tag")
+    items = (entry or {}).get("items") or []
+    return copy.deepcopy(items[0]) if items else None
+
+
+def add_tag_event(stream, tag, event):
+    """AddTagEventToImageStream (origin release-3.11 pkg/image/apis/image/helper.go). Returns True when the
+    stream changed."""
+    status = stream.setdefault("status", {})
+    tags = status.get("tags") or []
+    status["tags"] = tags
+    entry = images.find_tag(tags, tag, "tag")
+    if entry is None or not entry.get("items"):
+        if entry is None:
+            tags.append({"tag": tag, "items": [event]})
+        else:
+            entry["items"] = [event]
+        return True
+    prev = entry["items"][0]
+    same_ref = prev.get("dockerImageReference") == event["dockerImageReference"]
+    same_image = prev.get("image") == event["image"]
+    same_gen = int(prev.get("generation") or 0) == event["generation"]
+    if same_ref and same_image and same_gen:
+        return False
+    if same_ref and same_image:
+        pass                                  # collapse the tag
+    elif same_ref:
+        prev["image"] = event["image"]
+    elif same_image:
+        prev["dockerImageReference"] = event["dockerImageReference"]
+    else:
+        entry.pop("conditions", None)
+        entry["items"] = [event] + entry["items"]
+        return True
+    prev["generation"] = event["generation"]
+    entry.pop("conditions", None)
+    return True
+
+
 class ImageStreams(object):
     """Image-stream methods of Api (mixin)."""
 
@@ -211,6 +259,8 @@ class ImageStreams(object):
 
     def enqueue_import(self, ns, name, delay=0.0):
         """Queue stream ns/name for the image stream controller (informer add/update event)."""
+        if not delay:   # the same informer event reaches the image trigger controller (controllers.py)
+            self.later.call(0.0, controllers.image_stream_changed, self, ns, name)
         st = self._controller_state()
         with st["cv"]:
             key = (ns, name)
@@ -586,28 +636,6 @@ class ImageStreams(object):
 
 
     # ---------------------------------------------------------------- image stream mappings (pushes)
-    def map_image(self, ns, name, tag, digest, reference, media_type, user, create_namespace=False):
-        """What the integrated registry's ImageStreamMapping does: stream NAME in NS gets status tag
-        TAG -> digest (stream and, if asked, namespace created when missing)."""
-        r = BY_KEY["imagestreams.image.openshift.io"]
-        t_now = now()
-        with self.lock:
-            if not self._ns_exists(ns):
-                if not create_namespace:
-                    raise not_found_ns(ns)
-                self._create(BY_KEY["namespaces"], None, {"metadata": {"name": ns}}, user)
-            old = self.store.get(r.key, ns, name)
-            if old is None:
-                self._create(r, ns, {"metadata": {"name": name}, "spec": {}}, user)
-                old = self.store.get(r.key, ns, name)
-            new = copy.deepcopy(old)
-            spec_tag = images.find_tag((new.get("spec") or {}).get("tags"), tag, "name")
-            gen = int((spec_tag or {}).get("generation") or new["metadata"].get("generation") or 1)
-            res = {"ok": True, "digest": digest, "reference": reference, "mediaType": media_type}
-            images.set_tag_status(new, tag, res, gen, t_now)
-            self._ensure_image(res, t_now)
-            return self._commit_stream(r, old, new, t_now)
-
     def _commit_stream(self, r, old, new, t_now):
         """Store an image stream changed by an import: a new resourceVersion only if it really changed."""
         self._resolve_tag_references(new, t_now)
@@ -618,26 +646,110 @@ class ImageStreams(object):
         return new
 
     def image_stream_mapping(self, ns, body, user):
+        """POST .../imagestreammappings as origin release-3.11 pkg/image/apiserver/registry/imagestreammapping/
+        rest.go Create (what the integrated registry sends after a push, image-registry
+        pkg/imagestream/imagestream.go CreateImageStreamMapping; the caller needs `create` on
+        imagestreammappings, which system:registry grants):
+
+        - validation (pkg/image/apis/image/validation ValidateImageStreamMapping): metadata.name (or
+          dockerImageRepository), tag, image.metadata.name and image.dockerImageReference required;
+        - findStreamForMapping: the stream by name, 404 `imagestreams.image.openshift.io "NAME" not found`
+          when it does not exist (nothing is created: the registry creates the stream and retries);
+        - the Image is created, AlreadyExists tolerated; when it existed and the mapping's image is
+          annotated `openshift.io/image.managed: "true"`, the tag event's reference is the stream's own
+          repository (status.dockerImageRepository@digest);
+        - the tag event {created, dockerImageReference, image, generation: the stream's metadata.generation}
+          is added like AddTagEventToImageStream (pkg/image/apis/image/helper.go: nothing when the newest
+          event has the same reference, image and generation; the same reference or image updates the
+          newest event in place; otherwise a new event goes first; conditions are cleared), tags tracking
+          it (from ImageStreamTag) follow (UpdateTrackingTags), and the stream's status is written (no
+          generation bump);
+        - that status write is retried on a conflict (up to 10 times) when the tag's newest event did not
+          change meanwhile (generation and creation time ignored), and fails with 409 Conflict when it did.
+        Answer: Status Success."""
         r = BY_KEY["imagestreammappings.image.openshift.io"]
+        sr = BY_KEY["imagestreams.image.openshift.io"]
         self._check_body(r, body)
         name = body["metadata"].get("name")
-        image = body.get("image") or {}
-        digest = (image.get("metadata") or {}).get("name")
+        image = body.get("image") if isinstance(body.get("image"), dict) else {}
+        imd = image.get("metadata") if isinstance(image.get("metadata"), dict) else {}
+        digest = imd.get("name")
         tag = body.get("tag")
         causes = []
-        if not name:
-            causes.append(("metadata.name", "FieldValueRequired", "Required value"))
+        if not name and not body.get("dockerImageRepository"):
+            causes.append(("name", "FieldValueRequired", "Required value"))
+        if not tag:
+            causes.append(("tag", "FieldValueRequired", "Required value"))
         if not digest:
             causes.append(("image.metadata.name", "FieldValueRequired", "Required value"))
         if not image.get("dockerImageReference"):
             causes.append(("image.dockerImageReference", "FieldValueRequired", "Required value"))
-        if not tag:
-            causes.append(("tag", "FieldValueRequired", "Required value"))
         if causes:
-            raise invalid(r, name, causes)
-        self.map_image(ns, name, tag, digest, image["dockerImageReference"],
-                       image.get("dockerImageManifestMediaType"), user)
-        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
+            raise invalid(r, name or "", causes)
+        t_now = now()
+        # findStreamForMapping
+        with self.lock:
+            if name:
+                stream = self.store.get(sr.key, ns, name)
+                if stream is None:
+                    raise not_found(sr, name)
+            else:
+                stream = next((s for s in self.store.items(sr.key, ns) if (s.get("spec") or {}).get(
+                    "dockerImageRepository") == body["dockerImageRepository"]), None)
+                if stream is None:
+                    raise invalid(r, "", [("dockerImageStream", "FieldValueNotFound", "Not found: %s"
+                                           % json.dumps(body["dockerImageRepository"]))])
+                name = stream["metadata"]["name"]
+            # imageRegistry.CreateImage (AlreadyExists tolerated)
+            existed = self.store.exists("images.image.openshift.io", None, digest)
+            if not existed:
+                img = images.image_object({"digest": digest, "reference": image["dockerImageReference"],
+                                           "mediaType": image.get("dockerImageManifestMediaType")},
+                                          t_now, str(uuid.uuid4()), self.store.next_rv())
+                if imd.get("annotations"):
+                    img["metadata"]["annotations"] = dict(img["metadata"].get("annotations") or {},
+                                                          **imd["annotations"])
+                for f in ("dockerImageManifest", "dockerImageMetadata", "dockerImageLayers"):
+                    if image.get(f):
+                        img[f] = copy.deepcopy(image[f])
+                self.store.put("images.image.openshift.io", img)
+        ref = image["dockerImageReference"]
+        if existed and (imd.get("annotations") or {}).get("openshift.io/image.managed") == "true":
+            local = (stream.get("status") or {}).get("dockerImageRepository") or \
+                (stream.get("spec") or {}).get("dockerImageRepository")
+            if local:
+                ref = "%s@%s" % (local.split("@")[0], digest)
+        hook = getattr(self, "_ism_after_read", None)     # tests: a write between the read and the update
+        if hook is not None:
+            hook(ns, name)
+        for _ in range(ISM_RETRIES):
+            with self.lock:
+                last = _latest_event(stream, tag)
+                new = copy.deepcopy(stream)
+                event = {"created": t_now, "dockerImageReference": ref, "image": digest,
+                         "generation": int(new["metadata"].get("generation") or 0)}
+                if not add_tag_event(new, tag, event):
+                    return _status_success()
+                cur = self.store.get(sr.key, ns, name)
+                if cur is None:
+                    raise not_found(sr, name)
+                if cur["metadata"].get("resourceVersion") == stream["metadata"].get("resourceVersion"):
+                    self._commit_stream(sr, stream, new, t_now)     # UpdateImageStreamStatus
+                    break
+                # conflict: retry with the newer stream if the tag did not move meanwhile
+                newer = _latest_event(cur, tag)
+                if last is not None:
+                    a, b = dict(last), dict(newer or {})
+                    for f in ("generation", "created"):
+                        a.pop(f, None)
+                        b.pop(f, None)
+                    if a != b:
+                        raise conflict(sr, name)
+                stream = cur
+        else:
+            raise conflict(sr, name)
+        self.enqueue_import(ns, name)     # informer event: the image trigger controller reacts
+        return _status_success()
 
     # ---------------------------------------------------------------- image stream tags / images
     def _istag(self, stream, tag, legacy=False):

@@ -449,15 +449,40 @@ class DeploymentConfigStrategy(Strategy):
         spec.setdefault("test", False)
         obj.setdefault("status", {"latestVersion": 0, "observedGeneration": 0, "replicas": 0,
                                   "updatedReplicas": 0, "availableReplicas": 0, "unavailableReplicas": 0})
+        # the image trigger controller's reaction to a new or changed DC (its informer's Added/Updated
+        # event), collapsed into the write: automatic ImageChange triggers whose tag resolves fill in the
+        # image and lastTriggeredImage (controllers.resolve_dc_image_triggers)
+        controllers.resolve_dc_image_triggers(api.store, obj)
 
     def generations(self, api, r, obj, old):
+        """generation, then whether the write starts a rollout - the instantiate REST's canTrigger (origin
+        release-3.11 pkg/apps/apiserver/registry/instantiate/rest.go), collapsed into the write: an
+        ImageChange trigger without lastTriggeredImage blocks every rollout ("contains unresolved images");
+        an automatic trigger whose lastTriggeredImage changed (or is set on a new DC) is an `ImageChange`
+        cause (details "image change"); otherwise a template change with a ConfigChange trigger is a
+        `ConfigChange` cause."""
         Strategy.generations(self, api, r, obj, old)
         gen = obj["metadata"]["generation"]
         st = obj.setdefault("status", {})
+        old_version = int(((old or {}).get("status") or {}).get("latestVersion") or 0)
         triggers = [t.get("type") for t in (obj.get("spec") or {}).get("triggers") or []]
         tmpl_changed = old is None or (old.get("spec") or {}).get("template") != obj["spec"].get("template")
-        if "ConfigChange" in triggers and tmpl_changed:
+        image_triggers = controllers.dc_image_triggers(obj)
+        old_last = dict((t[2], t[0].get("lastTriggeredImage")) for t in controllers.dc_image_triggers(old or {}))
+        unresolved = any(not p.get("lastTriggeredImage") for p, _, _ in image_triggers)
+        image_causes = [{"type": "ImageChange", "imageTrigger": {"from": {
+            "kind": "ImageStreamTag", "name": istag, "namespace": tns}}}
+            for p, tns, istag in image_triggers
+            if p.get("automatic") and p.get("lastTriggeredImage") and p["lastTriggeredImage"] != old_last.get(istag)]
+        if unresolved or (obj.get("spec") or {}).get("paused"):
+            pass
+        elif image_causes:
             st["latestVersion"] = int(st.get("latestVersion") or 0) + 1
+            st["details"] = {"message": "image change", "causes": image_causes}
+        elif "ConfigChange" in triggers and tmpl_changed:
+            st["latestVersion"] = int(st.get("latestVersion") or 0) + 1
+        if int(st.get("latestVersion") or 0) != old_version and not image_causes:
+            st.pop("details", None)      # the rollout records "config change"
         st["observedGeneration"] = gen
 
     def on_delete(self, api, ns, gone):
@@ -466,6 +491,51 @@ class DeploymentConfigStrategy(Strategy):
     def after_write(self, api, ns, name, old, obj):
         controllers.after_dc_write(api, ns, name, old, obj, _apierrors().now())   # RC, SCC admission, status
         return obj
+
+
+@register("buildconfigs.build.openshift.io")
+class BuildConfigStrategy(Strategy):
+    """origin release-3.11 `pkg/build/apis/build/v1/defaults.go` (runPolicy Serial; the build.openshift.io
+    group's history limits 5 and 5), `pkg/build/apiserver/registry/buildconfig/strategy.go` (status kept on
+    update), ValidateBuildConfig (strategy type). After a write its image change triggers fire (the image
+    trigger controller's Added/Updated event; controllers.build_triggers): a tag that resolves to a
+    reference other than lastTriggeredImageID starts a Build."""
+    generation = True
+
+    def prepare(self, api, r, obj, old, user):
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("runPolicy", "Serial")
+        spec.setdefault("successfulBuildsHistoryLimit", 5)
+        spec.setdefault("failedBuildsHistoryLimit", 5)
+        spec.setdefault("triggers", [])
+        if old is not None:
+            obj["status"] = (old.get("status") or {"lastVersion": 0})
+        else:
+            obj["status"] = {"lastVersion": 0}
+
+    def validate(self, r, obj, old):
+        t = ((obj.get("spec") or {}).get("strategy") or {}).get("type")
+        if t not in ("Source", "Docker", "Custom", "JenkinsPipeline"):
+            return [("spec.strategy.type", "FieldValueNotSupported", 'Unsupported value: %s: supported values: '
+                     '"Custom", "Docker", "JenkinsPipeline", "Source"' % json.dumps(t))]
+        return []
+
+    def after_write(self, api, ns, name, old, obj):
+        with api.lock:
+            if controllers.build_triggers(api, ns, name) is not None:
+                api.store.save()
+            return api.store.get("buildconfigs.build.openshift.io", ns, name) or obj
+
+
+@register("builds.build.openshift.io")
+class BuildStrategy(Strategy):
+    """origin release-3.11 `pkg/build/apiserver/registry/build/strategy.go`: a new Build is phase New.
+    Builds do not run in the lab."""
+
+    def prepare(self, api, r, obj, old, user):
+        st = obj.get("status") or {}
+        st.setdefault("phase", "New")
+        obj["status"] = st
 
 
 def validate(r, obj, old):
