@@ -162,7 +162,8 @@ class App(object):
                 verb = "get" if name else "list"
             elif method == "DELETE" and not name:
                 verb = "deletecollection"
-            ok, _ = authz.allowed(self.api.store, user, verb, r.group, r.plural, sub or "", ns or "", name or "")
+            with self.api.lock:
+                ok, _ = authz.allowed(self.api.store, user, verb, r.group, r.plural, sub or "", ns or "", name or "")
             if ok:
                 return
             res = r.plural + ("/" + sub if sub else "")
