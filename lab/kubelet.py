@@ -13,15 +13,18 @@ API down with it. It works like kubernetes 1.11's kubelet, for the parts that ma
 - pods bound to a lab host (`spec.nodeName`, set by the API's scheduler in lab/api/controllers.py) whose
   container image the lab can run - the OpenShift registry image (`*/openshift3/ose-docker-registry:*`,
   `*/openshift/origin-docker-registry:*`), run as lab/okdregistry.py - are started inside that host's
-  network and mount namespaces (`nsenter -t <sshd pid> -n -m -u`), so they listen on the host's lab
-  address. Other images are left as the API records them (no container runtime in the lab).
-- the pod's file system: `.lab/hosts/<host>/pods/<uid>/root` (`/run/okd-lab-host/pods/<uid>/root` inside
-  the host; 0700). Every volume mount is a symlink at its mountPath in that root: secret volumes are files
-  (0400) in a private directory (pkg/volume/secret: items, defaultMode are not modelled beyond the keys);
-  emptyDir a directory of the pod; hostPath the host's own path (inside the host's mounts); a
-  persistentVolumeClaim a directory per claim `.lab/kubelet/claims/<ns>/<claim>` shared by all hosts. The
-  service account token is mounted at /var/run/secrets/kubernetes.io/serviceaccount (token, ca.crt,
-  namespace), with KUBERNETES_SERVICE_HOST/PORT naming the API stand-in.
+  network namespace and hostname (`nsenter -t <sshd pid> -n -u`), so they listen on the host's lab
+  address. They keep the machine's file system (the host's /root hides the venv's interpreter); their
+  files live in the host's directory. Other images are left as the API records them (no container
+  runtime in the lab).
+- the pod's file system: `.lab/hosts/<host>/pods/<uid>/root` (0700, on the lab's tmpfs), standing for the
+  container's `/`. Every volume mount is a symlink at its mountPath in that root: secret (and configMap)
+  volumes are files (0400) in a private directory (0700) of the pod, one per key (items and defaultMode
+  are not modelled); emptyDir a directory of the pod; hostPath the host's own directory (made inside the
+  host; the link points at its place on the machine, lab.hosts.machine_path); a persistentVolumeClaim a
+  directory per claim `.lab/kubelet/claims/<ns>/<claim>` shared by all hosts (ReadWriteMany). The service
+  account token is mounted at /var/run/secrets/kubernetes.io/serviceaccount (token, ca.crt, namespace),
+  with KUBERNETES_SERVICE_HOST/PORT naming the API stand-in.
 - the environment: `value`, `valueFrom.secretKeyRef` / `configMapKeyRef` (a missing secret or key keeps
   the container waiting with CreateContainerConfigError, as kubelet's makeEnvironmentVariables does) and
   `fieldRef` (metadata.name, metadata.namespace, spec.nodeName, spec.serviceAccountName, status.podIP,
@@ -584,7 +587,12 @@ class Kubelet(object):
                 if code == 200:
                     self.reported[uid] = key
                     self._sync_owner_status(pod)
-        self._sync_names()
+        # names follow the ready pods at once; services and routes themselves are re-read every 5 s
+        ready = sorted((p.uid, p.address) for p in self.pods.values() if p.pid and p.ready)
+        self._ticks = getattr(self, "_ticks", 0) + 1
+        if ready != getattr(self, "_ready_seen", None) or self._ticks % 5 == 0:
+            self._ready_seen = ready
+            self._sync_names()
 
     # ---------------------------------------------------------------- RC / DC status (see the module doc)
     def _sync_owner_status(self, pod):
