@@ -29,6 +29,11 @@ Semantics follow openshift-ansible release-3.11:
   ``openshift_hosted_registry_*`` settings (selector ``region=infra`` style, routetermination
   ``passthrough``, cert_expire_days 730, storage volume name ``registry``, size ``5Gi``, access modes,
   hostpath path ``/var/lib/openshift_volumes``).
+- roles/openshift_hosted/tasks/storage/object_storage.yml and templates/registry_config.j2: storage kind
+  ``object`` with ``openshift_hosted_registry_storage_provider`` ``s3`` writes Secret ``registry-config``
+  (config.yml: ``openshift_hosted_registry_storage_s3_{accesskey,secretkey,region,regionendpoint,bucket}``,
+  ``rootdirectory`` default ``/registry``, ``chunksize`` default 26214400, ``encrypt: false``); the other
+  providers (azure_blob, swift, gcs) have no equivalent in the toolkit.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -87,6 +92,17 @@ HOSTED_CONVERTED = (
     "openshift_hosted_registry_storage_kind", "openshift_hosted_registry_storage_volume_name",
     "openshift_hosted_registry_routecertificates", "openshift_hosted_manage_registry",
 )
+# openshift_hosted_registry_storage_s3_* (storage kind object, provider s3) -> role okd_integrated_registry
+S3_DIRECT = {
+    "openshift_hosted_registry_storage_s3_bucket": "okd_integrated_registry_storage_s3_bucket",
+    "openshift_hosted_registry_storage_s3_region": "okd_integrated_registry_storage_s3_region",
+    "openshift_hosted_registry_storage_s3_regionendpoint": "okd_integrated_registry_storage_s3_regionendpoint",
+    "openshift_hosted_registry_storage_s3_accesskey": "okd_integrated_registry_storage_s3_accesskey",
+    "openshift_hosted_registry_storage_s3_secretkey": "okd_integrated_registry_storage_s3_secretkey",
+    "openshift_hosted_registry_storage_s3_chunksize": "okd_integrated_registry_storage_s3_chunksize",
+    "openshift_hosted_registry_storage_s3_rootdirectory": "okd_integrated_registry_storage_s3_rootdirectory",
+}
+S3_SECRET = ("openshift_hosted_registry_storage_s3_accesskey", "openshift_hosted_registry_storage_s3_secretkey")
 # storage kinds whose volume the installer made (or asked a provisioner for) and bound through a claim
 # `<volume_name>-claim`; the toolkit creates the claim only
 PVC_KINDS = ("nfs", "glusterfs", "openstack", "vsphere", "dynamic", "pvc")
@@ -97,7 +113,7 @@ TOOLKIT_VARS = (
     "okd_integrated_registry_manage", "okd_integrated_registry_node_selector",
     "okd_integrated_registry_route_termination", "okd_integrated_registry_storage_kind",
     "okd_integrated_registry_storage_pvc_name",
-) + tuple(sorted(set(HOSTED_DIRECT.values())))
+) + tuple(sorted(set(HOSTED_DIRECT.values()) | set(S3_DIRECT.values())))
 
 
 def _err(host, msg):
@@ -303,6 +319,7 @@ def map_installer_vars(values, host="", production=True):
                         "certificate of its own (passthrough: the registry's certificate, signed by "
                         "okd_integrated_registry_ca_cert; reencrypt: the router's)")
     kind = values.get("openshift_hosted_registry_storage_kind")
+    s3_known = ()
     if kind not in (None, ""):
         kind = text_type(kind).strip().lower()
         if kind == "hostpath":
@@ -320,15 +337,54 @@ def map_installer_vars(values, host="", production=True):
                                 % (kind, kind))
         elif kind == "emptydir":
             out["okd_integrated_registry_storage_kind"] = "emptydir"
+        elif kind == "object" and text_type(values.get("openshift_hosted_registry_storage_provider") or "").strip().lower() == "s3":
+            out["okd_integrated_registry_storage_kind"] = "s3"
+            s3_known = _map_s3(values, out, warnings, host)
+        elif kind == "object":
+            warnings.append("openshift_hosted_registry_storage_kind object with provider %r is not honoured (the "
+                            "toolkit's object storage is s3); storage left at the role's setting"
+                            % (values.get("openshift_hosted_registry_storage_provider"),))
         else:
             warnings.append("openshift_hosted_registry_storage_kind %s is not honoured (the toolkit has "
                             "emptydir, hostpath and pvc); storage left at the role's setting" % kind)
-    known = set(HOSTED_DIRECT) | set(HOSTED_CONVERTED)
+    known = set(HOSTED_DIRECT) | set(HOSTED_CONVERTED) | set(s3_known)
     ignored = sorted(k for k in values if (k.startswith("openshift_hosted_registry_") or k.startswith(
         "openshift_registry_")) and k not in known)
     if ignored:
         warnings.append("not honoured (no equivalent in the toolkit): %s" % ", ".join(ignored))
     return {"vars": out, "warnings": warnings}
+
+
+def _map_s3(values, out, warnings, host):
+    """openshift_hosted_registry_storage_s3_* of an object/s3 inventory into out; returns the names understood."""
+    for src, dst in sorted(S3_DIRECT.items()):
+        if src not in values or values[src] in ("",):
+            continue
+        v = values[src]
+        if src == "openshift_hosted_registry_storage_s3_chunksize":
+            try:
+                v = int(v)
+            except (TypeError, ValueError):
+                raise _err(host, "%s must be a whole number of bytes, got %r" % (src, v))
+            if v < 5 * 1024 * 1024:
+                raise _err(host, "%s must be at least 5242880 (S3's smallest multipart part), got %d" % (src, v))
+        elif src in S3_SECRET:
+            if not isinstance(v, string_types):
+                raise _err(host, "%s must be a string" % src)
+        else:
+            v = text_type(v).strip()
+        out[dst] = v
+    for src in ("openshift_hosted_registry_storage_s3_bucket", "openshift_hosted_registry_storage_s3_region"):
+        if not out.get(S3_DIRECT[src]):
+            raise _err(host, "openshift_hosted_registry_storage_kind object with provider s3 needs %s" % src)
+    known = list(S3_DIRECT) + ["openshift_hosted_registry_storage_provider"]
+    if "openshift_hosted_registry_storage_s3_encrypt" in values:
+        known.append("openshift_hosted_registry_storage_s3_encrypt")
+        if to_bool(values["openshift_hosted_registry_storage_s3_encrypt"],
+                   "openshift_hosted_registry_storage_s3_encrypt", host):
+            warnings.append("openshift_hosted_registry_storage_s3_encrypt true is not honoured: config.yml says "
+                            "encrypt: false, as openshift-ansible 3.11's registry_config.j2 does")
+    return known
 
 
 def unset_only(mapped, defined):

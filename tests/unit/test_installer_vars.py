@@ -201,3 +201,49 @@ def test_filter_adapter():
         f(dict(BASE, oreg_test_login="maybe"), "h")
     with raises(AnsibleFilterError, "expects a mapping"):
         f("x")
+
+
+def test_object_storage_s3_maps_to_the_role_secrets_kept_verbatim():
+    """issue 14: openshift_hosted_registry_storage_kind=object, provider s3 (openshift-ansible 3.11
+    object_storage.yml / registry_config.j2) -> storage kind s3 and the role's s3 variables."""
+    r = m(openshift_hosted_registry_storage_kind="object", openshift_hosted_registry_storage_provider="s3",
+          openshift_hosted_registry_storage_s3_bucket="okd-reg", openshift_hosted_registry_storage_s3_region="eu-west-1",
+          openshift_hosted_registry_storage_s3_regionendpoint="https://s3.eu-west-1.amazonaws.com",
+          openshift_hosted_registry_storage_s3_accesskey="AKIAEXAMPLE", openshift_hosted_registry_storage_s3_secretkey=TRAP,
+          openshift_hosted_registry_storage_s3_chunksize="26214400",
+          openshift_hosted_registry_storage_s3_rootdirectory="/registry", openshift_hosted_registry_storage_s3_encrypt=False)
+    v = r["vars"]
+    assert v["okd_integrated_registry_storage_kind"] == "s3"
+    assert (v["okd_integrated_registry_storage_s3_bucket"], v["okd_integrated_registry_storage_s3_region"],
+            v["okd_integrated_registry_storage_s3_regionendpoint"]) == ("okd-reg", "eu-west-1",
+                                                                        "https://s3.eu-west-1.amazonaws.com")
+    assert v["okd_integrated_registry_storage_s3_accesskey"] == "AKIAEXAMPLE"
+    assert v["okd_integrated_registry_storage_s3_secretkey"] == TRAP
+    assert v["okd_integrated_registry_storage_s3_chunksize"] == 26214400
+    assert v["okd_integrated_registry_storage_s3_rootdirectory"] == "/registry"
+    assert not [w for w in r["warnings"] if "s3" in w], r["warnings"]
+    assert set(v) <= set(iv.TOOLKIT_VARS)
+
+
+def test_object_storage_s3_bad_values_and_unhonoured_settings():
+    base = dict(openshift_hosted_registry_storage_kind="object", openshift_hosted_registry_storage_provider="s3",
+                openshift_hosted_registry_storage_s3_bucket="b", openshift_hosted_registry_storage_s3_region="r",
+                openshift_hosted_registry_storage_s3_secretkey="SECRETKEY")
+    for over, msg in ((dict(openshift_hosted_registry_storage_s3_region=iv),
+                       "master1: openshift_hosted_registry_storage_kind object with provider s3 needs "
+                       "openshift_hosted_registry_storage_s3_region"),
+                      (dict(openshift_hosted_registry_storage_s3_chunksize="25M"),
+                       "openshift_hosted_registry_storage_s3_chunksize must be a whole number"),
+                      (dict(openshift_hosted_registry_storage_s3_chunksize=1024), "at least 5242880")):
+        kw = dict(base)
+        kw.update(over)
+        with raises(ToolkitError, msg) as info:
+            m(**kw)
+        assert "SECRETKEY" not in str(info.value)
+    kw = dict(base, openshift_hosted_registry_storage_s3_encrypt=True, openshift_hosted_registry_storage_s3_kmskeyid="k")
+    text = "\n".join(m(**kw)["warnings"])
+    assert "s3_encrypt true is not honoured" in text and "openshift_hosted_registry_storage_s3_kmskeyid" in text
+    # another provider: not honoured, storage left alone
+    r = m(openshift_hosted_registry_storage_kind="object", openshift_hosted_registry_storage_provider="swift")
+    assert "okd_integrated_registry_storage_kind" not in r["vars"]
+    assert any("provider 'swift' is not honoured" in w for w in r["warnings"])
