@@ -1,8 +1,11 @@
 """The lab's two container registries: "redhat" (like registry.redhat.io) and "quay" (like quay.io).
 
-Each is a real CNCF distribution (``docker-registry serve CONFIG``) with TLS from the lab CA and
-bearer-token auth through its own token realm (lab/tokenrealm.py, a separate process), all bound
-to ``lab.gateway``. Accounts live in ``.lab/registries/<reg>/accounts.json`` (0600, passwords
+Each is a real CNCF distribution (``docker-registry serve CONFIG``, plain HTTP on 127.0.0.1) behind its
+front door (lab/frontproxy.py: TLS from the lab CA on the registry's name and port, on ``lab.gateway``),
+with bearer-token auth through its own token realm (lab/tokenrealm.py, a separate process on its own
+name and port). The front door serves the realm's path on the registry's own host and port, as
+registry.redhat.io and quay.io do; quay also has a second door (``split``) whose challenge names the realm
+on its own host, the other layout OKD 3.11's importer treats differently (docs/lab-registries.md). Accounts live in ``.lab/registries/<reg>/accounts.json`` (0600, passwords
 generated once); the realm re-reads that file on every request, so ``set_revoked`` acts at once.
 Storage (``.lab/registries/<reg>/data``) persists across down/up; images are seeded by lab.images.
 See docs/lab-registries.md.
@@ -21,7 +24,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
-from lab import images, pki, proc, state, tokenrealm
+from lab import frontproxy, images, pki, proc, state, tokenrealm
 
 REGISTRY_NAMES = ("redhat", "quay")
 
@@ -31,6 +34,7 @@ _RH_PULLS = ["openshift3/*", "rhel7/*", "rhscl/*"]
 
 DEFS = {
     "redhat": {
+        # realm on the registry's own host and port, like registry.redhat.io
         "registry_key": "redhat_registry",
         "realm_key": "redhat_realm",
         "realm_path": "/auth/realms/rhcc/protocol/redhat-docker-v2/auth",
@@ -51,6 +55,9 @@ DEFS = {
         "registry_key": "quay_registry",
         "realm_key": "quay_realm",
         "realm_path": "/v2/auth",
+        # realm on the registry's own host and port, like quay.io (https://quay.io/v2/auth); the split door
+        # (another name and port, same distribution) names the realm on its own host auth.quay.lab.test
+        "split_key": "quay_split_registry",
         # quay.io uses its SERVER_HOSTNAME (with the port when it is not 443) as the service
         "service": lambda lab: lab.service_host("quay_registry"),
         "issuer": lambda lab: "quay",
@@ -66,8 +73,16 @@ DEFS = {
 TOKEN_LIFETIME = 60  # seconds, short like the real services
 
 
+# distribution listens on 127.0.0.1:<public port + BACKEND_OFFSET> (plain HTTP, only the front doors use it)
+BACKEND_OFFSET = 10000
+
+
 def _proc_names(name):
-    return "realm-" + name, "registry-" + name
+    """Daemons of one registry, in start order."""
+    out = ["realm-" + name, "registry-" + name, "front-" + name]
+    if DEFS[name].get("split_key"):
+        out.append("front-%s-split" % name)
+    return tuple(out)
 
 
 def _dir(lab, name):
@@ -193,7 +208,11 @@ def _plan(lab, name):
     sign_key, sign_cert = _signing_cert(lab, name)
     accounts = ensure_accounts(lab, name)
     service, issuer = d["service"](lab), d["issuer"](lab)
-    realm_url = "https://%s:%d%s" % (realm_name, realm_port, d["realm_path"])
+    # the realm as the registry's challenge names it: on the registry's own host and port (front door)
+    realm_url = "https://%s:%d%s" % (reg_name, reg_port, d["realm_path"])
+    # the realm process itself, on its own name and port (the upstream of the front door's realm route)
+    own_realm_url = "https://%s:%d%s" % (realm_name, realm_port, d["realm_path"])
+    backend_port = reg_port + BACKEND_OFFSET
 
     # the CA as a containers-style cert dir (for skopeo --dest-cert-dir)
     cert_dir = rdir / "certs.d"
@@ -215,11 +234,11 @@ def _plan(lab, name):
                     "delete": {"enabled": True},
                     "cache": {"blobdescriptor": "inmemory"},
                     "maintenance": {"uploadpurging": {"enabled": False}}},
-        "http": {"addr": "%s:%d" % (lab.gateway, reg_port),
+        # plain HTTP on loopback: TLS and the public name are the front door's (lab/frontproxy.py)
+        "http": {"addr": "127.0.0.1:%d" % backend_port,
                  "host": "https://%s:%d" % (reg_name, reg_port),
                  "secret": secret_file.read_text().strip(),
                  "relativeurls": False,
-                 "tls": {"certificate": str(reg_cert), "key": str(reg_key)},
                  "headers": {"X-Content-Type-Options": ["nosniff"]}},
         "auth": {"token": {"realm": realm_url, "service": service, "issuer": issuer,
                            "rootcertbundle": str(sign_cert)}},
@@ -231,11 +250,29 @@ def _plan(lab, name):
     bundle = ca.read_text()
     if not trust.exists() or trust.read_text() != bundle:
         trust.write_text(bundle)
+    backend = "http://127.0.0.1:%d" % backend_port
+    fronts = [("front-" + name, {
+        "name": name, "bind": lab.gateway, "port": reg_port, "cert": str(reg_cert), "key": str(reg_key),
+        "ca_file": str(ca), "upstream": backend,
+        "routes": [{"path": d["realm_path"], "upstream": own_realm_url}], "rewrite_realm": None})]
+    split = None
+    if d.get("split_key"):
+        split_name, split_port = lab.names[d["split_key"]], lab.ports[d["split_key"]]
+        split_cert, split_key = pki.issue(lab.paths, "registry-%s-split" % name, [split_name, lab.gateway])
+        fronts.append(("front-%s-split" % name, {
+            "name": name + "-split", "bind": lab.gateway, "port": split_port, "cert": str(split_cert),
+            "key": str(split_key), "ca_file": str(ca), "upstream": backend, "routes": [],
+            "rewrite_realm": {"from": realm_url, "to": own_realm_url}}))
+        split = {"host": "%s:%d" % (split_name, split_port), "url": "https://%s:%d" % (split_name, split_port),
+                 "realm": own_realm_url, "realm_host": "%s:%d" % (realm_name, realm_port), "port": split_port}
     return {
         "name": name, "dir": rdir, "ca_file": ca, "cert_dir": cert_dir, "trust": trust,
-        "host": "%s:%d" % (reg_name, reg_port), "port": reg_port,
-        "realm_host": "%s:%d" % (realm_name, realm_port), "realm_port": realm_port,
-        "realm_path": d["realm_path"], "realm": realm_url, "service": service,
+        "host": "%s:%d" % (reg_name, reg_port), "port": reg_port, "backend_port": backend_port,
+        # where the realm is reached (the front door routes its path to the realm process)
+        "realm_host": "%s:%d" % (reg_name, reg_port), "realm_port": realm_port,
+        "realm_path": d["realm_path"], "realm": realm_url, "service": service, "split": split,
+        "fronts": [(pname, rdir / (pname + ".json"), json.dumps(cfg, indent=1, sort_keys=True))
+                   for pname, cfg in fronts],
         "issuer": issuer, "rootcertbundle": sign_cert,
         "accounts": accounts, "pusher": next((a["username"], a["password"]) for a in accounts
                                             if a["username"] == d["pusher"]),
@@ -287,9 +324,10 @@ def check_gateway(lab):
         s.close()
 
 
-def _start(lab, pname, cfg_path, cfg_text, argv, port, what, env=None, fingerprint_extra=""):
+def _start(lab, pname, cfg_path, cfg_text, argv, port, what, env=None, fingerprint_extra="", address=None):
     """Start (or keep, when running with the same config and environment) one daemon and wait for
-    its port."""
+    its port (on ``address``, default the gateway)."""
+    address = address or lab.gateway
     fingerprint = hashlib.sha256((cfg_text + json.dumps(env or {}, sort_keys=True)
                                   + fingerprint_extra).encode()).hexdigest()
     fp_file = cfg_path.with_name(cfg_path.name + ".running")
@@ -299,14 +337,14 @@ def _start(lab, pname, cfg_path, cfg_text, argv, port, what, env=None, fingerpri
             same = fp_file.read_text().strip() == fingerprint
         except OSError:
             same = False
-        if same and _listening(lab.gateway, port):
+        if same and _listening(address, port):
             return pid
         proc.stop(lab.paths, pname)
     elif pid:
         proc.stop(lab.paths, pname)
-    if not _port_free(lab.gateway, port):
+    if not _port_free(address, port):
         raise RuntimeError("%s: %s:%d is already in use by a process the lab did not start"
-                           % (what, lab.gateway, port))
+                           % (what, address, port))
     state.write_private(cfg_path, cfg_text)
     full_env = None
     if env:
@@ -314,7 +352,7 @@ def _start(lab, pname, cfg_path, cfg_text, argv, port, what, env=None, fingerpri
         full_env.update(env)
     pid = proc.spawn(lab.paths, pname, argv, env=full_env)
     try:
-        proc.wait_port(lab.gateway, port, timeout=30, pid=pid, what=what)
+        proc.wait_port(address, port, timeout=30, pid=pid, what=what)
     except RuntimeError as e:
         proc.stop(lab.paths, pname)
         raise RuntimeError("%s\n--- last lines of %s ---\n%s" % (e, lab.paths.logs / (pname + ".log"),
@@ -325,7 +363,7 @@ def _start(lab, pname, cfg_path, cfg_text, argv, port, what, env=None, fingerpri
 
 def _up_one(lab, name):
     plan = _plan(lab, name)
-    realm_p, reg_p = _proc_names(name)
+    realm_p, reg_p = _proc_names(name)[:2]
     path, text = plan["configs"]["realm"]
     # the realm's own code is part of its fingerprint: an edited realm is restarted by the next up
     code = hashlib.sha256(open(tokenrealm.__file__, "rb").read()).hexdigest()
@@ -333,14 +371,21 @@ def _up_one(lab, name):
            plan["realm_port"], "token realm of registry %s" % name, fingerprint_extra=code)
     path, text = plan["configs"]["registry"]
     _start(lab, reg_p, path, text, ["docker-registry", "serve", str(path)],
-           plan["port"], "registry %s (docker-registry)" % name,
-           env={"SSL_CERT_FILE": str(plan["trust"])})
+           plan["backend_port"], "registry %s (docker-registry)" % name,
+           env={"SSL_CERT_FILE": str(plan["trust"])}, address="127.0.0.1")
+    code = hashlib.sha256(open(frontproxy.__file__, "rb").read()).hexdigest()
+    for pname, path, text in plan["fronts"]:
+        port = json.loads(text)["port"]
+        _start(lab, pname, path, text, [lab.python, "-m", "lab.frontproxy", str(path)],
+               port, "front door %s of registry %s" % (pname, name), fingerprint_extra=code)
     digests = images.seed(lab, name, plan)
-    return {
+    out = {
         "host": plan["host"],
         "url": "https://" + plan["host"],
         "ca_file": str(plan["ca_file"]),
+        # the token realm the registry's challenge names, and its HOST:PORT (here the registry's own)
         "realm": plan["realm"],
+        "realm_host": plan["realm_host"],
         "service": plan["service"],
         # what a registry trusting this realm needs (distribution auth.token issuer/rootcertbundle)
         "issuer": plan["issuer"],
@@ -349,6 +394,10 @@ def _up_one(lab, name):
         "images": images.refs(name),
         "digests": {ref: digests[ref] for ref in images.refs(name)},
     }
+    if plan["split"]:
+        # the same registry behind a door whose challenge names the realm on its own host
+        out["split"] = {k: plan["split"][k] for k in ("host", "url", "realm", "realm_host")}
+    return out
 
 
 def up(lab):
@@ -383,7 +432,8 @@ def down(lab):
     for name in REGISTRY_NAMES:
         for pname in _proc_names(name)[::-1]:
             proc.stop(lab.paths, pname)
-            cfg = _dir(lab, name) / ("config.yml" if pname.startswith("registry") else "realm.json")
+            cfg = _dir(lab, name) / ("config.yml" if pname.startswith("registry") else
+                                     "realm.json" if pname.startswith("realm") else pname + ".json")
             try:
                 os.unlink(str(cfg) + ".running")
             except OSError:

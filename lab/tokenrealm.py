@@ -154,8 +154,12 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 30
 
-    def log_message(self, fmt, *args):  # no credentials are ever logged: only the request line
-        sys.stderr.write("%s %s\n" % (self.address_string(), fmt % args))
+    def log_message(self, fmt, *args):
+        """The request line and whether credentials came with it (``authorization=basic|none``: the scheme
+        only, never a value), so a test can tell which token requests carried credentials (issue 13 item 6)."""
+        headers = getattr(self, "headers", None)
+        scheme = ((headers.get("Authorization") or "").split(" ", 1)[0].lower() if headers is not None else "")
+        sys.stderr.write("%s %s authorization=%s\n" % (self.address_string(), fmt % args, scheme or "none"))
 
     def _send(self, code, body, extra=None):
         data = json.dumps(body, separators=(",", ":")).encode()
