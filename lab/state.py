@@ -22,6 +22,7 @@ PORTS = {
     "quay_realm": 5446,        # auth.quay.lab.test
     "quay_split_registry": 5447,  # split.quay.lab.test (quay's distribution; its challenge names auth.quay)
     "api": 8443,               # api.lab.test (OKD 3.11 API stand-in)
+    "redhat_access_registry": 5451,  # registry.access.redhat.lab.test (the old registry, lab/openshift_install.py)
 }
 
 SERVICE_NAMES = {
@@ -31,6 +32,7 @@ SERVICE_NAMES = {
     "quay_realm": "auth.quay." + DOMAIN,
     "quay_split_registry": "split.quay." + DOMAIN,
     "api": "api." + DOMAIN,
+    "redhat_access_registry": "registry.access.redhat." + DOMAIN,
 }
 
 
