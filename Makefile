@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 NODES ?= 3
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: deps demo test unit lab-up lab-down lab-status bench collection clean sanity-deps sanity lint
+.PHONY: deps demo test test-serial unit lab-up lab-down lab-status bench collection clean sanity-deps sanity lint
 
 $(VENV)/.installed: requirements.txt
 	./scripts/install-system-deps.sh
@@ -37,14 +37,31 @@ lab-status: deps
 demo: lab-up
 	$(PY) -m lab demo
 
+# Two pytest sessions at once: the lab tests (-m lab, mostly waiting on hosts, registries and the API) and
+# everything else (unit, sanity, lint: CPU). The second's output is kept in build/test-nolab.log and printed
+# after the lab session; the target fails if either failed. `make test-serial` runs one session.
 test: deps sanity-deps
+	@mkdir -p build; \
+	$(PY) -m pytest -m "not lab" >build/test-nolab.log 2>&1 & nolab=$$!; \
+	$(PY) -m pytest -m lab; lab=$$?; \
+	wait $$nolab; other=$$?; \
+	echo "== tests without the lab (build/test-nolab.log), exit $$other"; cat build/test-nolab.log; \
+	echo "== lab tests exit $$lab, tests without the lab exit $$other"; \
+	test $$lab -eq 0 -a $$other -eq 0
+
+test-serial: deps sanity-deps
 	$(PY) -m pytest
 
 unit: deps sanity-deps
 	$(PY) -m pytest tests/unit
 
-bench: lab-up
-	$(PY) scripts/bench.py
+# make bench [NODES=n | HOSTS=n] [BENCH_ARGS=...]: the lab re-ups with n nodes besides master1 (HOSTS=n:
+# n hosts in all), scripts/bench.py runs, then the lab returns to the size it had (docs/benchmarks.md)
+BENCH_NODES = $(if $(HOSTS),$(shell echo $$(($(HOSTS) - 1))),$(NODES))
+bench: deps
+	@before=$$($(PY) -m lab status --json 2>/dev/null | $(PY) -c 'import json,sys; print(len(json.load(sys.stdin)["hosts"]) - 1)' 2>/dev/null || echo 3); \
+	$(PY) -m lab up --nodes $(BENCH_NODES) && $(PY) scripts/bench.py $(BENCH_ARGS); rc=$$?; \
+	if [ "$$before" != "$(BENCH_NODES)" ]; then $(PY) -m lab up --nodes $$before; fi; exit $$rc
 
 collection: deps
 	$(VENV)/bin/ansible-galaxy collection build --force --output-path build/
