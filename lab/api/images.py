@@ -1,9 +1,10 @@
 """Image-stream import logic of the API stand-in, modelled on OKD 3.11's importer.
 
 Credentials come from the `kubernetes.io/dockerconfigjson` and legacy `kubernetes.io/dockercfg`
-secrets of the stream's namespace whose registry key matches the registry host; the registry is
-contacted with the lab's own v2 client (v2client.py)."""
+secrets of the stream's namespace, looked up as 3.11 does (SecretKeyring: by the token realm's URL, first
+match only); the registry is contacted with the lab's own v2 client (v2client.py)."""
 import base64
+import fnmatch
 import functools
 import json
 import re
@@ -55,36 +56,143 @@ def dockercfg_entries(secret):
     return auths if isinstance(auths, dict) else {}
 
 
-def credentials_for(secrets, host):
-    """The one credential 3.11's importer would use for host -> [(username, password)] or [].
+def _entry_credentials(entry):
+    """(username, password) of one config entry as the vendored kubernetes 1.11 credentialprovider
+    decodes it (config.go DockerConfigEntry.UnmarshalJSON: ``auth`` wins over username/password); empty
+    strings when absent. None when ``auth`` does not decode (see SecretKeyring)."""
+    user, pw = entry.get("username") or "", entry.get("password") or ""
+    if entry.get("auth"):
+        dec = _b64(entry["auth"])
+        if not dec or ":" not in dec:
+            return None
+        user, pw = dec.split(":", 1)
+    return str(user), str(pw)
 
-    origin pkg/image/importer/credentials.go: the secrets (imagestreams/NAME/secrets, in name order) are
-    added to one BasicDockerKeyring whose index is sorted in reverse (vendored k8s credentialprovider
-    keyring.go); basicCredentialsFromKeyring returns only configs[0] of the first matching key, matching
-    the port exactly (a canonical :443 is retried without it). There is no second try with another
-    credential and no anonymous retry after a credential failed.
-    Deviation: 3.11's token flow asks for the credential of the realm URL (distribution session.go
-    Basic(realm)); the stand-in asks for the registry host (see docs/lab-api.md)."""
-    creds = {}
-    for s in sorted(secrets, key=lambda s: s["metadata"]["name"]):
-        for key, entry in sorted(dockercfg_entries(s).items()):
-            if not isinstance(entry, dict):
-                continue
-            user, pw = entry.get("username"), entry.get("password")
-            if entry.get("auth"):
-                dec = _b64(entry["auth"])
-                if dec and ":" in dec:
-                    user, pw = dec.split(":", 1)
-            if user is not None and pw is not None:
-                creds.setdefault(_key_host(key), []).append((user, pw))
-    target = host.lower()
-    for candidate in (target, target[:-4] if target.endswith(":443") else None):
-        if candidate is None:
-            continue
-        for key in sorted(creds, reverse=True):
-            if key == candidate:
-                return [creds[key][0]]
-    return []
+
+def _split_host_port(host):
+    """Go net.SplitHostPort as keyring.go splitUrl uses it: ('host', 'port'), or (host, '') without a port."""
+    if host.startswith("["):
+        h, _, rest = host[1:].partition("]")
+        return h, rest[1:] if rest.startswith(":") else ""
+    if host.count(":") == 1:
+        h, port = host.split(":")
+        return h, port
+    return host, ""
+
+
+def urls_match(glob, target):
+    """vendored kubernetes 1.11 pkg/credentialprovider/keyring.go urlsMatchStr/urlsMatch: both are schemeless
+    'host[:port][/path]'; the ports must be equal (no port matches only no port), the host names have the same
+    number of dot-separated parts, each matching the glob's part (filepath.Match: '*.lab.test'), and the
+    target's path starts with the glob's path (a plain string prefix)."""
+    g, t = urllib.parse.urlsplit("https://" + glob), urllib.parse.urlsplit("https://" + target)
+    (ghost, gport), (thost, tport) = _split_host_port(g.netloc), _split_host_port(t.netloc)
+    if gport != tport:
+        return False
+    gparts, tparts = ghost.split("."), thost.split(".")
+    if len(gparts) != len(tparts):
+        return False
+    if not t.path.startswith(g.path):
+        return False
+    return all(fnmatch.fnmatchcase(tp, gp) for gp, tp in zip(gparts, tparts))
+
+
+def keyring_key(loc):
+    """The index key keyring.go BasicDockerKeyring.Add makes of a config key: 'https://' is put in front of a
+    key without scheme, the scheme is dropped, a path starting /v1/ or /v2/ loses that prefix, and a path
+    of '' or '/' is no path: 'https://quay.io/v1/' -> 'quay.io', 'reg:5000/team' -> 'reg:5000/team'."""
+    value = loc if loc.startswith(("https://", "http://")) else "https://" + loc
+    u = urllib.parse.urlsplit(value)
+    path = u.path
+    if path.startswith("/v2/") or path.startswith("/v1/"):
+        path = path[3:]
+    return u.netloc + path if path and path != "/" else u.netloc
+
+
+class SecretKeyring(object):
+    """What OKD 3.11's import uses to find credentials: origin pkg/image/importer/credentials.go
+    SecretCredentialStore over credentialprovider.MakeDockerKeyring(secrets) (vendored kubernetes 1.11
+    keyring.go). The secrets come in the order imagestreams/NAME/secrets lists them (name order); every
+    config key is indexed (keyring_key), each key's credentials in the order of the secrets, and the index is
+    sorted in reverse (longer, more specific keys first). Lookup(target) collects the credentials of every
+    matching key in index order; the importer takes only the first of them (configs[0]).
+
+    Deviation: in 3.11 a secret whose JSON or ``auth`` field does not decode makes MakeDockerKeyring fail,
+    and then no secret is used at all (rest.go then prefixes access errors with "Unable to load secrets");
+    here such an entry or secret is skipped on its own."""
+
+    def __init__(self, secrets):
+        self.creds = {}
+        for s in secrets:
+            for loc, entry in sorted(dockercfg_entries(s).items()):
+                if not isinstance(entry, dict):
+                    continue
+                cred = _entry_credentials(entry)
+                if cred is None:
+                    continue
+                self.creds.setdefault(keyring_key(loc), []).append(cred)
+        self.index = sorted(self.creds, reverse=True)
+
+    def lookup(self, image):
+        """keyring.go BasicDockerKeyring.Lookup -> [(username, password)] (possibly empty strings)."""
+        out = []
+        for k in self.index:
+            if urls_match(k, image):
+                out.extend(self.creds[k])
+        if not out and _is_default_registry_match(image) and "index.docker.io" in self.creds:
+            out = list(self.creds["index.docker.io"])
+        return out
+
+    def basic(self, url):
+        """credentials.go basicCredentialsFromKeyring(keyring, target) -> (username, password), ("", "") when
+        nothing matches. ``url`` is what distribution's auth asks for: the token realm URL (session.go
+        tokenHandler.fetchTokenWithBasicAuth: creds.Basic(realm)) or, for a Basic challenge, the request URL."""
+        u = urllib.parse.urlsplit(url)
+        return _basic_from_keyring(self, u.scheme, u.netloc, u.path)
+
+
+def _is_default_registry_match(image):
+    """keyring.go isDefaultRegistryMatch (Docker Hub images)."""
+    parts = image.split("/", 1)
+    if not parts[0]:
+        return False
+    if len(parts) == 1:
+        return True
+    if parts[0] in ("docker.io", "index.docker.io"):
+        return True
+    return not any(c in parts[0] for c in ".:")
+
+
+def _basic_from_keyring(keyring, scheme, host, path):
+    """origin release-3.11 pkg/image/importer/credentials.go basicCredentialsFromKeyring."""
+    if not scheme or scheme == "https":
+        value = host + path
+    else:
+        # always require an explicit port to look up HTTP credentials
+        value = host + path if ":" in host else host + ":80" + path
+    # the keyring strips /v1/ and /v2/ version prefixes, so this does too
+    if (path + "/").startswith("/v1/") or (path + "/").startswith("/v2/"):
+        value = host + path[3:]
+    configs = keyring.lookup(value)
+    if not configs:
+        # the docker.io legacy special cases
+        if value == "auth.docker.io/token":
+            return _basic_from_keyring(keyring, "", "index.docker.io", "/v1")
+        if value == "index.docker.io":
+            return _basic_from_keyring(keyring, "", "docker.io", "")
+        # try without the canonical port
+        if (host.endswith(":443") and scheme == "https") or (host.endswith(":80") and scheme == "http"):
+            return _basic_from_keyring(keyring, scheme, host.split(":", 1)[0], path)
+        return "", ""
+    return configs[0]
+
+
+def credentials_for(secrets, host):
+    """[(username, password)] the first-match rule picks for a Basic lookup of ``https://HOST/v2/`` (the
+    registry itself), or []. Kept for callers that ask about a registry host; imports ask SecretKeyring.basic
+    with the realm URL."""
+    user, pw = SecretKeyring(secrets).basic("https://%s/v2/" % host)
+    return [(user, pw)] if user and pw else []
 
 
 class TokenBucket(object):
@@ -147,24 +255,18 @@ def _resolve(ref, secrets, ca_file, timeout, limiter, agent=None, insecure=False
     except v2client.RegistryError as e:
         return {"ok": False, "reason": "InternalError", "code": 500, "message": "Internal error occurred: " + e.message}
     ref_exact = exact(host, repo, None if digest else tag, digest)
-    creds = credentials_for(secrets, host) or [None]
-    failure = None
-    for cred in creds:
-        try:
-            if limiter is not None:
-                limiter.accept()
-            c = v2client.Client(host, ca_file=ca_file, credentials=cred, timeout=timeout, agent=agent,
-                                insecure=insecure)
-            dg, mt, _ = c.manifest(repo, digest or tag)
-            return {"ok": True, "digest": dg, "reference": "%s/%s@%s" % (host, repo, dg), "mediaType": mt,
-                    "host": host, "repo": repo, "tag": None if digest else tag}
-        except v2client.RegistryError as e:
-            if failure is None or (cred is not None and failure.get("anonymous")):
-                failure = dict(format_error(e, ref_exact), anonymous=cred is None)
-            if e.reason != "Unauthorized":
-                break
-    failure.pop("anonymous", None)
-    return failure
+    # one attempt with the namespace's keyring: the credential is chosen per URL the registry's auth asks
+    # about (the realm's), first match only; no second credential and no anonymous retry after a failure
+    try:
+        if limiter is not None:
+            limiter.accept()
+        c = v2client.Client(host, ca_file=ca_file, credentials=SecretKeyring(secrets), timeout=timeout,
+                            agent=agent, insecure=insecure)
+        dg, mt, _ = c.manifest(repo, digest or tag)
+        return {"ok": True, "digest": dg, "reference": "%s/%s@%s" % (host, repo, dg), "mediaType": mt,
+                "host": host, "repo": repo, "tag": None if digest else tag}
+    except v2client.RegistryError as e:
+        return format_error(e, ref_exact)
 
 
 def import_images(refs, secrets, ca_file, timeout=15.0, limiter=None, agent=None, insecure=False, cache=None):
@@ -195,18 +297,12 @@ def list_tags(ref, secrets, ca_file, timeout=15.0, agent=None, insecure=False):
         v2client.check_lab_host(host)
     except v2client.RegistryError as e:
         raise v2client.RegistryError("InternalError", "Internal error occurred: " + e.message)
-    creds = credentials_for(secrets, host) or [None]
-    err = None
-    for cred in creds:
-        try:
-            return host, repo, v2client.Client(host, ca_file=ca_file, credentials=cred, timeout=timeout,
-                                               agent=agent, insecure=insecure).tags(repo)
-        except v2client.RegistryError as e:
-            err = err or e
-            if e.reason != "Unauthorized":
-                break
-    f = format_error(err, exact(host, repo))
-    raise v2client.RegistryError(f["reason"], f["message"])
+    try:
+        return host, repo, v2client.Client(host, ca_file=ca_file, credentials=SecretKeyring(secrets),
+                                           timeout=timeout, agent=agent, insecure=insecure).tags(repo)
+    except v2client.RegistryError as e:
+        f = format_error(e, exact(host, repo))
+        raise v2client.RegistryError(f["reason"], f["message"])
 
 
 def status_generation(entry):

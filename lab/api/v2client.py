@@ -127,7 +127,10 @@ def error_message(body, default):
 
 
 class Client(object):
-    """One registry; credentials = (username, password) or None for anonymous."""
+    """One registry; credentials = (username, password), None for anonymous, or a credential store with
+    ``basic(url) -> (username, password)`` (images.SecretKeyring), asked - like distribution's
+    registry/client/auth/session.go - with the token realm's URL for a Bearer challenge and with the
+    request's URL for a Basic one; credentials go out only when both are non-empty."""
 
     def __init__(self, host, ca_file=None, credentials=None, timeout=15.0, agent=None, insecure=False):
         check_lab_host(host)
@@ -176,8 +179,17 @@ class Client(object):
         finally:
             conn.close()
 
-    def _basic(self):
-        user, pw = self.credentials
+    def _creds_for(self, url):
+        """(username, password) to send for url, or None (session.go: only when both are non-empty)."""
+        c = self.credentials
+        if c is None:
+            return None
+        user, pw = c.basic(url) if hasattr(c, "basic") else c
+        return (user, pw) if user and pw else None
+
+    @staticmethod
+    def _basic(creds):
+        user, pw = creds
         return "Basic " + base64.b64encode(("%s:%s" % (user, pw)).encode("utf-8")).decode("ascii")
 
     def _token(self, params, scope):
@@ -188,12 +200,13 @@ class Client(object):
         if params.get("service"):
             q["service"] = params["service"]
         q["scope"] = params.get("scope") or scope
-        if self.credentials:
-            q["account"] = self.credentials[0]
+        creds = self._creds_for(realm)     # session.go fetchTokenWithBasicAuth: th.creds.Basic(realm)
+        if creds:
+            q["account"] = creds[0]
         url = realm + ("&" if "?" in realm else "?") + urllib.parse.urlencode(q)
         headers = {"User-Agent": self.user_agent}
-        if self.credentials:
-            headers["Authorization"] = self._basic()
+        if creds:
+            headers["Authorization"] = self._basic(creds)
         status, _, body = self._do("GET", url, headers)
         if status in (401, 403):
             raise RegistryError("Unauthorized", error_message(body, "unauthorized: authentication required"))
@@ -220,8 +233,9 @@ class Client(object):
             scheme, params = _parse_challenge(resp.getheader("WWW-Authenticate"))
             if scheme == "bearer":
                 self.auth_header = "Bearer " + self._token(params, scope)
-            elif scheme == "basic" and self.credentials:
-                self.auth_header = self._basic()
+            elif scheme == "basic" and self._creds_for(url):
+                # session.go basicHandler: creds.Basic(req.URL)
+                self.auth_header = self._basic(self._creds_for(url))
             else:
                 break
         return status, resp, body
