@@ -128,8 +128,9 @@ def make_urllib_transport(ca_file=None, validate_certs=True, timeout=30, proxy=N
         handlers.append(_urlrequest.ProxyHandler())  # environment, honours no_proxy
     opener = _urlrequest.build_opener(*handlers)
 
-    def transport(method, url, headers):
-        request = _urlrequest.Request(url, headers=dict(headers or {}))
+    def transport(method, url, headers, body=None):
+        # body: bytes sent with the request (registry_push's uploads); verify_access sends none
+        request = _urlrequest.Request(url, data=body, headers=dict(headers or {}))
         request.get_method = lambda: method
         response = None
         try:
