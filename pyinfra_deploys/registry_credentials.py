@@ -27,6 +27,8 @@ roles/registry_credentials/defaults/main.yml):
                                             (<path>.<pid>.<YYYY-MM-DD@HH:MM:SS>~, default False)
     registry_credentials_verify_controller  verify every registry from the controller first (default True)
     registry_credentials_verify_hosts       verify each host's own file with skopeo (default True)
+    registry_credentials_verify_hosts_on    changed (default: hosts whose first file changed; all hosts
+                                            when verify_controller is off) | always | never
     registry_credentials_certs_dir          extra CA dir on the hosts for skopeo (--cert-dir <dir>/<registry>);
                                             default empty: skopeo's own /etc/{containers,docker}/certs.d
     registry_credentials_validate_certs / _proxy   controller verification (default True / none)

@@ -64,6 +64,7 @@ def registry_credentials(**variables):
 
     # 2. write (and remove) on this host; the results decide where the service is restarted
     writes = []
+    first_file = []  # the operations that may change the file each host verifies (paths[0])
     for path in host.loop(paths):
         if present:
             writes.append(operations.registry_credentials(
@@ -79,9 +80,16 @@ def registry_credentials(**variables):
                 owner=settings["owner"], group=settings["group"],
                 invalid_existing=settings["invalid_existing"], backup=settings["backup"],
             ))
+        if path == paths[0]:
+            first_file = list(writes)
 
-    # 3. the host proves that its own (first) file gives pull access
-    if settings["verify_hosts"] and present:
+    # 3. the host proves that its own (first) file gives pull access: with verify_hosts_on `changed`
+    # only where that file changed (pyinfra's _if, evaluated after the writes ran; an unchanged file
+    # holds the bytes the controller has just verified), everywhere when the controller did not verify
+    verify_if = {}
+    if settings["verify_hosts_on"] == "changed" and settings["verify_controller"]:
+        verify_if["_if"] = [lambda: operations.any_changed(first_file)]
+    if settings["verify_hosts"] and settings["verify_hosts_on"] != "never" and present:
         for r in host.loop(present):
             if not r.get("test_image"):
                 continue
@@ -95,7 +103,7 @@ def registry_credentials(**variables):
             operations.verify_pull_access(
                 name="Verify pull access to %s with %s" % (registry, paths[0]),
                 authfile=paths[0], registry=image_host, image=r["test_image"], cert_dir=cert_dir,
-                timeout=settings["timeout"], retries=settings["retries"],
+                timeout=settings["timeout"], retries=settings["retries"], **verify_if
             )
 
     # 4. the role's handler: restart the service where a file changed (pyinfra's _if, evaluated after

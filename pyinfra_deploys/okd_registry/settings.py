@@ -116,6 +116,9 @@ def deploy_settings(data, groups=()):
     invalid_existing = text(data, "registry_credentials_invalid_existing", "fail") or "fail"
     if invalid_existing not in ("fail", "replace"):
         raise _err("registry_credentials_invalid_existing", "fail or replace", invalid_existing)
+    verify_hosts_on = text(data, "registry_credentials_verify_hosts_on", "changed") or "changed"
+    if verify_hosts_on not in ("changed", "always", "never"):
+        raise _err("registry_credentials_verify_hosts_on", "changed, always or never", verify_hosts_on)
     restart = text(data, "registry_credentials_restart_service", "")
     if restart and (restart.startswith("-") or any(c.isspace() for c in restart)):
         raise _err("registry_credentials_restart_service", "a service name", restart)
@@ -128,6 +131,8 @@ def deploy_settings(data, groups=()):
         "backup": flag(data, "registry_credentials_backup", False),
         "verify_controller": flag(data, "registry_credentials_verify_controller", True),
         "verify_hosts": flag(data, "registry_credentials_verify_hosts", True),
+        # which hosts verify their first file: changed (default) | always | never (the role's meaning)
+        "verify_hosts_on": verify_hosts_on,
         "certs_dir": text(data, "registry_credentials_certs_dir", ""),
         # the role's registry_credentials_ca_file, default okd_registry_ca_file ("": system trust)
         "ca_file": (text(data, "registry_credentials_ca_file")

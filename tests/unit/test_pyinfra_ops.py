@@ -561,8 +561,20 @@ def test_settings_defaults_are_the_roles():
     got = okd_settings.deploy_settings({}, ["masters"])
     assert got["paths"] == role["registry_credentials_paths"] + role["registry_credentials_master_paths"]
     for key in ("owner", "group", "invalid_existing", "backup", "verify_controller", "verify_hosts",
-                "validate_certs", "proxy", "timeout", "retries", "restart_service"):
+                "verify_hosts_on", "validate_certs", "proxy", "timeout", "retries", "restart_service"):
         assert got[key] == role["registry_credentials_" + key], key
+
+
+def test_settings_verify_hosts_on_takes_the_roles_three_choices_only():
+    """registry_credentials_verify_hosts_on: changed (default) | always | never, anything else refused
+    naming the variable (as the role's assert)."""
+    assert okd_settings.deploy_settings({})["verify_hosts_on"] == "changed"
+    for value in ("changed", "always", "never"):
+        got = okd_settings.deploy_settings({"registry_credentials_verify_hosts_on": value})
+        assert got["verify_hosts_on"] == value
+    with pytest.raises(okd_settings.SettingsError) as exc:
+        okd_settings.deploy_settings({"registry_credentials_verify_hosts_on": "sometimes"})
+    assert "registry_credentials_verify_hosts_on must be changed, always or never" in str(exc.value)
 
 
 # ------------------------------------------------------------------ verification retries and timeout
