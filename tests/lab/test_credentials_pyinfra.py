@@ -471,8 +471,10 @@ def test_host_check_gives_the_hosts_skopeo_its_retries(lab, lab_exec, hosts):
     r = lab_exec("node3", "sh -x -c " + command[len("sh -c "):], check=False)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "exec %s inspect --retry-times 2 --authfile %s %s" % (skopeo, PATH, reference) in r.stderr
-    # the whole deploy passes registry_credentials_retries there (and the check succeeds)
-    r = pyinfra(lab, "-vv", "--data", "registry_credentials_retries=2", limit=["node3"])
+    # the whole deploy passes registry_credentials_retries there (and the check succeeds); node3's file
+    # is unchanged, so its check runs only with verify_hosts_on always (the default is changed)
+    r = pyinfra(lab, "-vv", "--data", "registry_credentials_retries=2",
+                "--data", "registry_credentials_verify_hosts_on=always", limit=["node3"])
     assert r.returncode == 0, r.stdout[-4000:]
     assert "okd-registry-verify %s 2 --authfile %s" % (skopeo, PATH) in r.stdout, r.stdout[-4000:]
     assert op_row(r.stdout, "Verify pull access to %s with %s"
