@@ -211,6 +211,90 @@ def registry_secret_names(secrets, registry):
     return sorted(n for n in out if n)
 
 
+# ---------------------------------------------------------------------------------------------------
+# Which entry of a pull secret an OKD 3.11 import sends to a registry's token realm. The importer asks its
+# keyring for the credential of the REALM URL (vendored docker/distribution registry/client/auth/session.go
+# fetchTokenWithBasicAuth: creds.Basic(realm)); origin release-3.11 pkg/image/importer/credentials.go
+# basicCredentialsFromKeyring turns the URL into host[:port]/path and the vendored kubernetes 1.11
+# credentialprovider/keyring.go matches it (urlsMatch: same port, same number of host parts, globs per
+# part, the key's path a prefix). A realm on another host than the registry gets no credentials unless a
+# secret has an entry for the realm's host.
+
+def _urlsplit(url):
+    try:
+        from urllib.parse import urlsplit  # Python 3
+    except ImportError:  # pragma: no cover - Python 2
+        from urlparse import urlsplit  # pylint: disable=import-error
+    return urlsplit(url)
+
+
+def keyring_key(key):
+    """The index key OKD 3.11's keyring makes of a config key (keyring.go BasicDockerKeyring.Add):
+    'https://quay.io/v1/' -> 'quay.io', 'reg:5000/team' -> 'reg:5000/team'."""
+    value = key if key.startswith(("https://", "http://")) else "https://" + key
+    u = _urlsplit(value)
+    path = u.path
+    if path.startswith("/v2/") or path.startswith("/v1/"):
+        path = path[3:]
+    return u.netloc + path if path and path != "/" else u.netloc
+
+
+def _host_port(netloc):
+    if netloc.startswith("["):
+        host, _, rest = netloc[1:].partition("]")
+        return host, rest[1:] if rest.startswith(":") else ""
+    if netloc.count(":") == 1:
+        host, port = netloc.split(":")
+        return host, port
+    return netloc, ""
+
+
+def keyring_key_matches(key, target):
+    """keyring.go urlsMatchStr(key, target) for schemeless 'host[:port][/path]' strings."""
+    import fnmatch
+    k, t = _urlsplit("https://" + key), _urlsplit("https://" + target)
+    (khost, kport), (thost, tport) = _host_port(k.netloc), _host_port(t.netloc)
+    if kport != tport or len(khost.split(".")) != len(thost.split(".")) or not t.path.startswith(k.path):
+        return False
+    return all(fnmatch.fnmatchcase(tp, kp) for kp, tp in zip(khost.split("."), thost.split(".")))
+
+
+def realm_lookup_matches(keys, url):
+    """True when OKD 3.11's import would find a credential among the config ``keys`` for ``url`` (the token
+    realm's URL): credentials.go basicCredentialsFromKeyring, including its retry without a canonical port."""
+    u = _urlsplit(url)
+    scheme, host, path = u.scheme, u.netloc, u.path
+    while True:
+        if not scheme or scheme == "https" or ":" in host:
+            value = host + path
+        else:
+            value = host + ":80" + path
+        if (path + "/").startswith("/v1/") or (path + "/").startswith("/v2/"):
+            value = host + path[3:]
+        if any(keyring_key_matches(keyring_key(k), value) for k in keys):
+            return True
+        if (host.endswith(":443") and scheme == "https") or (host.endswith(":80") and scheme == "http"):
+            host = host.split(":", 1)[0]
+            continue
+        return False
+
+
+def realm_host(url):
+    """'HOST[:PORT]' of a realm URL (the key a secret needs for it)."""
+    return _urlsplit(url).netloc
+
+
+def realm_entry_warning(registry, realm, secret, keys):
+    """Text of the warning when OKD 3.11 imports from ``registry`` would send no credential from ``secret``
+    (its config ``keys``) to the registry's token ``realm``, or "" when an entry matches."""
+    if not realm or realm_lookup_matches(keys, realm):
+        return ""
+    return ("registry %s names its token realm on %s (%s): OKD 3.11 imports look the credential up by the realm's "
+            "URL, and secret %s has no entry for %s, so imports from %s send no credentials there (and fail with "
+            "'you may not have access'); add %s to the registry's realm_hosts"
+            % (registry, realm_host(realm), realm, secret, realm_host(realm), registry, realm_host(realm)))
+
+
 def import_failure_hint(message, registry):
     """What to do about an import failure OKD 3.11 words as a TLS error -> text or "". The masters' imports
     trust the system pool plus ``imagePolicyConfig.additionalTrustedCA`` only (a registry with a private CA,

@@ -61,6 +61,29 @@ options:
       email:
         description: Optional e-mail stored with the entry.
         type: str
+      realm_hosts:
+        description:
+          - C(HOST[:PORT]) of the registry's token realm when it is on another host than the registry (the
+            C(realm) of its C(WWW-Authenticate Bearer) challenge). Each becomes one more entry with the same
+            credentials.
+          - OKD 3.11 imports look the credential up by the B(realm's URL), not the registry's host (origin
+            C(pkg/image/importer/credentials.go), distribution C(session.go)); without an entry for the
+            realm's host they send no credentials and fail with C(you may not have access). Not needed for
+            registry.redhat.io or quay.io, whose realms are on their own host. See I(realm_check).
+        type: list
+        elements: str
+        default: []
+  realm_check:
+    description:
+      - Ask each registry in I(registries) for its token realm (one anonymous C(GET https://REGISTRY/v2/),
+        no credentials sent) and warn, naming the registry, the realm's host and the secret, when OKD 3.11
+        imports would find no entry of the secret for the realm (see I(realm_hosts)). Results in C(realms).
+      - When the registry cannot be reached from the controller, a warning says so and nothing fails.
+    type: bool
+    default: false
+  registry_ca_file:
+    description: CA bundle to verify the registries with for I(realm_check) (default the system's).
+    type: path
   docker_config:
     description:
       - Text of a docker config.json (e.g. the master's C(/var/lib/origin/.docker/config.json), read with
@@ -170,6 +193,14 @@ linked:
   returned: always
   type: list
   elements: dict
+realms:
+  description:
+    - With I(realm_check), one entry per registry - {registry, realm (URL or null), realm_host, credentials_sent
+      (whether an OKD 3.11 import would send a credential of this secret to the realm), error (when the
+      registry could not be asked)}.
+  returned: always
+  type: list
+  elements: dict
 """
 
 import time
@@ -178,6 +209,10 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.dockercfg import (
     get_credentials, normalize_registry, parse_config)
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.errors import ToolkitError
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.http_transport import make_urllib_transport
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.k8s_images import (
+    realm_entry_warning, realm_host, realm_lookup_matches)
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.v2auth import parse_challenge, registry_base_url
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.k8s import (
     apply_patch, decode_dockerconfigjson, dockerconfigjson_error, dockerconfigjson_secret, redact, resource_path,
     sa_link_patch, with_resource_version)
@@ -254,11 +289,36 @@ def link_service_account(client, sa_path, sa, secret, for_, check=False, retries
     return patch
 
 
+def check_realms(module, registries, keys, where, transport):
+    """realm_check: the token realm of each registry (anonymous GET /v2/) against the secret's keys as OKD
+    3.11 looks them up; warns when an import would send no credentials. -> [{registry, realm, ...}]."""
+    out = []
+    for reg in registries:
+        item = {"registry": reg, "realm": None, "realm_host": None, "credentials_sent": None, "error": None}
+        try:
+            status, headers, _ = transport("GET", registry_base_url(reg) + "/v2/", {})
+            value = dict((k.lower(), v) for k, v in (headers or {}).items()).get("www-authenticate")
+            bearer = [c for c in parse_challenge(value) if c[0] == "bearer" and c[1].get("realm")]
+            if bearer:
+                realm = bearer[0][1]["realm"]
+                item.update(realm=realm, realm_host=realm_host(realm),
+                            credentials_sent=realm_lookup_matches(keys, realm))
+                warning = realm_entry_warning(reg, realm, where, keys)
+                if warning:
+                    module.warn(warning)
+        except ToolkitError as e:
+            item["error"] = e.msg
+            module.warn("registry %s: could not ask for its token realm (%s); not checked whether OKD 3.11 imports "
+                        "send a credential of %s to it" % (reg, e.msg, where))
+        out.append(item)
+    return out
+
+
 def run(module, client):
     p = module.params
     ns, name, check = p["namespace"], p["name"], module.check_mode
     where = "secret %s/%s" % (ns, name)
-    out = dict(changed=False, secret_changed=False, linked=[], registries=[], operation="unchanged")
+    out = dict(changed=False, secret_changed=False, linked=[], registries=[], operation="unchanged", realms=[])
     diff_before, diff_after = {}, {}
     sec_path = resource_path("v1", "Secret", ns, name)
 
@@ -319,6 +379,10 @@ def run(module, client):
     elif module._diff:
         diff_before = diff_after = redact(live)
     out["registries"] = _registries_of(live) if live else []
+    if p["realm_check"]:
+        primary = [e["registry"] for e in p["registries"] if not e.get("_realm_entry")]
+        out["realms"] = check_realms(module, primary, out["registries"], where,
+                                     make_urllib_transport(ca_file=p["registry_ca_file"], timeout=15))
 
     for link in p["link_to"]:
         for_ = link.get("for") or ["pull"]
@@ -363,7 +427,10 @@ def main():
             username=dict(type="str"),
             password=dict(type="str", no_log=True),
             email=dict(type="str"),
+            realm_hosts=dict(type="list", elements="str", default=[]),
         )),
+        realm_check=dict(type="bool", default=False),
+        registry_ca_file=dict(type="path"),
         docker_config=dict(type="str", no_log=True),
         exclusive=dict(type="bool", default=False),
         link_to=dict(type="list", elements="dict", default=[], options={
@@ -392,6 +459,17 @@ def main():
                 module.no_log_values.add(e["password"])
             elif not (e.get("username") and e.get("password")):
                 raise ToolkitError("%s: give both username and password" % e["registry"])
+        # each realm host of a registry: one more entry with the registry's credentials (OKD 3.11 imports
+        # look the credential up by the token realm's URL)
+        known = set(e["registry"] for e in p["registries"])
+        for e in list(p["registries"]):
+            for host in e.get("realm_hosts") or []:
+                key = normalize_registry(host)
+                if key in known:
+                    continue
+                known.add(key)
+                p["registries"].append({"registry": key, "username": e["username"], "password": e["password"],
+                                        "email": e.get("email"), "realm_hosts": [], "_realm_entry": True})
         with Client.from_params(p) as client:
             out = run(module, client)
     except ToolkitError as e:
