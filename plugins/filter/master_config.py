@@ -42,8 +42,8 @@ def master_config_problem(text, path="master-config.yaml"):
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         if mark is not None and getattr(e, "problem", None):
-            return "%s does not parse as YAML: %s (line %d, column %d)" % (path, e.problem, mark.line + 1,
-                                                                          mark.column + 1)
+            return "%s does not parse as YAML: %s (line %d, column %d)" % (
+                path, e.problem, mark.line + 1, mark.column + 1)
         return "%s does not parse as YAML" % path
     if not isinstance(doc, dict) or doc.get("kind") != "MasterConfig":
         return "%s is not a MasterConfig (kind: MasterConfig)" % path

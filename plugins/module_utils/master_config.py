@@ -152,7 +152,7 @@ def _key_line(lines, start, end, child):
 def _check_section(sec):
     if sec is None:
         return
-    _, _, child, inline = sec
+    child, inline = sec[2], sec[3]
     if inline and inline not in ("{}",):
         raise ToolkitError("%s is written in flow style (%s ...): the toolkit edits block style only, as "
                            "openshift-ansible writes it; rewrite it as a block" % (SECTION, inline[:20]))
@@ -167,7 +167,7 @@ def get_trusted_ca(text):
     _check_section(sec)
     if sec is None or sec[2] is None:
         return None
-    i, end, child, _ = sec
+    i, end, child = sec[0], sec[1], sec[2]
     j = _key_line(lines, i + 1, end, child)
     if j is None:
         return None
@@ -189,7 +189,7 @@ def set_trusted_ca(text, value):
             return text
         tail = "" if not text or text.endswith("\n") else nl
         return text + tail + "%s:%s  %s: %s%s" % (SECTION, nl, KEY, _scalar(value), nl)
-    i, end, child, inline = sec
+    i, end, child = sec[0], sec[1], sec[2]
     if child is None:       # `imagePolicyConfig:` or `imagePolicyConfig: {}` with nothing below
         if value is None:
             return text

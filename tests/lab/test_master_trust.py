@@ -277,3 +277,20 @@ def test_molecule_scenario(lab, master_files, tmp_path):
     assert master_files["config"].read_bytes() == before
     assert not (master_files["dir"] / "okd-molecule-trusted-ca.crt").exists()
     assert api_pid(lab) != pid0
+
+
+def test_another_trusted_ca_file_is_not_replaced(lab, master_files, tmp_path):
+    """An additionalTrustedCA an admin already set (another file) is kept: the role refuses, naming the
+    host and that file, and changes nothing, unless okd_master_trust_take_over is true."""
+    good = master_files["config"].read_text()
+    theirs = good.replace("imagePolicyConfig:\n", "imagePolicyConfig:\n  additionalTrustedCA: admins-ca.crt\n")
+    assert theirs != good
+    master_files["config"].write_text(theirs)
+    trust = write_0600(tmp_path / "trust.json", json.dumps({"okd_master_trust_ca_pem": Path(lab["ca_file"]).read_text()}))
+    pid0 = api_pid(lab)
+    rc, out = run_trust("-e", "@" + trust)
+    assert rc != 0, out[-4000:]
+    assert "master1: %s already has imagePolicyConfig.additionalTrustedCA /etc/origin/master/admins-ca.crt" % CONFIG_INSIDE \
+        in " ".join(out.split()), out[-4000:]
+    assert master_files["config"].read_text() == theirs and not master_files["bundle"].exists()
+    assert api_pid(lab) == pid0
