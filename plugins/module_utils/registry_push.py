@@ -115,27 +115,26 @@ class Client(object):
             if status == 401 and attempt == 0 and challenge.lower().startswith("bearer") and self.password:
                 params = dict(([p for s, p in v2auth.parse_challenge(challenge) if s == "bearer"] or [{}])[0])
                 url, th = v2auth.token_request(params, self.username, self.password, registry=self.registry)
-                ts, _, tb = self.transport("GET", url, th, None)
-                self.auth = "Bearer " + v2auth.parse_token_response(ts, tb)
+                answer = self.transport("GET", url, th, None)
+                self.auth = "Bearer " + v2auth.parse_token_response(answer[0], answer[2])
                 continue
-            raise ToolkitError(v2auth.explain_error(status, rbody, "%s: %s" % (self.registry, what or
-                                                                              "%s %s" % (method, path))),
-                               status=status)
+            what = what or "%s %s" % (method, path)
+            raise ToolkitError(v2auth.explain_error(status, rbody, "%s: %s" % (self.registry, what)), status=status)
         raise ToolkitError("%s: %s: still refused after the token exchange" % (self.registry, what))  # pragma: no cover
 
     def login(self):
         """GET /v2/ with the credentials (docker login). Returns the registry's API version header."""
-        _, rh, _ = self.request("GET", "/v2/", what="login (GET /v2/)")
+        rh = self.request("GET", "/v2/", what="login (GET /v2/)")[1]
         return rh.get("docker-distribution-api-version")
 
     def push_blob(self, repository, data, digest):
         """Upload one blob unless the registry has it (HEAD 200). Returns True when uploaded."""
-        status, _, _ = self.request("HEAD", "/v2/%s/blobs/%s" % (repository, digest), ok=(200, 404),
-                                    what="blob %s" % digest)
+        status = self.request("HEAD", "/v2/%s/blobs/%s" % (repository, digest), ok=(200, 404),
+                              what="blob %s" % digest)[0]
         if status == 200:
             return False
-        _, rh, _ = self.request("POST", "/v2/%s/blobs/uploads/" % repository, body=b"", ok=(202,),
-                                headers={"Content-Length": "0"}, what="start of the upload of %s" % digest)
+        rh = self.request("POST", "/v2/%s/blobs/uploads/" % repository, body=b"", ok=(202,),
+                          headers={"Content-Length": "0"}, what="start of the upload of %s" % digest)[1]
         location = rh.get("location")
         if not location:
             raise ToolkitError("%s: the upload of %s got no Location" % (self.registry, digest))
@@ -148,9 +147,9 @@ class Client(object):
         """Blobs, then the manifest by tag. Returns the digest the registry reports (Docker-Content-Digest)."""
         self.push_blob(repository, image["layer"], image["layer_digest"])
         self.push_blob(repository, image["config"], image["config_digest"])
-        _, rh, _ = self.request("PUT", "/v2/%s/manifests/%s" % (repository, tag), body=image["manifest"], ok=(201,),
-                                headers={"Content-Type": MANIFEST_V2, "Content-Length": str(len(image["manifest"]))},
-                                what="manifest %s:%s" % (repository, tag))
+        rh = self.request("PUT", "/v2/%s/manifests/%s" % (repository, tag), body=image["manifest"], ok=(201,),
+                          headers={"Content-Type": MANIFEST_V2, "Content-Length": str(len(image["manifest"]))},
+                          what="manifest %s:%s" % (repository, tag))[1]
         digest = rh.get("docker-content-digest") or image["digest"]
         if digest != image["digest"]:
             raise ToolkitError("%s: the registry stored the manifest of %s:%s as %s, not %s"
@@ -160,8 +159,8 @@ class Client(object):
     def pull_image(self, repository, reference):
         """GET the manifest (schema 2) and every blob it names, each checked against its digest (what a pull
         does). Returns {"digest", "layers", "bytes"}."""
-        _, rh, body = self.request("GET", "/v2/%s/manifests/%s" % (repository, reference),
-                                   headers={"Accept": MANIFEST_V2}, what="manifest %s@%s" % (repository, reference))
+        body = self.request("GET", "/v2/%s/manifests/%s" % (repository, reference),
+                            headers={"Accept": MANIFEST_V2}, what="manifest %s@%s" % (repository, reference))[2]
         digest = sha256_digest(body)
         if reference.startswith("sha256:") and digest != reference:
             raise ToolkitError("%s: manifest %s@%s has digest %s" % (self.registry, repository, reference, digest))
@@ -173,7 +172,7 @@ class Client(object):
         total = 0
         for blob in blobs:
             want = blob.get("digest") or ""
-            _, _, data = self.request("GET", "/v2/%s/blobs/%s" % (repository, want), what="blob %s" % want)
+            data = self.request("GET", "/v2/%s/blobs/%s" % (repository, want), what="blob %s" % want)[2]
             if sha256_digest(data) != want:
                 raise ToolkitError("%s: blob %s of %s does not match its digest" % (self.registry, want, repository))
             total += len(data)

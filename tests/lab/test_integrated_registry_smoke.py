@@ -60,7 +60,7 @@ def test_smoke_check_passes_and_leaves_real_outcomes(registry, api):
         assert rc == 0, out[-8000:]
         for n in range(1, 10):
             assert "Smoke %d/9" % n in out
-        m = re.search(r"pushed (sha256:[0-9a-f]{64}) through", out)
+        m = re.search(r"pushed (sha256:[0-9a-f]{64})\s+through", out)
         assert m, out[-4000:]
         digest = m.group(1)
         ist = api["custom"].get_namespaced_custom_object("image.openshift.io", "v1", SMOKE_NS, "imagestreamtags",
@@ -93,7 +93,7 @@ def test_token_without_push_rights_is_refused_with_the_registry_message(registry
     toks = json.loads(open(os.path.join(lab["state_dir"], "api", "tokens.json")).read())
     route_host = None
     rc, out = run("playbooks/integrated_registry_smoke.yml", "--check")
-    m = re.search(r"log in to (\S+) with the", out)
+    m = re.search(r"log in to (\S+)\s+with", out)
     assert m, out[-3000:]
     route_host = m.group(1)
     import subprocess
@@ -139,7 +139,7 @@ def test_s3_storage_pushes_land_in_the_bucket(registry, api, lab):
         rc, out = run("playbooks/integrated_registry_smoke.yml", "-e", json.dumps(vars_),
                       "-e", "okd_integrated_registry_smoke_node_ca_file=" + node_ca(lab))
         assert rc == 0, out[-8000:]
-        digest = re.search(r"pushed (sha256:[0-9a-f]{64}) through", out).group(1)
+        digest = re.search(r"pushed (sha256:[0-9a-f]{64})\s+through", out).group(1)
         stored = keys()
         assert any(k.startswith(root + "/docker/registry/v2/blobs/sha256/") for k in stored), stored
         assert any(("/_manifests/revisions/sha256/%s/" % digest.split(":", 1)[1]) in k for k in stored), stored
