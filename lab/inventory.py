@@ -69,6 +69,9 @@ def okd_vars(status):
             entries.append(e)
     if entries:
         v["okd_registries"] = entries
+    if isinstance(status.get("old_registry"), dict) and status["old_registry"].get("host"):
+        # the lab's stand-in for registry.access.redhat.com (lab/openshift_install.py, docs/variables.md)
+        v["okd_old_registries"] = [status["old_registry"]["host"]]
     return v
 
 

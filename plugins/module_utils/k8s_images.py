@@ -7,6 +7,7 @@
 - ``tag_status``, ``import_results``, ``repository_import_results``: what the API answered, per tag.
 - ``tag_import_decision`` / ``repository_import_plan``: which tags need an import (pure, unit-tested).
 - ``registry_secret_names``, ``import_request_timeout``, ``wait_until``: what the module tells, waits and allows.
+- ``stream_outcome``: fixed, failing or untouched, per stream (the namespace-wide re-import).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -241,7 +242,7 @@ def keyring_key(key):
 
 def _host_port(netloc):
     if netloc.startswith("["):
-        host, _, rest = netloc[1:].partition("]")
+        host, rest = netloc[1:].partition("]")[::2]
         return host, rest[1:] if rest.startswith(":") else ""
     if netloc.count(":") == 1:
         host, port = netloc.split(":")
@@ -414,3 +415,24 @@ def repository_import_plan(stream, source, tags, scheduled=False, insecure=False
             why = "the import policy differs"
         out.append({"tag": tag, "needs_import": why is not None, "why": why or ""})
     return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# re-importing what never imported (okd_image_import reimport_failed)
+def stream_outcome(tags, repointed=(), check_mode=False):
+    """What happened to one stream, from okd_image_import's per-tag results ({tag, from, imported, message,
+    import_requested}) -> (outcome, failing). ``failing`` lists {tag, from, message} of the tags that are not
+    imported now (the registry's message as OKD 3.11 recorded or answered it). ``outcome``: ``failing`` when
+    any tag is not imported; ``fixed`` when an import was sent (or the stream repointed) and every tag
+    imported; ``untouched`` when nothing was needed. In check mode nothing is sent: ``would_reimport`` when an
+    import would be sent or the stream repointed, else as above."""
+    requested = [t for t in tags if t.get("import_requested")]
+    failing = [{"tag": t.get("tag"), "from": t.get("from"), "message": t.get("message") or "not imported"}
+               for t in tags if not t.get("imported")]
+    if check_mode and (requested or repointed):
+        return "would_reimport", failing
+    if failing:
+        return "failing", failing
+    if requested or repointed:
+        return "fixed", []
+    return "untouched", []

@@ -52,6 +52,14 @@ description:
     I(repoint_from) or I(refresh), nothing is imported - a pure registry check).
     I(expected_registry) reports (and with I(fail_on_registry_mismatch) fails on) tags that point
     elsewhere.
+  - Re-importing what never imported (the seed's situation after the cluster was installed without registry
+    credentials, fixed by creating C(imagestreamsecret)) - with I(reimport_failed) and no I(name), every image
+    stream of I(namespace) is checked and each DockerImage tag that was never imported or whose last import failed
+    is imported again (one ImageStreamImport per stream, for those tags only; OKD 3.11 itself never retries them
+    after a secret appears). With I(repoint_from), streams naming the old registry are repointed first. Each
+    stream's C(outcome) says C(fixed), C(failing) (with the registry's message per tag), C(untouched) or, in
+    check mode, C(would_reimport); a rerun with nothing left to import sends only GET requests. A tag that still
+    fails is tried again on every run (OKD 3.11 does not rewrite its condition when the failure is the same).
   - Check mode is client-side (GETs only; no POST of an import), so it works on OKD 3.11. With I(all=true)
     check mode also sends the read-only preview (C(spec.import=false)), which changes nothing on the
     server, to report which tags would be imported; it never sends C(spec.import=true).
@@ -106,6 +114,13 @@ options:
     description: Fail when a tag could not be imported (the results are returned either way).
     type: bool
     default: true
+  reimport_failed:
+    description:
+      - Import again every DockerImage tag never imported or whose last import failed, in the named stream or,
+        without I(name), in every image stream of I(namespace) (after repointing with I(repoint_from)). Tags that
+        imported are left alone (use I(refresh) to re-import them too).
+    type: bool
+    default: false
   repoint_from:
     description: Old registry host (e.g. C(registry.access.redhat.com)); spec tags naming it are repointed.
     type: str
@@ -151,6 +166,18 @@ EXAMPLES = r"""
   run_once: true
   register: hello_all
 
+- name: After imagestreamsecret exists - repoint, then re-import what never imported (oc import-image, per stream)
+  okd.registry_toolkit.okd_image_import:
+    kubeconfig: /tmp/admin.kubeconfig
+    namespace: openshift
+    reimport_failed: true
+    repoint_from: registry.access.redhat.com
+    repoint_to: registry.redhat.io
+    fail_on_import_error: false
+  delegate_to: localhost
+  run_once: true
+  register: reimport      # reimport.outcomes.fixed / failing / untouched
+
 - name: Move every stream of the openshift namespace to registry.redhat.io
   okd.registry_toolkit.okd_image_import:
     kubeconfig: /tmp/admin.kubeconfig
@@ -173,11 +200,19 @@ tags:
   type: list
   elements: dict
 streams:
-  description: Per-stream results - {namespace, name, operation (created|updated|unchanged), repointed, tags,
-    additional_tags}.
+  description:
+    - Per-stream results - {namespace, name, operation (created|updated|unchanged), repointed, tags,
+      additional_tags, outcome, failing}.
+    - C(outcome) is C(fixed) (an import was sent for tags that needed it and they all imported), C(failing) (a tag
+      still does not import; C(failing) lists {tag, from, message} with the registry's message), C(untouched)
+      (nothing needed an import) or, in check mode, C(would_reimport).
   returned: always
   type: list
   elements: dict
+outcomes:
+  description: Stream names (NAMESPACE/NAME) by outcome - {fixed, failing, untouched, would_reimport}.
+  returned: always
+  type: dict
 additional_tags:
   description: With I(all), tags of the repository the server did not import because of its per-repository
     limit (C(status.repository.additionalTags)).
@@ -205,7 +240,7 @@ from ansible_collections.okd.registry_toolkit.plugins.module_utils.k8s_images im
     image_stream_definition, image_stream_import, image_stream_import_repository, import_failure_hint,
     import_request_timeout,
     import_results, registry_secret_names, replace_registry, repository_import_plan, repository_import_results,
-    spec_tag_source, split_image, tag_import_decision, tag_status, wait_until)
+    spec_tag_source, split_image, stream_outcome, tag_import_decision, tag_status, wait_until)
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.k8s_client import (
     Client, ensure_object, k8s_argument_spec)
 
@@ -316,7 +351,7 @@ def process_stream(module, client, ns, name, live):
         if t not in managed:
             managed.append(t)
     results = {}
-    if not p["name"] and not p["repoint_from"] and not p["refresh"]:
+    if not p["name"] and not p["repoint_from"] and not p["refresh"] and not p["reimport_failed"]:
         to_import = []  # a namespace-wide registry check only reads
     elif check:
         to_import = [t for t in managed if t in spec_changed or tag_import_decision(before, t, p["refresh"])[0]]
@@ -338,6 +373,7 @@ def process_stream(module, client, ns, name, live):
         res["changed"] = res["changed"] or item["changed"]
         res["tags"].append(item)
     res["imported"] = ["%s:%s" % (name, t) for t in to_import]
+    res["outcome"], res["failing"] = stream_outcome(res["tags"], res["repointed"], check)
     return res
 
 
@@ -477,7 +513,8 @@ def _credential_note(client, cache, ns, registry):
 def run(module, client):
     p = module.params
     ns = p["namespace"]
-    out = dict(changed=False, streams=[], tags=[], imported=[], mismatches=[], additional_tags=[])
+    out = dict(changed=False, streams=[], tags=[], imported=[], mismatches=[], additional_tags=[],
+               outcomes=dict(fixed=[], failing=[], untouched=[], would_reimport=[]))
     if p["name"]:
         live = client.get(resource_path(None, "ImageStream", ns, p["name"]))
         targets = [(p["name"], live)]
@@ -499,6 +536,8 @@ def run(module, client):
         else:
             res = process_stream(module, client, ns, name, live)
         out["streams"].append(res)
+        if res.get("outcome"):
+            out["outcomes"][res["outcome"]].append("%s/%s" % (ns, name))
         out["imported"].extend(res.pop("imported"))
         out["changed"] = out["changed"] or res["changed"]
         if p["name"]:
@@ -553,6 +592,7 @@ def main():
         reference_policy=dict(type="str", choices=["Source", "Local"]),
         refresh=dict(type="bool", default=False),
         fail_on_import_error=dict(type="bool", default=True),
+        reimport_failed=dict(type="bool", default=False),
         repoint_from=dict(type="str"),
         repoint_to=dict(type="str"),
         expected_registry=dict(type="str"),
@@ -562,8 +602,10 @@ def main():
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
                            required_together=[("repoint_from", "repoint_to")])
     p = module.params
-    if not p["name"] and not (p["repoint_from"] or p["expected_registry"]):
-        module.fail_json(msg="name is required unless repointing or checking a whole namespace")
+    if not p["name"] and not (p["repoint_from"] or p["expected_registry"] or p["reimport_failed"]):
+        module.fail_json(msg="name is required unless repointing, re-importing or checking a whole namespace")
+    if p["all"] and p["reimport_failed"]:
+        module.fail_json(msg="all imports a whole repository; reimport_failed is for the tags of existing streams")
     if p["all"] and not (p["source"] and p["name"]):
         module.fail_json(msg="all (every tag of a repository) needs name and source")
     if p["all"] and p["tags"]:
