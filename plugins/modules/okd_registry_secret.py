@@ -296,7 +296,7 @@ def check_realms(module, registries, keys, where, transport):
     for reg in registries:
         item = {"registry": reg, "realm": None, "realm_host": None, "credentials_sent": None, "error": None}
         try:
-            status, headers, _ = transport("GET", registry_base_url(reg) + "/v2/", {})
+            headers = transport("GET", registry_base_url(reg) + "/v2/", {})[1]
             value = dict((k.lower(), v) for k, v in (headers or {}).items()).get("www-authenticate")
             bearer = [c for c in parse_challenge(value) if c[0] == "bearer" and c[1].get("realm")]
             if bearer:
