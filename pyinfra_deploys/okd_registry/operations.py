@@ -39,6 +39,7 @@ from . import REPO_ROOT  # noqa: F401  (puts the repository root on sys.path)
 from .facts import RegistryAuthFile
 from plugins.module_utils import dockercfg
 from plugins.module_utils.errors import ToolkitError
+from plugins.module_utils.registry_entry import registry_entry
 
 DEFAULT_PATH = "/var/lib/origin/.docker/config.json"
 
@@ -52,18 +53,26 @@ class RedactedList(list):
     __str__ = __repr__
 
 
+def _label(item, index):
+    """How an entry is named in errors: its name, else its registry/host as given, else its position."""
+    return str(item.get("name") or item.get("registry") or item.get("host") or "#%d" % (index + 1))
+
+
 def normalize_entries(registries):
     """okd_registries-style ({host, username, password, email?}) or core-style ({registry, ...}) dicts
-    -> core entries [{registry, username, password, email?}] (a RedactedList)."""
+    -> core entries [{registry, username, password, email?}] (a RedactedList). The registry is the
+    core's registry_entry() key (host/registry spellings resolved and checked as the modules do)."""
     out = RedactedList()
     for index, item in enumerate(registries or ()):
         if not isinstance(item, dict):
             raise OperationError("registry entry #%d is not a mapping" % (index + 1))
-        registry = item.get("registry") or item.get("host")
-        label = item.get("name") or registry or "#%d" % (index + 1)
-        for key, value in (("host", registry), ("username", item.get("username")),
-                           ("password", item.get("password"))):
-            if not value:
+        label = _label(item, index)
+        try:
+            registry = registry_entry(item, where="registry %s" % label)["registry"]
+        except ToolkitError as e:
+            raise OperationError(e.msg)
+        for key in ("username", "password"):
+            if not item.get(key):
                 raise OperationError("registry %s has no %s" % (label, key))
         entry = {"registry": registry, "username": item["username"], "password": item["password"]}
         if item.get("email"):
@@ -73,11 +82,14 @@ def normalize_entries(registries):
 
 
 def registry_names(registries):
-    """Registry hosts from strings or dicts (state=absent)."""
+    """Registry keys from strings or dicts (state=absent); dicts through the core's registry_entry()."""
     names = []
-    for item in registries or ():
+    for index, item in enumerate(registries or ()):
         if isinstance(item, dict):
-            item = item.get("registry") or item.get("host")
+            try:
+                item = registry_entry(item, where="registry to remove %s" % _label(item, index))["registry"]
+            except ToolkitError as e:
+                raise OperationError(e.msg)
         if not item:
             raise OperationError("a registry to remove has no name")
         names.append(item)

@@ -251,6 +251,24 @@ def test_normalize_entries_reports_names_not_secrets():
     assert "redhat has no password" in str(info.value)
 
 
+def test_normalize_entries_and_registry_names_use_the_cores_registry_entry():
+    """The registry key is registry_entry()'s (as the modules have it), and its errors name the entry."""
+    entries = operations.normalize_entries([{"name": "hub", "host": "docker.io", "username": "u", "password": "p"}])
+    assert entries[0]["registry"] == "https://index.docker.io/v1/"
+    with pytest.raises(OperationError) as info:
+        operations.normalize_entries([{"name": "redhat", "registry": "a.example", "host": "b.example",
+                                       "username": "u", "password": "TOPSECRET"}])
+    assert "registry redhat gives registry a.example and host b.example" in str(info.value)
+    assert "TOPSECRET" not in str(info.value)
+    with pytest.raises(OperationError) as info:
+        operations.normalize_entries([{"name": "redhat", "username": "u", "password": "p"}])
+    assert "registry redhat has no registry (or host)" in str(info.value)
+    assert operations.registry_names([{"host": "https://r.example/"}, "s.example"]) == ["r.example", "s.example"]
+    with pytest.raises(OperationError) as info:
+        operations.registry_names([{"name": "old", "registry": "a.example", "host": "b.example"}])
+    assert "registry to remove old gives registry a.example and host b.example" in str(info.value)
+
+
 # ------------------------------------------------------------------------------------ backup=True
 
 def _run_write(command, cwd=None):
