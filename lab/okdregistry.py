@@ -579,7 +579,7 @@ def main(argv=None):
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         try:
             ctx.load_cert_chain(ct.path(str(tls["certificate"])), ct.path(str(tls.get("key") or "")))
-        except FileNotFoundError as e:
+        except FileNotFoundError:
             fatal("open %s: no such file or directory" % (tls["certificate"] if not os.path.exists(
                 ct.path(str(tls["certificate"]))) else tls.get("key")))
         except (ssl.SSLError, OSError) as e:
@@ -622,7 +622,7 @@ def main(argv=None):
         server = TLSServer((host or "0.0.0.0", port), make_handler(Front(ct, cfg, bport)), ctx)
     except OSError as e:
         child.kill()
-        fatal("listen tcp %s: %s" % (addr, e.strerror or e))
+        fatal("listen tcp %s: bind: %s" % (addr, (e.strerror or str(e)).lower()))   # Go's net.Listen wording
     log("info", "listening on %s, tls" % addr if ctx else "listening on %s" % addr)
 
     def watch():
