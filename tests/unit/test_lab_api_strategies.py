@@ -375,3 +375,26 @@ def test_set_deployment_status(app):
     conds = dict((c["type"], c) for c in out["status"]["conditions"])
     assert conds["Available"]["status"] == "True" and conds["Progressing"]["status"] == "True"
     assert out["status"]["availableReplicas"] == 1
+
+
+def test_trigger_follows_a_tag_moved_by_a_stream_write_and_tracking_tags(app):
+    """Not only pushes: any image stream event reaches the trigger controller (here `oc tag app:v1 app:prod`,
+    resolved in the write, then a push to v1 that prod tracks, UpdateTrackingTags)."""
+    assert call(app, "POST", "/apis/image.openshift.io/v1/namespaces/default/imagestreams", "admin",
+                {"metadata": {"name": "app"}})[0] == 201
+    assert call(app, "POST", ISM_PATH % "default", "admin", ism("app", "v1", D1))[0] == 201
+    dc = _dc("prod", config_change=False)
+    dc["spec"]["triggers"][0]["imageChangeParams"]["from"]["name"] = "app:prod"
+    assert call(app, "POST", DC_PATH, "admin", dc)[1]["status"]["latestVersion"] == 0
+    st = stream(app, "app")
+    st["spec"]["tags"] = [{"name": "prod", "from": {"kind": "ImageStreamTag", "name": "app:v1"}}]
+    assert call(app, "PUT", "/apis/image.openshift.io/v1/namespaces/default/imagestreams/app", "admin", st)[0] == 200
+
+    def dc_at(version):
+        d = call(app, "GET", DC_PATH + "/prod", "admin")[1]
+        return d["status"]["latestVersion"] == version and d
+    got = poll(lambda: dc_at(1), "rollout after oc tag")
+    assert got["spec"]["template"]["spec"]["containers"][0]["image"] == "%s/default/app@%s" % (REG, D1)
+    assert call(app, "POST", ISM_PATH % "default", "admin", ism("app", "v1", D2))[0] == 201
+    got = poll(lambda: dc_at(2), "rollout after the tracked tag moved")
+    assert got["spec"]["template"]["spec"]["containers"][0]["image"] == "%s/default/app@%s" % (REG, D2)
