@@ -331,3 +331,24 @@ def test_rerunning_the_role_changes_nothing_and_keeps_the_process(lab, api, regi
     assert dc["status"]["latestVersion"] == registry["dc"]["status"]["latestVersion"]
     assert pod_pids(lab, "default", "docker-registry-%d-" % dc["status"]["latestVersion"]) == before
     assert condition(dc, "Available").get("status") == "True"
+
+
+def test_missing_secret_keeps_the_pod_from_starting_with_kubelets_message(lab, api, registry, scratch):
+    sa_token(api, scratch, "default")
+    dc = _scratch_dc(registry["dc"], scratch, "/etc/secrets/registry.crt", 5098)
+    dc["spec"]["template"]["spec"]["volumes"][1]["secret"]["secretName"] = "no-such-secret"
+    path = "/apis/apps.openshift.io/v1/namespaces/%s/deploymentconfigs" % scratch
+    code, body = api("POST", path, dc)
+    assert code == 201, body
+    want = 'MountVolume.SetUp failed for volume "registry-certificates" : secrets "no-such-secret" not found'
+
+    def failed():
+        _, cur = api("GET", path + "/scratch-registry")
+        return condition(cur, "Available").get("status") == "False" and \
+            want in condition(cur, "Progressing").get("message", "") and cur
+    poll("scratch-registry unavailable naming the missing secret", failed)
+    _, pods = api("GET", "/api/v1/namespaces/%s/pods" % scratch)
+    cs = pods["items"][0]["status"]["containerStatuses"][0]
+    assert cs["state"]["waiting"] == {"reason": "ContainerCreating", "message": want}
+    assert pods["items"][0]["status"]["phase"] == "Pending"
+    assert not pod_pids(lab, scratch, "scratch-registry-")
