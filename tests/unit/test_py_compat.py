@@ -19,7 +19,8 @@ OLD_PYTHONS = {
     "3.6": "/root/.pyenv/versions/3.6.15/bin/python",
 }
 TARGET_DIRS = [os.path.join(ROOT, "plugins", "module_utils"), os.path.join(ROOT, "plugins", "modules")]
-CORE_FILES = ["errors.py", "dockercfg.py", "v2auth.py", "http_transport.py", "registry_entry.py", "localfile.py"]
+CORE_FILES = ["errors.py", "dockercfg.py", "v2auth.py", "http_transport.py", "registry_entry.py", "localfile.py",
+              "master_config.py"]
 
 
 def _vermin(paths):
@@ -61,7 +62,8 @@ def test_core_unit_tests_on_old_python(version):
     if not os.path.exists(python):
         pytest.skip("python%s not installed (pyenv)" % version)
     # each script runs its own tests when executed directly; the minimum guards against a silent no-op
-    for script, minimum in (("test_dockercfg.py", 20), ("test_v2auth.py", 20), ("test_registry_entry.py", 10)):
+    for script, minimum in (("test_dockercfg.py", 20), ("test_v2auth.py", 20), ("test_registry_entry.py", 10),
+                            ("test_master_config.py", 8)):
         proc = subprocess.run([python, os.path.join(UNIT, script)], cwd=ROOT, capture_output=True, text=True)
         assert proc.returncode == 0, "%s on python%s:\n%s%s" % (script, version, proc.stdout, proc.stderr)
         assert proc.stdout.startswith("ran ") and int(proc.stdout.split()[1]) >= minimum, proc.stdout
@@ -72,9 +74,8 @@ def test_target_files_compile_on_old_python(version):
     python = OLD_PYTHONS[version]
     if not os.path.exists(python):
         pytest.skip("python%s not installed (pyenv)" % version)
-    files = [os.path.join(ROOT, "plugins", "module_utils", name) for name in CORE_FILES]
-    files += [os.path.join(ROOT, "plugins", "modules", name) for name in ("registry_credentials.py",
-                                                                          "registry_verify.py")]
+    # every file that runs on a target: all of module_utils and all modules
+    files = sorted(os.path.join(d, name) for d in TARGET_DIRS for name in os.listdir(d) if name.endswith(".py"))
     code = "import sys\nfor f in sys.argv[1:]:\n    compile(open(f, 'rb').read(), f, 'exec')\n"
     proc = subprocess.run([python, "-c", code] + files, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
