@@ -41,14 +41,30 @@ def node_ca(lab):
     return lab["ca_file"]
 
 
-def namespace_exists(api, name):
+def namespace_live(api, name):
+    """True when the namespace exists and is not being deleted (a deleted one is Terminating until its
+    content is gone)."""
     from kubernetes.client.rest import ApiException
     try:
-        api["core"].read_namespace(name)
-        return True
+        ns = api["core"].read_namespace(name)
     except ApiException as e:
         assert e.status == 404, e
         return False
+    return not ns.metadata.deletion_timestamp and (ns.status.phase if ns.status else None) != "Terminating"
+
+
+def wait_namespace_deleted(api, name):
+    """Wait (bounded by tries, not time) until the namespace is gone, so the next test starts clean."""
+    import time
+    from kubernetes.client.rest import ApiException
+    for _ in range(120):
+        try:
+            api["core"].read_namespace(name)
+        except ApiException as e:
+            if e.status == 404:
+                return
+            raise
+        time.sleep(0.5)
 
 
 def test_smoke_check_passes_and_leaves_real_outcomes(registry, api):
@@ -71,21 +87,28 @@ def test_smoke_check_passes_and_leaves_real_outcomes(registry, api):
         assert d["spec"]["template"]["spec"]["containers"][0]["image"].endswith("/%s/smoke@%s" % (SMOKE_NS, digest))
     finally:
         api["core"].delete_namespace(SMOKE_NS)
+        wait_namespace_deleted(api, SMOKE_NS)
     # the scratch service account's token never appears (it is gone with the namespace: search for its form)
     assert not re.search(r'"password": "[^"*]{20,}"', out)
 
 
 def test_smoke_check_cleans_up_and_check_mode_does_nothing(registry, api):
+    import lab.api as labapi
+    log = registry["api"]["request_log"]
+    off = os.path.getsize(log)
     rc, out = run("playbooks/integrated_registry_smoke.yml", "--check")
     assert rc == 0, out[-6000:]
-    assert "would log in to" in out and "would remove namespace" in out
-    assert not namespace_exists(api, SMOKE_NS)
+    assert "would log in to" in " ".join(out.split()) and "would remove namespace" in out
     assert recap(out)["changed"] == 0
+    records = labapi.changing_requests(log, off)
+    assert [r for r in records if SMOKE_NS in json.dumps(r)] == [], records
+    assert not namespace_live(api, SMOKE_NS)
     rc, out = run("playbooks/integrated_registry_smoke.yml", "-e",
                   "okd_integrated_registry_smoke_node_ca_file=" + node_ca(registry))
     assert rc == 0, out[-8000:]
     assert "integrated registry smoke check passed" in out
-    assert not namespace_exists(api, SMOKE_NS)
+    assert not namespace_live(api, SMOKE_NS)      # deleted by the cleanup step (gone or Terminating)
+    wait_namespace_deleted(api, SMOKE_NS)
 
 
 def test_token_without_push_rights_is_refused_with_the_registry_message(registry, lab):
