@@ -547,6 +547,9 @@ class Kubelet(object):
 
     def sync(self):
         t = time.monotonic()
+        self._syncs = getattr(self, "_syncs", 0) + 1
+        if self._syncs % 30 == 0:
+            self.reported.clear()      # report again now and then (an API restarted from an older state)
         listed = self.api.call("GET", "/api/v1/pods")
         if listed[0] != 200:
             return
