@@ -3,7 +3,12 @@
 The lab writes inventory/lab/openshift-ansible.ini at `up`: the installer's INI layout ([OSEv3:children],
 [masters], [nodes], [etcd], [OSEv3:vars]) with only the installer's registry variables (oreg_url,
 oreg_auth_user/_password, oreg_test_login, openshift_additional_registry_credentials, openshift_release,
-openshift_hosted_*), every registry a lab host. Proven here:
+openshift_hosted_*) and Ansible's connection variables, every registry a lab host. The lab's own settings
+(okd_lab, okd_lab_status_file, okd_registry_ca_file) are not in it but in group_vars/OSEv3.yml beside it,
+which Ansible reads with the INI file (as a user's group_vars would add okd_registry_ca_file). Proven here:
+
+- the INI's [OSEv3:vars] are only installer (oreg_*, openshift_*) and ansible_* variables, no okd_* name is
+  in the file, and group_vars/OSEv3.yml beside it (0600) holds the three lab settings;
 
 - the mapping play (playbooks/installer_vars.yml) turns them into exactly the toolkit inventory's
   okd_registries (hosts, users, passwords, test images) and the integrated registry's image, with no
@@ -15,7 +20,9 @@ openshift_hosted_*), every registry a lab host. Proven here:
 - a password with quotes, $, |, a backtick, spaces and non-ASCII characters (the installer's shell-based
   login test broke on these) is written and verified: a lab account with such a password is added to the
   Quay realm's accounts file for the test (the realm re-reads it on every request) and removed after it;
-  skopeo on the node pulls with the file the play wrote; the node is restored afterwards.
+  skopeo on the node pulls with the file the play wrote; the node is restored afterwards (the user's copy
+  of the INI gets the lab's group_vars/ beside it, as the lab's INI has);
+- pyinfra reads the INI (its reader reads that file only: the lab CA is given with `--data`).
 """
 import base64
 import hashlib
@@ -23,6 +30,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 from pathlib import Path
 
 import pytest
@@ -84,6 +92,21 @@ def api_secrets(lab):
                 raise
             out[ns + "/" + name] = None
     return out
+
+
+def test_the_ini_holds_installer_variables_only(lab, ini):
+    text = ini.read_text()
+    keys = [line.split("=", 1)[0] for line in text.split("[OSEv3:vars]", 1)[1].splitlines()
+            if "=" in line and not line.startswith("#")]
+    assert "oreg_url" in keys and "ansible_user" in keys, keys
+    others = [k for k in keys if not k.startswith(("oreg_", "openshift_", "ansible_"))]
+    assert not others, "not installer or connection variables in the INI: %s" % others
+    assert not [line for line in text.splitlines() if "okd_" in line and not line.startswith("#")]
+    gv = ini.parent / "group_vars" / "OSEv3.yml"
+    assert oct(gv.stat().st_mode & 0o777) == "0o600"
+    assert yaml.safe_load(gv.read_text()) == {
+        "okd_lab": True, "okd_lab_status_file": os.path.join(lab["state_dir"], "status.json"),
+        "okd_registry_ca_file": lab["ca_file"]}
 
 
 def test_the_ini_maps_to_the_toolkit_inventorys_variables(lab, ini, tmp_path):
@@ -173,6 +196,7 @@ def test_a_password_that_broke_the_installers_shell_works(lab, lab_exec, ini, tm
     text[extra] = "openshift_additional_registry_credentials=" + repr(
         [{"host": q["host"], "user": "laborg+trap", "password": trap, "test_image": q["test_image"]}])
     trap_ini = tmp_path / "trap.ini"
+    shutil.copytree(str(ini.parent / "group_vars"), str(tmp_path / "group_vars"))
     fd = os.open(str(trap_ini), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write("\n".join(text) + "\n")
@@ -229,7 +253,8 @@ def test_updates_registry_auth_runs_the_toolkits_rotation(lab, lab_exec, ini, tm
 
 def test_pyinfra_reads_the_same_ini(lab, lab_exec, ini):
     """pyinfra_deploys/installer_inventory.py: the deploy run with the INI file rewrites a node's removed
-    file byte for byte as the toolkit's inventory had it."""
+    file byte for byte as the toolkit's inventory had it. The reader reads the INI only (no group_vars/):
+    the lab CA, which the controller's verification needs, is given as pyinfra data on the command line."""
     import subprocess
     node = [h for h in lab["hosts"] if h["groups"] == ["nodes"]][1]
     before = host_sha256(lab_exec, [node["name"]])[node["name"]]
@@ -237,7 +262,8 @@ def test_pyinfra_reads_the_same_ini(lab, lab_exec, ini):
     lab_exec(node["name"], "rm -f %s" % CONFIG)
     env = dict(os.environ, OKD_INSTALLER_INVENTORY=str(ini), PYTHONUNBUFFERED="1", NO_COLOR="1")
     r = subprocess.run([str(REPO / ".venv" / "bin" / "pyinfra"), "pyinfra_deploys/installer_inventory.py",
-                        "pyinfra_deploys/registry_credentials.py", "-y", "--limit", node["address"]],
+                        "pyinfra_deploys/registry_credentials.py", "-y", "--limit", node["address"],
+                        "--data", "okd_registry_ca_file=%s" % lab["ca_file"]],
                        cwd=str(REPO), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        universal_newlines=True, timeout=600)
     assert r.returncode == 0, r.stdout[-4000:]
