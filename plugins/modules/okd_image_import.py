@@ -489,9 +489,10 @@ def _wait_for_status(client, ns, name, results, timeout):
                       timeout, time.sleep, time.time)
 
 
-def _credential_note(client, cache, ns, registry):
+def _credential_note(client, cache, ns, registry, message=""):
     """Which pull secret OKD 3.11 used for registry (its message does not say) -> text, or "" when the
-    namespace's secrets cannot be read."""
+    namespace's secrets cannot be read. For an access failure (``message``) it adds that 3.11 sends the
+    credential only to a token realm it matches."""
     if not registry:
         return ""
     if ns not in cache:
@@ -504,10 +505,15 @@ def _credential_note(client, cache, ns, registry):
     names = registry_secret_names(cache[ns], registry)
     if not names:
         return "registry %s: no pull secret in namespace %s has an entry for it" % (registry, ns)
+    # 3.11 looks the credential up by the token realm's URL: the registry's entry serves a realm on the
+    # registry's own host (registry.redhat.io, quay.io); a realm elsewhere needs an entry of its own
+    realm = ("; OKD 3.11 sends it to the registry's token realm only when the realm is on the registry's own host "
+             "- for a realm on another host the secret needs an entry for the realm's host (okd_registry_secret "
+             "realm_hosts, realm_check)") if "you may not have access" in (message or "") else ""
     if len(names) == 1:
-        return "registry %s: OKD used pull secret %s of namespace %s" % (registry, names[0], ns)
-    return ("registry %s: namespace %s holds %d pull secrets for it (%s); OKD 3.11 uses only the first, %s"
-            % (registry, ns, len(names), ", ".join(names), names[0]))
+        return "registry %s: OKD used pull secret %s of namespace %s%s" % (registry, names[0], ns, realm)
+    return ("registry %s: namespace %s holds %d pull secrets for it (%s); OKD 3.11 uses only the first, %s%s"
+            % (registry, ns, len(names), ", ".join(names), names[0], realm))
 
 
 def run(module, client):
@@ -529,9 +535,9 @@ def run(module, client):
             res = process_all(module, client, ns, name, live)
             fails = res.pop("failures")
             reg = split_image(p["source"])[0]
-            note = _credential_note(client, secrets_cache, ns, reg) if fails else ""
-            failures.extend("%s (%s)" % (f, import_failure_hint(f, reg) or note) if (note or import_failure_hint(f, reg))
-                            else f for f in fails)
+            for f in fails:
+                note = import_failure_hint(f, reg) or _credential_note(client, secrets_cache, ns, reg, f)
+                failures.append("%s (%s)" % (f, note) if note else f)
             out["additional_tags"] = res["additional_tags"]
         else:
             res = process_stream(module, client, ns, name, live)
@@ -548,7 +554,8 @@ def run(module, client):
                 registries.add(reg)
             # (with all, process_all collects the failures: the preview tells them in check mode too)
             if not p["all"] and t["import_requested"] and not module.check_mode and not t["imported"]:
-                note = import_failure_hint(t["message"], reg) or _credential_note(client, secrets_cache, ns, reg)
+                note = import_failure_hint(t["message"], reg) or _credential_note(client, secrets_cache, ns, reg,
+                                                                                  t["message"])
                 failures.append("%s/%s:%s from %s: %s%s" % (ns, name, t["tag"], t["from"], t["message"] or
                                                             "import failed", " (%s)" % note if note else ""))
             if p["expected_registry"] and t["from"]:

@@ -164,6 +164,15 @@ def test_okd_registry_secret_warns_about_the_realm_host_and_adds_it_when_asked(l
     assert "secret %s/quay-pull has no entry for %s" % (ns, split["realm_host"]) in warning, warning
     assert robot["password"] not in out
     assert preview(api, ns, ref)["status"]["reason"] == "Unauthorized"
+    # okd_image_import's failure says that 3.11 sends the secret to a realm on the registry's own host only
+    rc, res, out = run_module("okd_image_import", {
+        "kubeconfig": lab["api"]["kubeconfig"], "namespace": ns, "name": "hello",
+        "source": "%s/laborg/hello" % split["host"], "tags": ["1.0"]}, tmp_path)
+    assert rc != 0 and res and res.get("failed"), out
+    assert 'you may not have access to the Docker image \\"%s\\"' % ref in out or \
+        'you may not have access to the Docker image "%s"' % ref in res["msg"], out
+    assert "OKD used pull secret quay-pull of namespace %s" % ns in res["msg"], res["msg"]
+    assert "the secret needs an entry for the realm's host (okd_registry_secret realm_hosts" in res["msg"], res["msg"]
     # realm_hosts: the secret gets the realm's entry too, the check is satisfied, and the import works
     args["registries"] = [dict(entry, realm_hosts=[split["realm_host"]])]
     rc, res, out = run_module("okd_registry_secret", args, tmp_path)
