@@ -49,8 +49,7 @@ NOT_SHIPPED_FILES = ("ansible.cfg", "requirements.txt", "requirements-ansible216
                      "docs/lab-api.md", "docs/lab-design.md", "docs/lab-registries.md", "docs/benchmarks.md",
                      "docs/requirements.md", "docs/conventions.md", "pyproject.toml")
 NOT_SHIPPED_DIRS = ("lab", "tests", "scripts", ".ci", ".lab", ".venv", ".venv-216", ".collections", ".git",
-                    ".pytest_cache", ".ansible", "bench", "build", "pyinfra_deploys", "inventory/lab",
-                    "roles/registry_credentials/molecule")
+                    ".pytest_cache", ".ansible", "bench", "build", "pyinfra_deploys", "inventory/lab")
 
 
 def test_tarball_file_list(tmp_path):
@@ -62,6 +61,8 @@ def test_tarball_file_list(tmp_path):
         for d in NOT_SHIPPED_DIRS:
             assert name != d and not name.startswith(d + "/"), name
         assert "__pycache__" not in name and not name.endswith(".pyc"), name
+        # every role's molecule scenario is lab-only (links into the checkout): none ships
+        assert not (name.startswith("roles/") and "/molecule" in name), name
         # collection roles cannot use a role-level library/ (Ansible does not load it): plugins/ only
         assert not (name.startswith("roles/") and "/library/" in name + "/"), name
 
