@@ -52,10 +52,7 @@ except ImportError:  # pragma: no cover - outside Ansible (pyinfra, unit tests)
         string_types = (str,)
         text_type = str
 
-try:
-    from ansible_collections.okd.registry_toolkit.plugins.module_utils.errors import ToolkitError
-except ImportError:  # repository root on sys.path (pyinfra, unit tests)
-    from plugins.module_utils.errors import ToolkitError
+from .errors import ToolkitError  # relative, like the rest of the core: one ToolkitError class
 
 # roles/openshift_facts/defaults/main.yml, l_openshift_images_dict
 DEFAULT_OREG_URL = {

@@ -29,12 +29,9 @@ import io
 import json
 import tarfile
 
-try:
-    from ansible_collections.okd.registry_toolkit.plugins.module_utils.errors import ToolkitError
-    from ansible_collections.okd.registry_toolkit.plugins.module_utils import v2auth
-except ImportError:  # repository root on sys.path (pyinfra, unit tests)
-    from plugins.module_utils.errors import ToolkitError
-    from plugins.module_utils import v2auth
+# relative, like the rest of the core: one ToolkitError class whichever package path imported the core
+from .errors import ToolkitError
+from . import v2auth
 
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 CONFIG_V1 = "application/vnd.docker.container.image.v1+json"
