@@ -256,7 +256,14 @@ class Client(object):
         return self.request("DELETE", path, allow_404=True)[1]
 
 
-def ensure_object(client, desired, check_mode=False, namespace=None, guard=True, replace_immutable=False):
+# like kubectl apply's patcher (k8s.io/kubernetes pkg/kubectl/cmd/apply.go, maxPatchRetry = 5): a 409 Conflict on
+# the guarded PATCH means another writer (a controller updating status, e.g. the DeploymentConfig's) came in
+# between the read and the patch; the object is read again and the decision made again
+CONFLICT_RETRIES = 5
+
+
+def ensure_object(client, desired, check_mode=False, namespace=None, guard=True, replace_immutable=False,
+                  _attempt=0):
     """Create or update one object so that it satisfies ``desired`` (a subset of the live object).
 
     GET, compare client-side, then POST (missing) or a JSON merge PATCH (only the differing keys) or
@@ -301,13 +308,20 @@ def ensure_object(client, desired, check_mode=False, namespace=None, guard=True,
     if not needs:
         result["object"] = live
         return result
+    user_rv = meta.get("resourceVersion")
     if guard:
-        user_rv = meta.get("resourceVersion")
         patch = with_resource_version(patch, {"metadata": {"resourceVersion": user_rv}} if user_rv else live)
     if check_mode:
         result["object"] = apply_patch(live, patch)
         return result
-    updated = client.patch(obj_path, patch)
+    try:
+        updated = client.patch(obj_path, patch)
+    except ToolkitError as e:
+        # a resourceVersion the caller gave is a precondition: its conflict is the caller's answer
+        if e.status != 409 or not guard or user_rv or _attempt >= CONFLICT_RETRIES:
+            raise
+        return ensure_object(client, desired, check_mode=check_mode, namespace=namespace, guard=guard,
+                             replace_immutable=replace_immutable, _attempt=_attempt + 1)
     result["object"] = updated
     result["after"] = redact(updated)
     return result
