@@ -174,6 +174,10 @@ def lab_only_vars(status):
     v = {"okd_lab": True, "okd_lab_status_file": os.path.join(status["state_dir"], "status.json")}
     if status.get("ca_file"):
         v["okd_registry_ca_file"] = status["ca_file"]
+    # the lab's stand-in for registry.access.redhat.com (a real install names that host, the default):
+    # without it a freshly reset lab's old-registry streams would never be repointed through the INI
+    if (status.get("old_registry") or {}).get("host"):
+        v["okd_old_registries"] = [status["old_registry"]["host"]]
     return v
 
 

@@ -8,7 +8,8 @@ openshift_hosted_*) and Ansible's connection variables, every registry a lab hos
 which Ansible reads with the INI file (as a user's group_vars would add okd_registry_ca_file). Proven here:
 
 - the INI's [OSEv3:vars] are only installer (oreg_*, openshift_*) and ansible_* variables, no okd_* name is
-  in the file, and group_vars/OSEv3.yml beside it (0600) holds the three lab settings;
+  in the file, and group_vars/OSEv3.yml beside it (0600) holds the lab settings (and the lab's old registry, which
+  stands for the default registry.access.redhat.com);
 
 - the mapping play (playbooks/installer_vars.yml) turns them into exactly the toolkit inventory's
   okd_registries (hosts, users, passwords, test images) and the integrated registry's image, with no
@@ -106,7 +107,7 @@ def test_the_ini_holds_installer_variables_only(lab, ini):
     assert oct(gv.stat().st_mode & 0o777) == "0o600"
     assert yaml.safe_load(gv.read_text()) == {
         "okd_lab": True, "okd_lab_status_file": os.path.join(lab["state_dir"], "status.json"),
-        "okd_registry_ca_file": lab["ca_file"]}
+        "okd_registry_ca_file": lab["ca_file"], "okd_old_registries": [lab["old_registry"]["host"]]}
 
 
 def test_the_ini_maps_to_the_toolkit_inventorys_variables(lab, ini, tmp_path):

@@ -115,6 +115,18 @@ def cert_dir(lab):
     return d
 
 
+def authfile(directory, user, token):
+    """A 0600 auth file (in the test's private 0700 directory) for the registry's service and route names:
+    tokens are never put on a command line (house rule: visible in ps)."""
+    import base64
+    auth = base64.b64encode(("%s:%s" % (user, token)).encode()).decode()
+    path = os.path.join(directory, "auth-%s.json" % user)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump({"auths": {"%s:%d" % (SERVICE, PORT): {"auth": auth}, ROUTE_HOST: {"auth": auth}}}, f)
+    return path
+
+
 def skopeo(*args, timeout=120):
     r = subprocess.run(["skopeo"] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        universal_newlines=True, timeout=timeout)
@@ -218,7 +230,7 @@ def test_service_account_push_reaches_the_image_stream_and_readonly_cannot_push(
     dest = "docker://%s:%d/%s/hello:v1" % (SERVICE, PORT, scratch)
     try:
         rc, out, err = skopeo("copy", "--format", "v2s2", "--dest-cert-dir", certs, "--digestfile", digest_file,
-                              "--dest-creds", "serviceaccount:" + token, source_image(lab), dest)
+                              "--dest-authfile", authfile(certs, "serviceaccount", token), source_image(lab), dest)
         assert rc == 0, err
         digest = open(digest_file).read().strip()
         assert digest.startswith("sha256:")
@@ -229,18 +241,18 @@ def test_service_account_push_reaches_the_image_stream_and_readonly_cannot_push(
         assert ist["image"]["dockerImageReference"] == "%s:%d/%s/hello@%s" % (SERVICE, PORT, scratch, digest)
         # readonly pulls it back through the route ...
         ro = lab["api"]["tokens"]["readonly"]
-        rc, out, err = skopeo("inspect", "--raw", "--cert-dir", certs, "--creds", "readonly:" + ro,
+        rc, out, err = skopeo("inspect", "--raw", "--cert-dir", certs, "--authfile", authfile(certs, "readonly", ro),
                               "docker://%s/%s/hello:v1" % (ROUTE_HOST, scratch))
         assert rc == 0, err
         # ... and cannot push: refused, and no tag appears
-        rc, out, err = skopeo("copy", "--format", "v2s2", "--dest-cert-dir", certs, "--dest-creds", "readonly:" + ro,
+        rc, out, err = skopeo("copy", "--format", "v2s2", "--dest-cert-dir", certs, "--dest-authfile", authfile(certs, "readonly", ro),
                               source_image(lab), "docker://%s:%d/%s/other:v1" % (SERVICE, PORT, scratch))
         assert rc != 0
         assert "unauthorized" in err.lower() or "authentication required" in err.lower(), err
         assert api("GET", "/apis/image.openshift.io/v1/namespaces/%s/imagestreams/other" % scratch)[0] == 404
         # a service account of another namespace cannot push here either
         other = sa_token(api, "default", "builder")
-        rc, out, err = skopeo("copy", "--format", "v2s2", "--dest-cert-dir", certs, "--dest-creds", "x:" + other,
+        rc, out, err = skopeo("copy", "--format", "v2s2", "--dest-cert-dir", certs, "--dest-authfile", authfile(certs, "x", other),
                               source_image(lab), "docker://%s:%d/%s/other:v1" % (SERVICE, PORT, scratch))
         assert rc != 0 and api("GET", "/apis/image.openshift.io/v1/namespaces/%s/imagestreams/other"
                                % scratch)[0] == 404, err
