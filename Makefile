@@ -43,7 +43,7 @@ demo: lab-up
 test: deps sanity-deps
 	@mkdir -p build; \
 	$(PY) -m pytest -m "not lab" >build/test-nolab.log 2>&1 & nolab=$$!; \
-	$(PY) -m pytest -m lab; lab=$$?; \
+	$(PY) -m pytest -m lab --durations=40; lab=$$?; \
 	wait $$nolab; other=$$?; \
 	echo "== tests without the lab (build/test-nolab.log), exit $$other"; cat build/test-nolab.log; \
 	echo "== lab tests exit $$lab, tests without the lab exit $$other"; \

@@ -516,7 +516,8 @@ class Kubelet(object):
     def __init__(self, lab):
         self.lab = lab
         toks = json.loads((lab.paths.api / "tokens.json").read_text())
-        self.api = Api(lab.gateway, lab.ports["api"], toks["admin"], str(lab.paths.ca_cert))
+        # its own identity (lab/api/__init__.py tokens): its requests go to requests-kubelet.log
+        self.api = Api(lab.gateway, lab.ports["api"], toks.get("kubelet") or toks["admin"], str(lab.paths.ca_cert))
         self.api.host = lab.gateway
         self.api.ctx.check_hostname = False     # the API's certificate names api.lab.test and the gateway
         self.pods = {}
