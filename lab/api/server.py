@@ -169,34 +169,14 @@ class App(object):
                 ok, _ = authz.allowed(self.api.store, user, verb, r.group, r.plural, sub or "", ns or "", name or "")
             if ok:
                 return
-            res = r.plural + ("/" + sub if sub else "")
-            what = '%s%s "%s"' % (r.plural, "." + r.group if r.group else "", name) if name else \
-                "%s%s" % (r.plural, "." + r.group if r.group else "")
-            scope = 'in the namespace "%s"' % ns if ns else "at the cluster scope"
-            d = {"kind": r.plural}
-            if name:
-                d["name"] = name
-            if r.group:
-                d["group"] = r.group
-            raise ApiError(403, "Forbidden", '%s is forbidden: User "%s" cannot %s %s%s %s: no RBAC policy matched'
-                           % (what, user, verb, res, "." + r.group if r.group else "", scope), d)
+            raise _forbidden(r, user, verb, r.plural + ("/" + sub if sub else ""), ns, name)
         if method in ("GET", "HEAD"):
             return
         verb = WRITE_VERBS.get(method, method.lower())
         if r is None:
             raise ApiError(403, "Forbidden", 'forbidden: User "%s" cannot %s path "%s"'
                            % (user, method.lower(), path), {})
-        res = r.plural
-        what = '%s%s "%s"' % (r.plural, "." + r.group if r.group else "", name) if name else \
-            "%s%s" % (r.plural, "." + r.group if r.group else "")
-        scope = 'in the namespace "%s"' % ns if ns else "at the cluster scope"
-        d = {"kind": r.plural}
-        if name:
-            d["name"] = name
-        if r.group:
-            d["group"] = r.group
-        raise ApiError(403, "Forbidden", '%s is forbidden: User "%s" cannot %s %s%s %s: no RBAC policy matched'
-                       % (what, user, verb, res, "." + r.group if r.group else "", scope), d)
+        raise _forbidden(r, user, verb, r.plural, ns, name)
 
     def _read_body(self, headers, body):
         ctype = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
@@ -599,3 +579,17 @@ def serve(state_dir, listen, port, cert, key, ca_file=None, import_interval=None
         threading.Thread(target=scheduler, name="scheduled-imports", daemon=True).start()
     app.note("lab API stand-in listening on https://%s:%d (state %s)" % (listen, port, state_dir))
     srv.serve_forever()
+
+
+def _forbidden(r, user, verb, res, ns, name):
+    """kubernetes 1.11's 403 for an RBAC refusal (`res`: the resource, with its subresource where asked)."""
+    what = '%s%s "%s"' % (r.plural, "." + r.group if r.group else "", name) if name else \
+        "%s%s" % (r.plural, "." + r.group if r.group else "")
+    scope = 'in the namespace "%s"' % ns if ns else "at the cluster scope"
+    d = {"kind": r.plural}
+    if name:
+        d["name"] = name
+    if r.group:
+        d["group"] = r.group
+    return ApiError(403, "Forbidden", '%s is forbidden: User "%s" cannot %s %s%s %s: no RBAC policy matched'
+                    % (what, user, verb, res, "." + r.group if r.group else "", scope), d)
