@@ -18,11 +18,14 @@ import socket
 import tempfile
 
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
+from ansible.module_utils.six import string_types
+from ansible.module_utils.six.moves.urllib.parse import quote
 from ansible.module_utils.urls import open_url
 
 from .errors import ToolkitError
 from .k8s import (api_error, apply_patch, compare, connection_from_kubeconfig, describe, immutable_change,
-                  normalize_definition, object_path, redact, strip_none, unreachable_error, with_resource_version)
+                  kind_info, normalize_definition, object_path, redact, resource_path, strip_none, unreachable_error,
+                  with_resource_version)
 
 try:
     import ssl
@@ -388,6 +391,86 @@ def remove_object(client, desired, check_mode=False, namespace=None):
     return {"changed": True, "method": "delete", "before": redact(live), "after": None, "object": None}
 
 
+class BatchError(ToolkitError):
+    """An object of a list failed: ``what`` names it, ``done`` holds the results of the objects before it."""
+
+    def __init__(self, msg, status=None, what=None, done=None):
+        super(BatchError, self).__init__(msg, status=status)
+        self.what = what
+        self.done = done or []
+
+
+def ensure_objects(client, definitions, check_mode=False, namespace=None, state="present", replace_immutable=False):
+    """``ensure_object`` (or ``remove_object`` for state absent) for each definition, in order, over one
+    client (one module call for an object list). Stops at the first failure: BatchError names the object and
+    carries the results of the objects before it (what was already changed). Returns one result per
+    definition, each with ``what`` ('Kind ns/name') besides ensure_object's keys."""
+    done = []
+    for definition in definitions:
+        what = describe(definition if isinstance(definition, dict) else {}, namespace)
+        try:
+            if not isinstance(definition, dict):
+                raise ToolkitError("each definition must be a dict (an API object), not %s" % type(definition).__name__)
+            if state == "present":
+                res = ensure_object(client, definition, check_mode=check_mode, namespace=namespace,
+                                    replace_immutable=replace_immutable)
+            else:
+                res = remove_object(client, definition, check_mode=check_mode, namespace=namespace)
+        except ToolkitError as e:
+            raise BatchError(e.msg, status=e.status, what=what, done=done)
+        res["what"] = what
+        done.append(res)
+    return done
+
+
+def _selector(value, what):
+    """A label/field selector given as a list of 'key=value' terms (joined by commas) or a string."""
+    if value is None or value == "" or value == []:
+        return None
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, string_types):
+        return value
+    raise ToolkitError("%s must be a list of terms or a string" % what)
+
+
+def read_objects(client, queries, namespace=None):
+    """One list of objects per query, in order (one module call reads what a role decides on).
+
+    A query is {api_version, kind, name, namespace, label_selectors, field_selectors}: with a name the object
+    ([] when it does not exist, [object] otherwise), without one the collection (of the namespace, or of the
+    cluster for cluster-scoped kinds), filtered by the selectors like ``kubectl get -l``. Items of a list get the
+    query's kind and apiVersion (the API leaves them out of list items). Secrets are returned as read: a caller
+    showing results must hide them (the role's task is no_log)."""
+    out = []
+    for q in queries:
+        if not isinstance(q, dict) or not q.get("kind"):
+            raise ToolkitError("each query needs a kind (and optionally api_version, name, namespace, label_selectors)")
+        kind = q["kind"]
+        api_version = kind_info(kind, q.get("api_version"))[0]
+        ns = q.get("namespace") or namespace
+        name = q.get("name")
+        if name:
+            obj = client.get(resource_path(api_version, kind, ns, name))
+            out.append([obj] if obj is not None else [])
+            continue
+        path = resource_path(api_version, kind, ns)
+        params = []
+        for key, option in (("labelSelector", "label_selectors"), ("fieldSelector", "field_selectors")):
+            sel = _selector(q.get(option), option)
+            if sel:
+                params.append("%s=%s" % (key, quote(sel, safe="")))
+        if params:
+            path += "?" + "&".join(params)
+        listed = client.get(path)
+        items = (listed or {}).get("items") or []
+        for item in items:
+            item.setdefault("kind", kind)
+            item.setdefault("apiVersion", api_version)
+        out.append(items)
+    return out
+
+
 def run_module(module, fn):
     """Call fn(client) with a client built from the module params; ToolkitError -> fail_json."""
     try:
@@ -397,5 +480,5 @@ def run_module(module, fn):
         module.fail_json(msg=e.msg, status=e.status)
 
 
-__all__ = ["Client", "ensure_object", "remove_object", "k8s_argument_spec", "load_kubeconfig", "run_module",
-           "describe"]
+__all__ = ["BatchError", "Client", "ensure_object", "ensure_objects", "read_objects", "remove_object",
+           "k8s_argument_spec", "load_kubeconfig", "run_module", "describe"]

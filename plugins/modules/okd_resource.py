@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
-# Thin adapter over plugins/module_utils/k8s.py + k8s_client.py: create-or-update one API object.
+# Thin adapter over plugins/module_utils/k8s.py + k8s_client.py: create-or-update API objects (one, or a list in order).
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
@@ -8,9 +8,9 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 module: okd_resource
-short_description: Create, update or delete one OKD 3.11 API object with a client-side diff
+short_description: Create, update or delete OKD 3.11 API objects with a client-side diff
 description:
-  - Makes one object (any kind in the toolkit's kind table - core v1, rbac v1, image.openshift.io/v1,
+  - Makes one object (O(definition)), or each object of a list in order in one module call (O(definitions)), (any kind in the toolkit's kind table - core v1, rbac v1, image.openshift.io/v1,
     apps.openshift.io/v1, route.openshift.io/v1, security.openshift.io/v1) satisfy a definition.
   - The definition is a subset - only the keys it sets are compared; server defaults and keys set by
     other writers are left alone. Lists are compared whole, except lists with merge semantics (image
@@ -28,9 +28,20 @@ extends_documentation_fragment:
   - okd.registry_toolkit.okd_api
 options:
   definition:
-    description: The object (apiVersion, kind, metadata.name, and the keys to manage).
+    description:
+      - The object (apiVersion, kind, metadata.name, and the keys to manage).
+      - Exactly one of O(definition) and O(definitions) is given.
     type: dict
-    required: true
+  definitions:
+    description:
+      - Objects to make, each like O(definition), applied in this order over one API connection (one module
+        call instead of one task per object). The same object may appear more than once (e.g. a service account
+        created first and annotated after other objects); each entry is read and decided when its turn comes.
+      - The first failure stops the list; the error names that object, and RV(objects) holds what was done
+        before it (those changes are not undone).
+      - O(state), O(namespace) and O(replace_immutable) apply to every entry.
+    type: list
+    elements: dict
   namespace:
     description: Namespace for namespaced kinds when the definition has no metadata.namespace.
     type: str
@@ -50,8 +61,11 @@ options:
     choices: [present, absent]
     default: present
 notes:
-  - Supports check mode and diff mode. Diffs of Secrets show each key with a sha256 fingerprint and
-    size, never the values.
+  - Supports check mode and diff mode (with O(definitions), one diff per object). Diffs of Secrets show each
+    key with a sha256 fingerprint and size, never the values; the values of Secrets in the definitions are
+    hidden from the module's result.
+  - In check mode each entry of O(definitions) is judged against the live object, as separate tasks would be
+    (an object an earlier entry would create is still reported as to be created by a later entry naming it).
 """
 
 EXAMPLES = r"""
@@ -65,6 +79,21 @@ EXAMPLES = r"""
   delegate_to: localhost
   run_once: true
 
+- name: Several objects in one call, in order (one diff and one result per object)
+  okd.registry_toolkit.okd_resource:
+    kubeconfig: "{{ okd_kubeconfig }}"
+    definitions:
+      - {apiVersion: v1, kind: ServiceAccount, metadata: {name: registry, namespace: default}}
+      - apiVersion: v1
+        kind: Service
+        metadata: {name: docker-registry, namespace: default}
+        spec:
+          selector: {docker-registry: default}
+          ports: [{name: 5000-tcp, port: 5000, targetPort: 5000}]
+  delegate_to: localhost
+  run_once: true
+  register: registry_objects
+
 - name: Remove a stale secret
   okd.registry_toolkit.okd_resource:
     kubeconfig: /tmp/admin.kubeconfig
@@ -75,16 +104,24 @@ EXAMPLES = r"""
 RETURN = r"""
 method:
   description: The changing request made (or that would be made in check mode) - create, patch, replace, delete - or null.
-  returned: always
+  returned: with O(definition)
   type: str
 result:
   description: The object after the task (redacted for Secrets; the would-be object in check mode).
-  returned: always
+  returned: with O(definition)
   type: dict
 patch:
   description: The JSON merge patch sent (or that would be sent), redacted for Secrets.
-  returned: when an update is needed
+  returned: with O(definition), when an update is needed
   type: dict
+objects:
+  description:
+    - With O(definitions), one entry per object in the order given (on a failure, the objects done before
+      it), each with C(what) (V(Kind namespace/name)), C(changed), C(method), C(result) and, when an update
+      is needed, C(patch) - the keys of the single-object result.
+  returned: with O(definitions)
+  type: list
+  elements: dict
 """
 
 import base64
@@ -93,7 +130,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.errors import ToolkitError
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.k8s import SECRET_ANNOTATIONS, describe, redact
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.k8s_client import (
-    Client, ensure_object, k8s_argument_spec, remove_object)
+    BatchError, Client, ensure_object, ensure_objects, k8s_argument_spec, remove_object)
 
 
 def _hide_secret_values(module, definition):
@@ -118,16 +155,55 @@ def _hide_secret_values(module, definition):
             module.no_log_values.add(ann[key])
 
 
+def _object_out(res):
+    out = dict(changed=res["changed"], method=res["method"], result=redact(res["object"]))
+    if res.get("patch"):
+        out["patch"] = res["patch"]
+    return out
+
+
+def _diff(res, what):
+    return dict(before=res["before"] or {}, after=res["after"] or {}, before_header=what, after_header=what)
+
+
+def _run_list(module, p):
+    definitions = p["definitions"]
+    for definition in definitions:
+        _hide_secret_values(module, definition)
+    try:
+        with Client.from_params(p) as client:
+            done = ensure_objects(client, definitions, check_mode=module.check_mode, namespace=p["namespace"],
+                                  state=p["state"], replace_immutable=p["replace_immutable"])
+    except BatchError as e:
+        # what was done before the failing object stays done: say so
+        objects = [dict(_object_out(r), what=r["what"]) for r in e.done]
+        module.fail_json(msg="%s: %s" % (e.what, e.msg), status=e.status, objects=objects,
+                         changed=any(r["changed"] for r in e.done))
+    except ToolkitError as e:
+        module.fail_json(msg=e.msg, status=e.status)
+    out = dict(changed=any(r["changed"] for r in done), objects=[dict(_object_out(r), what=r["what"]) for r in done])
+    if module._diff:
+        # one diff per object (Ansible's callbacks show a list of diffs one after the other)
+        out["diff"] = [_diff(r, r["what"]) for r in done]
+    module.exit_json(**out)
+
+
 def main():
     spec = k8s_argument_spec()
     spec.update(
-        definition=dict(type="dict", required=True),
+        definition=dict(type="dict"),
+        definitions=dict(type="list", elements="dict"),
         namespace=dict(type="str"),
         state=dict(type="str", choices=["present", "absent"], default="present"),
         replace_immutable=dict(type="bool", default=False),
     )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
+                           required_one_of=[("definition", "definitions")],
+                           mutually_exclusive=[("definition", "definitions")])
     p = module.params
+    if p["definitions"] is not None:
+        _run_list(module, p)
+        return
     definition = p["definition"]
     _hide_secret_values(module, definition)
     what = describe(definition, p["namespace"])
@@ -140,12 +216,9 @@ def main():
                 res = remove_object(client, definition, check_mode=module.check_mode, namespace=p["namespace"])
     except ToolkitError as e:
         module.fail_json(msg="%s: %s" % (what, e.msg), status=e.status)
-    out = dict(changed=res["changed"], method=res["method"], result=redact(res["object"]))
-    if res.get("patch"):
-        out["patch"] = res["patch"]
+    out = _object_out(res)
     if module._diff:
-        out["diff"] = dict(before=res["before"] or {}, after=res["after"] or {},
-                           before_header=what, after_header=what)
+        out["diff"] = _diff(res, what)
     module.exit_json(**out)
 
 
