@@ -50,6 +50,7 @@ KINDS = {
     "Service": ("v1", "services", True),
     "Endpoints": ("v1", "endpoints", True),
     "Pod": ("v1", "pods", True),
+    "ReplicationController": ("v1", "replicationcontrollers", True),
     "PersistentVolumeClaim": ("v1", "persistentvolumeclaims", True),
     "PersistentVolume": ("v1", "persistentvolumes", False),
     "Node": ("v1", "nodes", False),

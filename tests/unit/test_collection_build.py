@@ -70,7 +70,7 @@ def test_tarball_file_list(tmp_path):
 def test_manifest_metadata(tmp_path):
     info = json.load(_build(tmp_path).extractfile("MANIFEST.json"))["collection_info"]
     # the dependencies the roles use, with minimum versions; the same in requirements.yml
-    assert info["dependencies"] == {"kubernetes.core": ">=2.4.0", "community.crypto": ">=2.0.0",
+    assert info["dependencies"] == {"kubernetes.core": ">=2.4.0", "community.crypto": ">=2.10.0",
                                     "community.general": ">=1.3.0"}
     with open(os.path.join(ROOT, "requirements.yml")) as f:
         reqs = {c["name"]: c["version"] for c in yaml.safe_load(f)["collections"]}
