@@ -32,3 +32,59 @@ def test_unknown_package_goes_to_the_package_manager(lab):
     # apt itself answered (it knows no such package): the query sent it there
     assert re.search(r"^fatal: \[\S+\]", task_lines(out, "Package " + name), re.M), out[-4000:]
     assert name in task_lines(out, "Package " + name)
+
+
+# ---------------------------------------------------------------- one files task: restart only when needed
+
+CONF_DIR = "/etc/docker-distribution/registry"
+
+
+def host_sh(cmd):
+    from test_standalone_registry import host_exec
+    rc, out, err = host_exec("node3", cmd)
+    assert rc == 0, (cmd, out, err)
+    return out.strip()
+
+
+def main_pid():
+    return host_sh("systemctl show -p MainPID docker-distribution | cut -d= -f2")
+
+
+def changed_of(out):
+    m = re.search(r"^node3\s+: ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0", out, re.M)
+    assert m, out[-3000:]
+    return int(m.group(1))
+
+
+def test_files_task_restarts_only_for_what_needs_it(lab):
+    """The role's one files task (action okd_standalone_registry_files) repairs what differs on the registry
+    host; the service is restarted only when a changed path needs it: a client-side CA copy whose mode was
+    changed is repaired without a restart, a changed config.yml is restored and restarts the registry, and
+    an unchanged run restarts nothing."""
+    rc, out = run_playbook(PLAYBOOK)
+    assert rc == 0, out[-4000:]
+    pid = main_pid()
+    assert int(pid) > 1
+    assert changed_of(out) == 0, out[-4000:]
+
+    config = host_sh("cat %s/config.yml" % CONF_DIR)
+    host_sh("chmod 0666 %s/tls/ca.crt" % CONF_DIR)
+    rc, out = run_playbook(PLAYBOOK, "--diff")
+    assert rc == 0, out[-4000:]
+    assert changed_of(out) == 1, out[-4000:]
+    assert "0666" in out and host_sh("stat -c %%a %s/tls/ca.crt" % CONF_DIR) == "644"
+    assert main_pid() == pid, "a CA copy's mode needs no restart"
+
+    host_sh("echo '# local edit' >> %s/config.yml" % CONF_DIR)
+    rc, out = run_playbook(PLAYBOOK, "--diff")
+    assert rc == 0, out[-4000:]
+    assert "-# local edit" in out  # the diff of a public file shows its content
+    assert "PRIVATE KEY" not in out and "$2b$" not in out
+    assert host_sh("cat %s/config.yml" % CONF_DIR) == config
+    new_pid = main_pid()
+    assert new_pid != pid and int(new_pid) > 1, "a changed config.yml restarts the registry"
+    assert host_sh("systemctl is-active docker-distribution") == "active"
+
+    rc, out = run_playbook(PLAYBOOK)
+    assert rc == 0 and changed_of(out) == 0, out[-4000:]
+    assert main_pid() == new_pid
