@@ -43,6 +43,9 @@ CLUSTER_CHECKS = {
                             "expire within the configured days",
     "pull_secret_present": "a pull secret the inventory declares exists and holds its registries",
     "pull_secret_linked": "the pull secret is linked to its service account",
+    "registry_smoke": "opt-in (registry_compliance_smoke): the integrated registry's smoke check passes (push "
+                      "through the Route with a service account's token, image stream tag, triggered rollout, "
+                      "pull from a node)",
 }
 
 _SA_TOKEN_USER = re.compile(r"^[0-9]{8}\|.+$")
@@ -480,6 +483,55 @@ def check_pull_secret(namespace, name, registries, secret, service_accounts):
         else:
             out.append(cresult("pull_secret_linked", PASS, "%s is linked to %s for %s"
                                % (obj, sa_obj, ", ".join(for_)), obj=sa_obj))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# the opt-in smoke check (roles/okd_integrated_registry/tasks/smoke.yml run by registry_compliance)
+_SMOKE_STEP = re.compile(r"^Smoke (\d+/\d+|cleanup),?\s*(.*)$")
+
+
+def smoke_result(outcome):
+    """The ``registry_smoke`` result from the smoke's outcome as the role records it: ``{"state": "pass" |
+    "fail" | "check_mode", "registry": route host, "object": "NS/NAME:TAG", "message": the passing step's
+    summary, the failed step's own message (the registry's or the API's) or the plan, "task": the failed
+    task's name ("Smoke N/9, what")}``. A failure names its step: ``smoke step N/9 (what) failed: MSG``."""
+    if not isinstance(outcome, dict):
+        return cresult("registry_smoke", FAIL, "the smoke check gave no outcome")
+    state = outcome.get("state")
+    message = (outcome.get("message") or "").strip()
+    registry, obj = outcome.get("registry") or None, outcome.get("object") or None
+    if state == PASS:
+        return cresult("registry_smoke", PASS, message or "smoke check passed", registry=registry, obj=obj)
+    if state == "check_mode":
+        plan = outcome.get("plan") or []
+        if not isinstance(plan, list):
+            plan = [plan]
+        text = "; ".join(" ".join(str(p).split()) for p in plan if p) or "would run the smoke check"
+        return cresult("registry_smoke", SKIP, "check mode (the smoke check creates objects): " + text,
+                       registry=registry, obj=obj)
+    task = " ".join((outcome.get("task") or "").split())
+    m = _SMOKE_STEP.match(task)
+    if m:
+        where = "smoke step %s (%s)" % (m.group(1), m.group(2)) if m.group(2) else "smoke step %s" % m.group(1)
+    else:
+        where = "smoke task %r" % task if task else "the smoke check"
+    r = cresult("registry_smoke", FAIL, "%s failed: %s" % (where, message or "no message"), registry=registry,
+                obj=obj)
+    if m:
+        r["step"] = m.group(1)
+    return r
+
+
+def with_cluster_results(cluster, results):
+    """A copy of a report's ``cluster`` section with ``results`` added; counts and ``compliant`` recomputed (an
+    ``error`` of the cluster checks keeps it non-compliant)."""
+    out = dict(cluster or {})
+    all_results = list(out.get("results") or []) + list(results)
+    summary = summarize(all_results)
+    out["results"] = all_results
+    out["counts"] = summary["counts"]
+    out["compliant"] = summary["compliant"] and not out.get("error")
     return out
 
 

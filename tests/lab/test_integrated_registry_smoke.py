@@ -170,3 +170,145 @@ def test_s3_storage_pushes_land_in_the_bucket(registry, api, lab):
     finally:
         rc, out = run("playbooks/integrated_registry.yml")
         assert rc == 0, out[-6000:]
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The smoke check as an opt-in compliance check (registry_compliance_smoke): the cluster check `registry_smoke` in
+# the same report (JSON and JUnit XML); without the option there is no such check (test_cluster_compliance_lab.py).
+def compliance(report, *args):
+    return run("playbooks/compliance.yml", "-e", "registry_compliance_report_path=%s" % report,
+               "-e", "registry_compliance_smoke=true", *args)
+
+
+def smoke_checks(report_path):
+    report = json.loads(report_path.read_text())
+    return [r for r in report["cluster"]["results"] if r["check"] == "registry_smoke"], report
+
+
+def junit_case(xml_path, check):
+    import xml.etree.ElementTree as ET
+    cases = [c for c in ET.parse(str(xml_path)).iter("testcase") if c.get("name").split()[0] == check]
+    assert len(cases) == 1, [c.get("name") for c in cases]
+    return cases[0]
+
+
+def test_compliance_smoke_check_mode_then_pass(registry, api, lab, tmp_path):
+    """--check: the check is `skip` with the plan and no request touches the scratch namespace. A real run: the
+    check passes with the pushed digest (the image stream tag holds it, read back with the kubernetes client), in
+    the JSON and the JUnit XML; the scratch service account's token is in neither file nor in the -v output."""
+    import lab.api as labapi
+    report = tmp_path / "report.json"
+    log = registry["api"]["request_log"]
+    off = os.path.getsize(log)
+    rc, out = compliance(report, "--check")
+    assert rc == 0, out[-6000:]
+    checks, _ = smoke_checks(report)
+    assert [c["status"] for c in checks] == ["skip"], checks
+    assert checks[0]["message"].startswith("check mode (the smoke check creates objects): would create namespace "
+                                           + SMOKE_NS), checks
+    assert checks[0]["object"] == SMOKE_NS + "/smoke:latest"
+    assert [r for r in labapi.changing_requests(log, off) if SMOKE_NS in json.dumps(r)] == []
+    assert not namespace_live(api, SMOKE_NS)
+
+    rc, out = compliance(report, "-v", "-e", "okd_integrated_registry_smoke_cleanup=false",
+                         "-e", "okd_integrated_registry_smoke_node_ca_file=" + node_ca(registry))
+    try:
+        assert rc == 0, out[-8000:]
+        checks, full = smoke_checks(report)
+        assert [c["status"] for c in checks] == ["pass"], checks
+        m = re.search(r"pushed (sha256:[0-9a-f]{64}) through", checks[0]["message"])
+        assert m and "pulled on node" in checks[0]["message"], checks
+        ist = api["custom"].get_namespaced_custom_object("image.openshift.io", "v1", SMOKE_NS, "imagestreamtags",
+                                                         "smoke:latest")
+        assert ist["image"]["metadata"]["name"] == m.group(1)
+        assert full["cluster"]["compliant"] is True
+        case = junit_case(report.with_suffix(".xml"), "registry_smoke")
+        assert case.find("failure") is None and case.find("skipped") is None
+        assert case.find("properties/property").get("value") == "pass"
+        # the scratch service account's token (and its dockercfg secret) appear nowhere
+        import base64
+        secrets = api["core"].list_namespaced_secret(SMOKE_NS).items
+        leaks = set()
+        for s in secrets:
+            for k in ("token", ".dockercfg", ".dockerconfigjson"):
+                v = (s.data or {}).get(k)
+                if v:
+                    leaks.update((v, base64.b64decode(v).decode("utf-8", "replace")))
+        tokens = [base64.b64decode(s.data["token"]).decode() for s in secrets if s.data and s.data.get("token")]
+        assert tokens, [s.metadata.name for s in secrets]
+        leaks.update(base64.b64encode(("%s:%s" % (u, t)).encode()).decode() for t in tokens
+                     for u in ("okd-smoke", "serviceaccount"))
+        text = report.read_text() + report.with_suffix(".xml").read_text() + out
+        assert [x for x in leaks | labtools.lab_secrets(lab, api_tokens=True) if len(x) >= 8 and x in text] == []
+    finally:
+        api["core"].delete_namespace(SMOKE_NS)
+        wait_namespace_deleted(api, SMOKE_NS)
+
+
+ROUTE = "docker-registry"
+
+
+def _route_host(api, host=None):
+    """The registry Route's host; with ``host``, patch it to that first."""
+    if host is not None:
+        api["custom"].patch_namespaced_custom_object("route.openshift.io", "v1", NS, "routes", ROUTE,
+                                                     {"spec": {"host": host}})
+    return api["custom"].get_namespaced_custom_object("route.openshift.io", "v1", NS, "routes", ROUTE)["spec"]["host"]
+
+
+def _route_answers(host, ca_file):
+    """True when a TLS handshake with the registry through the lab router (SNI ``host``) succeeds."""
+    import socket
+    import ssl
+    ctx = ssl.create_default_context(cafile=ca_file)
+    try:
+        with socket.create_connection((host, 443), timeout=5) as sock:
+            with ctx.wrap_socket(sock, server_hostname=host):
+                return True
+    except (OSError, ssl.SSLError):
+        return False
+
+
+def _wait_route(host, ca_file, answers, tries=60):
+    """Wait (bounded by tries) until the router (it re-reads Routes every 5 s) serves or forgets ``host``."""
+    import time
+    for _ in range(tries):
+        if _route_answers(host, ca_file) == answers:
+            return
+        time.sleep(0.5)
+    raise AssertionError("route host %s: never %s" % (host, "served" if answers else "forgotten"))
+
+
+def test_compliance_smoke_names_the_broken_step(registry, api, lab, tmp_path):
+    """The registry unreachable through its Route (the Route moved to another host): the check fails at step 6/9,
+    the push, with the client's own account of the connection; the JUnit testcase is a <failure>; the play fails
+    naming it. The Route is restored and served again afterwards."""
+    report = tmp_path / "report.json"
+    host = _route_host(api)
+    _route_host(api, "moved-" + host)
+    try:
+        _wait_route(host, lab["ca_file"], answers=False)
+        rc, out = compliance(report, "-e", "okd_integrated_registry_smoke_retries=2")
+        assert rc != 0, out[-6000:]
+        checks, full = smoke_checks(report)
+        assert [c["status"] for c in checks] == ["fail"], checks
+        msg = checks[0]["message"]
+        assert checks[0]["step"] == "6/9" and checks[0]["registry"] == host, checks
+        # the client's own words: the route host no longer resolves (the lab router forgot it)
+        assert msg.startswith("smoke step 6/9 (push through the Route with the token) failed: cannot connect to "
+                              "https://%s/v2/%s/smoke/" % (host, SMOKE_NS)), msg
+        assert full["cluster"]["compliant"] is False
+        # the other checks ran and are reported: the Route check names the other host
+        byc = dict((r["check"], r) for r in full["cluster"]["results"])
+        assert byc["registry_route"]["status"] == "fail" and "moved-" + host in byc["registry_route"]["message"]
+        assert byc["registry_service"]["status"] == "pass"
+        case = junit_case(report.with_suffix(".xml"), "registry_smoke")
+        assert case.find("failure").get("message") == msg
+        flat = " ".join(out.split())
+        assert "the cluster is not compliant:" in flat and "smoke step 6/9 (push through the Route" in flat, \
+            out[-4000:]
+        assert not namespace_live(api, SMOKE_NS)      # the smoke's cleanup ran after the failure
+    finally:
+        _route_host(api, host)
+        _wait_route(host, lab["ca_file"], answers=True)
+        wait_namespace_deleted(api, SMOKE_NS)
