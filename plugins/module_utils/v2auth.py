@@ -35,7 +35,8 @@ import json
 import re
 
 from .errors import ToolkitError
-from .dockercfg import DOCKER_HUB_KEY, make_auth, normalize_registry, registry_host, validate_entry_input
+from .dockercfg import (DOCKER_HUB_KEY, get_credentials, lookup_credentials, make_auth, normalize_registry,
+                        registry_host, validate_entry_input)
 from .registry_entry import in_scope, path_of
 # the Python 2/3 text helpers are the docker config module's (one definition for the core)
 from .dockercfg import _binary_type, _native, _text_type, _utf8
@@ -238,6 +239,17 @@ def image_lookup_key(registry, image):
             repo = "library/" + repo
         return "docker.io/" + repo
     return "%s/%s" % (host, repo)
+
+
+def file_credentials(config, registry, image=None):
+    """(username, password) a host's parsed config gives for ``registry``, or None: with ``image``
+    what a client (kubelet, skopeo) uses for that image (the longest matching ``host/path`` key,
+    dockercfg.lookup_credentials), without it the entry of exactly ``registry``. Used by the modules
+    registry_verify (config_path) and registry_credentials (verify), so both read a file alike."""
+    if image:
+        found = lookup_credentials(config, image_lookup_key(registry, image))
+        return tuple(found[1:]) if found else None
+    return get_credentials(config, registry)
 
 
 # --------------------------------------------------------------------------- token service

@@ -42,6 +42,14 @@ options:
     description: The docker config.json to manage.
     type: path
     default: /var/lib/origin/.docker/config.json
+  paths:
+    description:
+      - Several files managed in one call (for example the node's file and root's), each planned,
+        written and reported like O(path); the first is the one O(verify) checks. A file that fails
+        does not stop the others; the module then fails naming every file and cause.
+      - Mutually exclusive with O(path).
+    type: list
+    elements: path
   registries:
     description:
       - Registry entries to set (O(state=present)) or remove (O(state=absent); only C(registry)
@@ -88,6 +96,13 @@ options:
   email:
     description: E-mail for the short form.
     type: str
+  remove:
+    description:
+      - Registries (C(HOST[:PORT]) or a path-scoped key) whose entries are removed in the same call
+        that sets O(registries) (O(state=present) only); nothing else in the file is touched. A
+        registry must not be both set and removed.
+    type: list
+    elements: str
   state:
     description: C(present) sets the given credentials, C(absent) removes the given registries' entries.
     type: str
@@ -118,6 +133,50 @@ options:
       - Group of the file (name or gid). Default C(root) when the module runs as root,
         otherwise unchanged.
     type: str
+  verify:
+    description:
+      - After writing, prove from this host that its own file (the first of O(paths), or O(path))
+        logs in to every registry of O(registries) and pulls its test image (O(verify_images)), with
+        the Docker Registry v2 flow of M(okd.registry_toolkit.registry_verify) (no client needed, nothing
+        on a command line).
+      - C(never) (default) verifies nothing; C(changed) only when this call changed that file (an
+        unchanged file holds bytes verified before); C(always) every time. Never in check mode.
+      - A failed verification fails the module naming the file, each registry and the registry's own
+        error; what was written stays written and is reported (RV(changed_paths), RV(files)).
+    type: str
+    choices: [never, changed, always]
+    default: never
+  verify_images:
+    description: Test image (C(REPO:TAG)) per registry key for O(verify); a registry without one is verified by login only.
+    type: dict
+    default: {}
+  ca_file:
+    description:
+      - CA bundle on this host for O(verify). Without it C(<certs_dir>/<registry>/ca.crt) when that
+        file exists, else the system trust store.
+    type: path
+  certs_dir:
+    description: Docker-style per-registry CA directory on this host, for O(verify) (see O(ca_file)).
+    type: path
+  validate_certs:
+    description: Validate the registries' TLS certificates during O(verify).
+    type: bool
+    default: true
+  proxy:
+    description: HTTPS proxy for O(verify); default the environment's (honouring C(no_proxy)).
+    type: str
+  timeout:
+    description: Per-request timeout (seconds) of O(verify).
+    type: int
+    default: 30
+  retries:
+    description: Retries of O(verify) on transient network errors (never on rejected credentials).
+    type: int
+    default: 2
+  retry_delay:
+    description: Seconds before the first retry of O(verify) (doubling, up to 60).
+    type: int
+    default: 2
 notes:
   - Supports check mode and diff mode. Stdlib only on the target; Python 2.7 and 3.6+.
   - The file is written in one fixed format (JSON, 4-space indent, key order kept, ASCII),
@@ -150,6 +209,15 @@ EXAMPLES = r"""
   okd.registry_toolkit.registry_credentials:
     path: /root/.docker/config.json
     registries: "{{ okd_registries }}"
+
+- name: Node's and root's files in one call, an old mirror removed, verified from the host when changed
+  okd.registry_toolkit.registry_credentials:
+    paths: [/var/lib/origin/.docker/config.json, /root/.docker/config.json]
+    registries: "{{ okd_registries }}"
+    remove: [old-mirror.example.com:5000]
+    verify: changed
+    verify_images:
+      registry.redhat.io: openshift3/ose-pod:v3.11
 
 - name: Remove an old mirror's entry (only that entry)
   okd.registry_toolkit.registry_credentials:
@@ -206,6 +274,29 @@ replaced_invalid:
   description: The parse error of an invalid existing file that was replaced (O(invalid_existing=replace)).
   returned: when an invalid file was replaced
   type: str
+files:
+  description: The result of every managed file (O(path) or each of O(paths)), without the diff.
+  returned: always
+  type: list
+  elements: dict
+changed_paths:
+  description: The files this call changed (or, in check mode, would change).
+  returned: always
+  type: list
+  elements: str
+verified:
+  description: One line per registry verified from this host (O(verify)); empty when nothing was verified.
+  returned: always
+  type: list
+  elements: str
+report:
+  description:
+    - The lines a reader wants, ending in a newline (shown as an unwrapped block by the YAML result
+      format) - each file's RV(msg), each registry verified from the host, or the failure naming the
+      host. Added on the controller by the collection's action for this module.
+  returned: always
+  type: str
+  sample: "/var/lib/origin/.docker/config.json: updated registry.redhat.io\n"
 msg:
   description: What happened, in one line.
   returned: always
@@ -233,7 +324,15 @@ from ansible_collections.okd.registry_toolkit.plugins.module_utils.localfile imp
     read_regular,
     same_file as _same,
 )
-from ansible_collections.okd.registry_toolkit.plugins.module_utils.dockercfg import plan_update, summarize
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.dockercfg import (
+    normalize_registry,
+    parse_config,
+    plan_update,
+    registry_host,
+    summarize,
+)
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.http_transport import make_urllib_transport
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.v2auth import file_credentials, verify_with_retries
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -498,10 +597,9 @@ def _fix_mode(path, st, uid, gid):
         os.close(fd)
 
 
-def run(module):
+def _apply_file(module, path, entries, remove, uid, gid):
+    """Plan, write (unless check mode) and report one file; the result of the single-file module."""
     params = module.params
-    path = params["path"]
-    entries, remove = _entries_from_params(module)
     # a link at the file or at its directory is refused, never followed (issue 8 section 2)
     target = path
     directory = os.path.dirname(target) or "."
@@ -510,14 +608,6 @@ def run(module):
     existing, st = _read_existing(target) if dir_st is not None else (None, None)
     plan = plan_update(existing, entries=entries, remove=remove,
                        invalid_existing=params["invalid_existing"], source=path)
-
-    running_as_root = os.geteuid() == 0
-    uid = _lookup_id(module, params["owner"], "owner")
-    gid = _lookup_id(module, params["group"], "group")
-    if uid is None and running_as_root:
-        uid = 0
-    if gid is None and running_as_root:
-        gid = 0
 
     dir_exists = dir_st is not None
     dir_created = not dir_exists and plan["write"]
@@ -593,6 +683,112 @@ def run(module):
     return result
 
 
+def _ids(module):
+    params = module.params
+    running_as_root = os.geteuid() == 0
+    uid = _lookup_id(module, params["owner"], "owner")
+    gid = _lookup_id(module, params["group"], "group")
+    if uid is None and running_as_root:
+        uid = 0
+    if gid is None and running_as_root:
+        gid = 0
+    return uid, gid
+
+
+def _verify_file(module, path, entries):
+    """The host proves that its own file (``path``, as written) logs in and pulls each registry's test
+    image: the core's v2 flow (v2auth, as the module registry_verify does it), no client needed on the
+    host, nothing on any command line. Returns the per-registry messages; raises ToolkitError naming
+    the file and every registry that failed."""
+    params = module.params
+    data, _st = read_regular(path, "credentials file")
+    if data is None:
+        raise ToolkitError("%s: cannot verify: the file does not exist" % path)
+    config = parse_config(data, source=path)
+    images = params["verify_images"] or {}
+    messages, failures = [], []
+    for entry in entries:
+        registry = entry["registry"]
+        image = images.get(registry) or None
+        try:
+            credentials = file_credentials(config, registry, image)
+            if credentials is None:
+                raise ToolkitError("%s has no credentials for %s" % (path, normalize_registry(registry)))
+            module.no_log_values.add(credentials[1])  # mask the file's password in any output
+            ca_file = params["ca_file"]
+            if not ca_file and params["certs_dir"]:
+                name = registry_host(registry)
+                candidate = os.path.join(params["certs_dir"], name, "ca.crt")
+                if "/" not in name and os.path.isfile(candidate):
+                    ca_file = candidate
+            transport = make_urllib_transport(ca_file=ca_file, validate_certs=params["validate_certs"],
+                                              timeout=params["timeout"], proxy=params["proxy"] or None)
+            result, _attempts = verify_with_retries(transport, registry, credentials[0], credentials[1], image,
+                                                    retries=params["retries"], retry_delay=params["retry_delay"],
+                                                    sleep=time.sleep)
+            if not result.get("credentials_tested"):
+                module.warn(result["msg"])
+            messages.append(result["msg"])
+        except ToolkitError as e:
+            failures.append(e.msg)
+    if failures:
+        raise ToolkitError("%s: the host's own verification failed: %s" % (path, "; ".join(failures)))
+    return messages
+
+
+def run(module):
+    """One call per host: every file (``path`` or ``paths``) planned, written and reported; with
+    ``verify`` the first file is then verified from this host. Returns (result, error or None)."""
+    params = module.params
+    if params["retries"] < 0 or params["timeout"] <= 0:
+        raise ToolkitError("retries must be >= 0 and timeout > 0")
+    entries, remove = _entries_from_params(module)
+    if params["remove"]:
+        if entries is None:
+            raise ToolkitError("remove is for state present (with state absent, list the registries to remove)")
+        remove = list(params["remove"])
+        removed = set(normalize_registry(r) for r in remove)
+        clash = [e["registry"] for e in entries if normalize_registry(e["registry"]) in removed]
+        if clash:
+            raise ToolkitError("%s both written and removed: a registry listed in remove is not written"
+                               % ", ".join(clash))
+    uid, gid = _ids(module)
+    paths = params["paths"] if params["paths"] is not None else [params["path"]]
+    if not paths:
+        raise ToolkitError("paths must name at least one file")
+    files, errors = [], []
+    for path in paths:
+        try:
+            files.append(_apply_file(module, path, entries, remove, uid, gid))
+        except ToolkitError as e:
+            errors.append(e.msg if path in e.msg else "%s: %s" % (path, e.msg))
+        except (IOError, OSError) as e:
+            errors.append("%s: %s" % (path, to_native(e)))
+    changed_paths = [f["path"] for f in files if f["changed"]]
+    verified = []
+    first = files[0] if files and files[0]["path"] == paths[0] else None
+    if (not errors and entries and params["verify"] != "never" and not module.check_mode and first is not None
+            and (params["verify"] == "always" or first["changed"])):
+        try:
+            verified = _verify_file(module, paths[0], entries)
+        except ToolkitError as e:
+            errors.append(e.msg)
+    if params["paths"] is None and files:
+        result = dict(files[0])  # the single-file result, as before paths existed
+    else:
+        result = dict(changed=bool(changed_paths), msg="; ".join(f["msg"] for f in files))
+        if params["paths"] is None:
+            result["path"] = params["path"]
+        if module._diff:
+            result["diff"] = [d for f in files for d in f.get("diff", [])]
+    result["files"] = [dict((k, v) for k, v in f.items() if k != "diff") for f in files]
+    result["changed_paths"] = changed_paths
+    result["verified"] = verified
+    if verified:
+        result["msg"] = "%s; verified from this host: %s" % (result.get("msg", ""), "; ".join(verified))
+    return result, ("; ".join(errors) if errors else None)
+
+
 def main():
     registry_spec = dict(
         registry=dict(type="str", required=True, aliases=["host"]),
@@ -605,7 +801,9 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             path=dict(type="path", default="/var/lib/origin/.docker/config.json"),
+            paths=dict(type="list", elements="path"),
             registries=dict(type="list", elements="dict", options=registry_spec),
+            remove=dict(type="list", elements="str"),
             registry=dict(type="str"),
             username=dict(type="str"),
             password=dict(type="str", no_log=True),
@@ -615,21 +813,32 @@ def main():
             backup=dict(type="bool", default=False),
             owner=dict(type="str"),
             group=dict(type="str"),
+            verify=dict(type="str", choices=["never", "changed", "always"], default="never"),
+            verify_images=dict(type="dict", default={}),
+            ca_file=dict(type="path"),
+            certs_dir=dict(type="path"),
+            validate_certs=dict(type="bool", default=True),
+            proxy=dict(type="str", no_log=True),
+            timeout=dict(type="int", default=30),
+            retries=dict(type="int", default=2),
+            retry_delay=dict(type="int", default=2),
         ),
-        mutually_exclusive=[["registries", "registry"]],
+        mutually_exclusive=[["registries", "registry"], ["path", "paths"]],
         required_one_of=[["registries", "registry"]],
         supports_check_mode=True,
     )
+    where = module.params["path"] if module.params["paths"] is None else ", ".join(module.params["paths"])
     try:
-        result = run(module)
+        result, error = run(module)
     except ToolkitError as e:
         msg = e.msg
-        if module.params["path"] not in msg:
-            msg = "%s: %s" % (module.params["path"], msg)
-        module.fail_json(msg=msg, path=module.params["path"], changed=False)
-    except (IOError, OSError) as e:
-        module.fail_json(msg="%s: %s" % (module.params["path"], to_native(e)), path=module.params["path"],
-                         changed=False)
+        if module.params["paths"] is None and where not in msg:
+            msg = "%s: %s" % (where, msg)
+        module.fail_json(msg=msg, path=where, changed=False)
+    if error is not None:
+        # what was written stays reported (changed, changed_paths, backup_file), with every cause
+        result["msg"] = error
+        module.fail_json(**result)
     module.exit_json(**result)
 
 

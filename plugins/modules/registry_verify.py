@@ -201,13 +201,11 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.errors import ToolkitError
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.dockercfg import (
-    get_credentials,
-    lookup_credentials,
     normalize_registry,
     parse_config,
     registry_host,
 )
-from ansible_collections.okd.registry_toolkit.plugins.module_utils.v2auth import image_lookup_key, verify_with_retries
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.v2auth import file_credentials, verify_with_retries
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.http_transport import make_urllib_transport
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.localfile import read_regular
 
@@ -218,12 +216,8 @@ def _credentials_from_file(module, path, registry, image=None):
     if data is None:
         raise ToolkitError("%s: cannot take credentials for %s: the file does not exist" % (path, registry))
     config = parse_config(data, source=path)
-    if image:
-        # what a client (kubelet, skopeo) uses for the image: the longest matching host/path key
-        found = lookup_credentials(config, image_lookup_key(registry, image))
-        credentials = found[1:] if found else None
-    else:
-        credentials = get_credentials(config, registry)
+    # with an image: what a client (kubelet, skopeo) uses for it, the longest matching host/path key
+    credentials = file_credentials(config, registry, image)
     if credentials is None:
         raise ToolkitError("%s has no credentials for %s" % (path, normalize_registry(registry)))
     module.no_log_values.add(credentials[1])  # mask the file's password in any output
