@@ -14,8 +14,8 @@ import hmac
 import re
 from xml.sax.saxutils import escape, quoteattr
 
-from .compliance import FAIL, PASS, SKIP, UNTESTED
-from .dockercfg import _utf8, credential_entries, get_credentials, normalize_registry, parse_config
+from .compliance import FAIL, PASS, SKIP, UNTESTED, credential_mac
+from .dockercfg import _utf8, credential_entries, get_credentials, make_auth, normalize_registry, parse_config
 from .errors import ToolkitError
 
 #: a finding the policy asks to report without failing (credential_kind: warn)
@@ -43,7 +43,7 @@ CLUSTER_CHECKS = {
                             "expire within the configured days",
     "pull_secret_present": "a pull secret the inventory declares exists and holds its registries",
     "pull_secret_linked": "the pull secret is linked to its service account",
-    "registry_smoke": "opt-in (registry_compliance_smoke): the integrated registry's smoke check passes (push "
+    "registry_smoke": "opt-in (registry_compliance_cluster_smoke): the integrated registry's smoke check passes (push "
                       "through the Route with a service account's token, image stream tag, triggered rollout, "
                       "pull from a node)",
 }
@@ -94,7 +94,17 @@ def secret_config(secret):
 
 
 def file_config(host, content):
-    """(config or None, error or None) of a host's node file text (None: missing/unreadable)."""
+    """(config or None, error or None) of a host's node file: its text (None: missing/unreadable) or what the host
+    returned instead of the text (compliance.node_file_macs): then the config holds each entry's user with the
+    MAC of its credential as the password, so credentials compare equal exactly when the files' do."""
+    if isinstance(content, dict):
+        if content.get("error"):
+            return None, "%s: %s" % (host, content["error"])
+        if "entries" not in content:
+            content = None
+        else:
+            return {"auths": dict((e["registry"], {"auth": make_auth(e["username"], e["mac"])})
+                                  for e in content["entries"] or [])}, None
     if content is None:
         return None, "%s: the credentials file is missing or unreadable" % host
     try:
@@ -125,11 +135,12 @@ def credential_kind_result(registry, username, policy, where):
 
 
 def check_imagestreamsecret(secret, name, namespace, registry, master_host=None, master_content=None,
-                            access=None, test_image=None, credential_kind="warn"):
+                            access=None, test_image=None, credential_kind="warn", mac_key=None):
     """Checks of the imagestreamsecret.
 
     secret: the live Secret or None. registry: the Red Hat registry key. master_content: the master's node
-    file text (or None: that check is skipped). access: None (not verified), else a dict
+    file text, or what the master returned instead (compliance.node_file_macs, made with ``mac_key``: the
+    secret's credential is compared as its MAC under that key). access: None (not verified), else a dict
     {"outcome": verify_access result} or {"error": text} from the controller's verification.
     """
     obj = "secret %s/%s" % (namespace, name)
@@ -181,7 +192,8 @@ def check_imagestreamsecret(secret, name, namespace, registry, master_host=None,
             out.append(cresult("imagestreamsecret_matches_master", FAIL, "%s cannot be compared: %s's file has no "
                                "entry for %s" % (obj, master_host, registry), host=master_host, registry=registry,
                                obj=obj))
-        elif same_credential(creds, mcreds):
+        elif same_credential((creds[0], credential_mac(mac_key, creds[0], creds[1])) if mac_key else creds,
+                             mcreds):
             out.append(cresult("imagestreamsecret_matches_master", PASS, "%s holds the same credential for %s as "
                                "%s's file (user %s)" % (obj, registry, master_host, creds[0]),
                                host=master_host, registry=registry, obj=obj))

@@ -6,9 +6,10 @@
 # wrong. Results are plain dicts for machine-readable output (JSON).
 from __future__ import absolute_import, division, print_function
 
+import hashlib
 import hmac
 
-from .dockercfg import _utf8, get_credentials, parse_config
+from .dockercfg import _utf8, credential_entries, get_credentials, parse_config
 from .errors import ToolkitError
 
 PASS = "pass"
@@ -142,3 +143,37 @@ def summarize(results):
         counts[r["status"]] = counts.get(r["status"], 0) + 1
     return {"counts": counts, "failed": [r for r in results if r["status"] == FAIL],
             "compliant": counts.get(FAIL, 0) == 0}
+
+
+# ---------------------------------------------------------------------------------------------------
+# node file vs the master's, compared on the controller without the files leaving the hosts
+#: what a file that is not UTF-8 text is parsed as (fails to parse; the same message as before, when the
+#: controller decoded the slurped base64 itself)
+NOT_TEXT = "\x00not base64 of UTF-8 text"
+
+
+def credential_mac(key, username, password):
+    """HMAC-SHA256(key, username NUL password), hex: equal for equal credentials under the same key. The key is
+    made per run on the controller and given to the hosts as a no_log option, so a MAC says nothing outside the
+    run (no offline guessing, unlike an unsalted hash) and is never reported."""
+    if not key:
+        raise ToolkitError("the credential MAC key must be a non-empty string")
+    return hmac.new(_utf8(u"%s" % key), _utf8(u"%s" % username) + b"\0" + _utf8(u"%s" % password),
+                    hashlib.sha256).hexdigest()
+
+
+def node_file_macs(content, key, host):
+    """What a host returns about its node credentials file for the comparison with the master's
+    (cluster_compliance.check_nodes_against_master): ``{"missing": True}`` (None: no file, unreadable),
+    ``{"error": the parser's message, named HOST:config.json}``, or ``{"entries": [{"registry", "username",
+    "mac"}]}``, one per entry with credentials (credential_entries: normalized keys, the exact key or the first
+    spelling wins, as get_credentials looks them up). No password or token leaves the host."""
+    if content is None:
+        return {"missing": True}
+    try:
+        config = parse_config(content, "%s:config.json" % host)
+    except ToolkitError as e:
+        return {"error": e.msg}
+    return {"entries": [{"registry": e["registry"], "username": e["username"],
+                         "mac": credential_mac(key, e["username"], e["password"])}
+                        for e in credential_entries(config)]}

@@ -56,6 +56,16 @@ options:
     description: The values of I(node_configs) are base64 (as C(ansible.builtin.slurp) returns them).
     type: bool
     default: false
+  node_macs:
+    description:
+      - "Instead of I(node_configs) - host -> what module registry_compliance returned about its node file
+        (its C(node_config) result; null when the host gave nothing, e.g. unreachable) - each
+        entry's user and the HMAC of its credential under I(node_macs_key). The files never leave the hosts; the
+        imagestreamsecret's credential is compared as its HMAC under the same key. Same checks and messages."
+    type: dict
+  node_macs_key:
+    description: The run's MAC key the hosts used for I(node_macs). Never returned.
+    type: str
   credential_kind:
     description:
       - What a username/password credential (not a C(NNNNNNNN|name) service-account token) for the Red Hat
@@ -241,7 +251,8 @@ def run(module, client, nodes):
         results.extend(cc.check_imagestreamsecret(
             secret, iss["name"], iss["namespace"], iss["registry"], master_host=master,
             master_content=(nodes or {}).get(master) if master else None, access=access,
-            test_image=iss.get("test_image"), credential_kind=p["credential_kind"]))
+            test_image=iss.get("test_image"), credential_kind=p["credential_kind"],
+            mac_key=p["node_macs_key"] if p["node_macs"] is not None else None))
     if nodes is not None and p["master"]:
         results.extend(cc.check_nodes_against_master(p["master"], nodes))
     for ns in p["image_stream_namespaces"]:
@@ -280,6 +291,8 @@ def main():
         master=dict(type="str"),
         node_configs=dict(type="dict", no_log=True),
         node_configs_base64=dict(type="bool", default=False),
+        node_macs=dict(type="dict", no_log=False),
+        node_macs_key=dict(type="str", no_log=True),
         credential_kind=dict(type="str", choices=["fail", "warn", "off"], default="warn"),
         image_stream_namespaces=dict(type="list", elements="str", default=["openshift"]),
         old_registries=dict(type="list", elements="str", default=["registry.access.redhat.com"]),
@@ -304,13 +317,18 @@ def main():
         registry_ca_file=dict(type="path"),
         registry_validate_certs=dict(type="bool", default=True),
     )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    if module.params["master"] and module.params["node_configs"] is not None \
-            and module.params["master"] not in module.params["node_configs"]:
-        module.fail_json(msg="master %s is not a key of node_configs (hosts: %s)" % (
-            module.params["master"], ", ".join(sorted(module.params["node_configs"]))))
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
+                           mutually_exclusive=[("node_configs", "node_macs")],
+                           required_by={"node_macs": "node_macs_key"})
+    given = "node_macs" if module.params["node_macs"] is not None else "node_configs"
+    if module.params["master"] and module.params[given] is not None \
+            and module.params["master"] not in module.params[given]:
+        module.fail_json(msg="master %s is not a key of %s (hosts: %s)" % (
+            module.params["master"], given, ", ".join(sorted(module.params[given]))))
     nodes = module.params["node_configs"]
-    if nodes and module.params["node_configs_base64"]:
+    if module.params["node_macs"] is not None:
+        nodes = module.params["node_macs"]
+    if module.params["node_configs"] and module.params["node_configs_base64"]:
         # decoded into a copy: module.params is what Ansible returns as `invocation`, masked by the values
         # it was given (the base64); the decoded files are masked in any output too
         nodes = dict((h, _b64text(v)) for h, v in nodes.items())

@@ -69,6 +69,26 @@ options:
     description: Fail the task when any check fails (the results are returned either way).
     type: bool
     default: false
+  node_config:
+    description:
+      - Also read this file (the node credentials file the cluster check C(node_matches_master) compares with the
+        master's) and return, per entry, its user and an HMAC-SHA256 of its credential under O(node_config.key)
+        (RV(node_config)), so the controller compares the hosts' files without them leaving the hosts. Saves the
+        C(slurp) round trip the registry_compliance role made before.
+    type: dict
+    suboptions:
+      path:
+        description: The file.
+        type: path
+        required: true
+      key:
+        description: The run's MAC key (made on the controller per run; never returned).
+        type: str
+        required: true
+      host:
+        description: The host's inventory name, naming the file in a parser's message (C(HOST:config.json)).
+        type: str
+        required: true
 notes:
   - Supports check mode (it never changes anything).
 """
@@ -103,6 +123,13 @@ compliant:
   description: True when no check failed.
   returned: always
   type: bool
+node_config:
+  description:
+    - "With O(node_config) - C({\"missing\": true}) (no file, or unreadable), C({\"error\": the parser's message}), or
+      C({\"entries\": [{\"registry\", \"username\", \"mac\"}]}) (C(mac) is HMAC-SHA256(key, user NUL password); no
+      password or token)."
+  returned: when O(node_config) is given
+  type: dict
 """
 
 import os
@@ -132,6 +159,20 @@ def gather(path):
     return {"mode": st.st_mode, "uid": st.st_uid, "dir_mode": dir_mode}, content
 
 
+def node_file_text(path):
+    """The node file's text as the controller decoded the slurped file before: None when it cannot be read
+    (missing, unreadable, a directory), compliance.NOT_TEXT when it is not UTF-8."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except (IOError, OSError):
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return compliance.NOT_TEXT
+
+
 def registry_ca(ca_file, registry):
     """The given CA bundle, else the registry's CA where docker keeps it (/etc/docker/certs.d)."""
     if ca_file:
@@ -155,6 +196,11 @@ def main():
             validate_certs=dict(type="bool", default=True),
             timeout=dict(type="int", default=30),
             fail_on_findings=dict(type="bool", default=False),
+            node_config=dict(type="dict", options=dict(
+                path=dict(type="path", required=True),
+                key=dict(type="str", required=True, no_log=True),
+                host=dict(type="str", required=True),
+            )),
         ),
         supports_check_mode=True,
     )
@@ -189,6 +235,9 @@ def main():
         module.fail_json(msg=str(e))
     summary = compliance.summarize(results)
     out = dict(changed=False, results=results, summary=summary, compliant=summary["compliant"])
+    nc = p["node_config"]
+    if nc:
+        out["node_config"] = compliance.node_file_macs(node_file_text(nc["path"]), nc["key"], nc["host"])
     if p["fail_on_findings"] and not summary["compliant"]:
         module.fail_json(msg="%d compliance check(s) failed: %s" % (
             len(summary["failed"]), "; ".join(r["message"] for r in summary["failed"])), **out)

@@ -209,7 +209,7 @@ def test_cluster_checks_find_each_break_and_site_parts_repair(lab, lab_exec, api
         report = json.loads(report_path.read_text())
         assert report["cluster"]["compliant"] and not _failed(report)
         assert all(h["compliant"] for h in report["hosts"].values())
-        # the smoke check is opt-in (registry_compliance_smoke, tests/lab/test_integrated_registry_smoke.py): off here
+        # the smoke check is opt-in (registry_compliance_cluster_smoke, tests/lab/test_integrated_registry_smoke.py): off here
         assert [r for r in report["cluster"]["results"] if r["check"] == "registry_smoke"] == []
     finally:
         if not repaired:

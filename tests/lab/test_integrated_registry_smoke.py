@@ -173,11 +173,11 @@ def test_s3_storage_pushes_land_in_the_bucket(registry, api, lab):
 
 
 # ------------------------------------------------------------------------------------------------------------------
-# The smoke check as an opt-in compliance check (registry_compliance_smoke): the cluster check `registry_smoke` in
+# The smoke check as an opt-in compliance check (registry_compliance_cluster_smoke): the cluster check `registry_smoke` in
 # the same report (JSON and JUnit XML); without the option there is no such check (test_cluster_compliance_lab.py).
 def compliance(report, *args):
     return run("playbooks/compliance.yml", "-e", "registry_compliance_report_path=%s" % report,
-               "-e", "registry_compliance_smoke=true", *args)
+               "-e", "registry_compliance_cluster_smoke=true", *args)
 
 
 def smoke_checks(report_path):
