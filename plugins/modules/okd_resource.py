@@ -10,8 +10,9 @@ DOCUMENTATION = r"""
 module: okd_resource
 short_description: Create, update or delete OKD 3.11 API objects with a client-side diff
 description:
-  - Makes one object (O(definition)), or each object of a list in order in one module call (O(definitions)), (any kind in the toolkit's kind table - core v1, rbac v1, image.openshift.io/v1,
-    apps.openshift.io/v1, route.openshift.io/v1, security.openshift.io/v1) satisfy a definition.
+  - Makes one object (O(definition)), or each object of a list in order in one module call (O(definitions)),
+    satisfy a definition; any kind in the toolkit's kind table - core v1, rbac v1, image.openshift.io/v1,
+    apps.openshift.io/v1, route.openshift.io/v1, security.openshift.io/v1.
   - The definition is a subset - only the keys it sets are compared; server defaults and keys set by
     other writers are left alone. Lists are compared whole, except lists with merge semantics (image
     stream tags, service account secrets/imagePullSecrets, containers, env, volumes, service ports),
