@@ -11,7 +11,8 @@
 #    read here;
 # 3. one call of the module that writes every directory and file that differs (atomically, owners and
 #    modes), reports one diff per changed path (secret files: size and attributes only) and whether a
-#    changed path needs a restart of the service.
+#    changed path needs a restart of the service; then (option `service`) the unit enabled and started,
+#    and (option `health`) one GET of the registry's /v2/ when no restart is pending.
 # Before: about 20 module calls (slurp, copy, file, template, and community.crypto's info modules
 # delegated to localhost), about 6 s of a no-op run.
 
@@ -33,7 +34,7 @@ _FILE_KEYS = ("path", "owner", "group", "mode", "restart")
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("directories", "files", "secret_files", "absent", "htpasswd", "tls"))
+    _VALID_ARGS = frozenset(("directories", "files", "secret_files", "absent", "htpasswd", "tls", "service", "health"))
 
     def _fail(self, host, msg):
         raise AnsibleActionFail("okd_standalone_registry_files on %s: %s" % (host, msg))
@@ -125,11 +126,17 @@ class ActionModule(ActionBase):
         except KeyError as e:
             self._fail(host, "missing option %s" % e)
 
-        res = self._module(host, {"directories": directories, "files": files, "secret_files": secret_files,
-                                  "absent": absent}, task_vars)
+        args = {"directories": directories, "files": files, "secret_files": secret_files, "absent": absent}
+        for name in ("service", "health"):
+            if a.get(name):
+                args[name] = a[name]
+        res = self._module(host, args, task_vars)
         self._remove_tmp_path(self._connection._shell.tmpdir)
         result.update(changed=res["changed"], changed_paths=res["changed_paths"], restart=res["restart"],
                       diff=res.get("diff", []), cert_reasons=reasons, htpasswd_users_changed=users_changed)
+        for name in ("service_actions", "healthy"):
+            if name in res:
+                result[name] = res[name]
         if reasons:
             result["msg"] = "%s: registry certificate %s issued: %s" % (
                 host, "would be" if self._play_context.check_mode else "was", ", ".join(reasons))

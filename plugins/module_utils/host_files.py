@@ -210,3 +210,42 @@ def apply(directories=None, files=None, absent=None, check_mode=False):
         if not check_mode:
             _do(action)
     return {"changed": bool(actions), "changed_paths": changed_paths, "diff": diffs, "restart": restart}
+
+
+# ------------------------------------------------------------------------ service state and health
+
+def ensure_service(run, name, daemon_reload=False, check_mode=False):
+    """The systemd unit `name` enabled and active (as ansible.builtin.systemd_service state=started
+    enabled=true daemon_reload=...). `run(argv)` returns (rc, stdout, stderr). Returns
+    {"changed", "was_active", "actions"}; a failing systemctl is a ToolkitError with its message."""
+    actions = []
+
+    def must(argv):
+        rc, out, err = run(argv)
+        if rc != 0:
+            raise ToolkitError("%s failed (rc %s): %s" % (" ".join(argv), rc, (err or out or "").strip()[:500]))
+
+    if daemon_reload and not check_mode:
+        must(["systemctl", "daemon-reload"])
+    rc, out, _err = run(["systemctl", "is-enabled", name])
+    if rc != 0 or out.strip() not in ("enabled", "enabled-runtime", "static", "alias", "indirect"):
+        actions.append("enable")
+        if not check_mode:
+            must(["systemctl", "enable", name])
+    rc, out, _err = run(["systemctl", "is-active", name])
+    was_active = rc == 0 and out.strip() == "active"
+    if not was_active:
+        actions.append("start")
+        if not check_mode:
+            must(["systemctl", "start", name])
+    return {"changed": bool(actions), "was_active": was_active, "actions": actions}
+
+
+def health_check(transport, url):
+    """GET url once: True when it answers 200 or 401 (the registry's /v2/), else False (the role's uri
+    task then retries, as before). Never raises for a connection error."""
+    try:
+        status, _headers, _body = transport("GET", url, {})
+    except ToolkitError:
+        return False
+    return status in (200, 401)

@@ -72,6 +72,24 @@ options:
     suboptions:
       path: {description: Path., type: path, required: true}
       restart: {description: A removal needs a restart of the service., type: bool, default: false}
+  service:
+    description:
+      - After the files, the systemd unit O(service.name) enabled and started (as
+        C(ansible.builtin.systemd_service) C(state=started enabled=true)); C(systemctl daemon-reload)
+        first when O(service.unit_path) changed. A restart for changed files is left to the caller (RV(restart)).
+    type: dict
+    suboptions:
+      name: {description: Unit name without C(.service)., type: str, required: true}
+      unit_path: {description: The unit file among O(files); its change reloads systemd., type: path}
+  health:
+    description:
+      - After the service, one C(GET) of O(health.url) (200 or 401 is healthy) when nothing needs a restart,
+        the service was already active and this is not check mode; RV(healthy) reports it (null when not
+        checked). A failure is not an error: the role's own health check with retries follows.
+    type: dict
+    suboptions:
+      url: {description: URL to GET., type: str, required: true}
+      ca_path: {description: CA bundle that verifies its TLS certificate., type: path}
 attributes:
   check_mode:
     description: Plans and reports the same changes and diffs, writes nothing.
@@ -118,12 +136,23 @@ restart:
   description: A changed path asked for a restart of the service.
   type: bool
   returned: without read
+service_actions:
+  description: What was done (or would be, in check mode) to the service, C(enable) and/or C(start).
+  type: list
+  elements: str
+  returned: with service
+healthy:
+  description: The health GET answered 200 or 401 (null when not checked, see O(health)).
+  type: bool
+  returned: with health
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.errors import ToolkitError
-from ansible_collections.okd.registry_toolkit.plugins.module_utils.host_files import apply, read_files
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.host_files import (
+    apply, ensure_service, health_check, read_files)
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.http_transport import make_urllib_transport
 
 _FILE = dict(path=dict(type="path", required=True), content=dict(type="str", required=True),
              owner=dict(type="str", required=True), group=dict(type="str", required=True),
@@ -142,6 +171,8 @@ def main():
             secret_files=dict(type="list", elements="dict", default=[], options=secret),
             absent=dict(type="list", elements="dict", default=[],
                         options=dict(path=dict(type="path", required=True), restart=dict(type="bool", default=False))),
+            service=dict(type="dict", options=dict(name=dict(type="str", required=True), unit_path=dict(type="path"))),
+            health=dict(type="dict", options=dict(url=dict(type="str", required=True), ca_path=dict(type="path"))),
         ),
         supports_check_mode=True,
     )
@@ -151,6 +182,23 @@ def main():
             module.exit_json(changed=False, contents=read_files(p["read"]))
         files = list(p["files"]) + [dict(f, secret=True) for f in p["secret_files"]]
         result = apply(p["directories"], files, p["absent"], check_mode=module.check_mode)
+        was_active = False
+        if p["service"]:
+            svc = p["service"]
+            state = ensure_service(lambda argv: module.run_command(argv), svc["name"],
+                                   daemon_reload=bool(svc["unit_path"]) and svc["unit_path"] in result["changed_paths"],
+                                   check_mode=module.check_mode)
+            result["service_actions"] = state["actions"]
+            result["changed"] = result["changed"] or state["changed"]
+            was_active = state["was_active"]
+        if p["health"]:
+            result["healthy"] = None
+            if was_active and not result["restart"] and not module.check_mode:
+                try:
+                    transport = make_urllib_transport(ca_file=p["health"]["ca_path"], timeout=5)
+                except ToolkitError:  # e.g. the CA file unreadable: the role's own check reports it
+                    transport = None
+                result["healthy"] = bool(transport) and health_check(transport, p["health"]["url"])
     except ToolkitError as e:
         module.fail_json(msg=e.msg)
     module.exit_json(**result)

@@ -138,6 +138,54 @@ def test_read_files(tmp_path):
         str(tmp_path / "a"): "A\n", str(tmp_path / "missing"): None}
 
 
+class FakeSystemctl(object):
+    """systemctl as a dict of unit states; records what was run."""
+
+    def __init__(self, enabled, active, fail=None):
+        self.enabled, self.active, self.fail, self.calls = enabled, active, fail, []
+
+    def __call__(self, argv):
+        self.calls.append(argv[1:])
+        verb = argv[1]
+        if verb == self.fail:
+            return 1, "", "Failed to %s unit: Unit file reg.service does not exist." % verb
+        if verb == "is-enabled":
+            return (0, "enabled\n", "") if self.enabled else (1, "disabled\n", "")
+        if verb == "is-active":
+            return (0, "active\n", "") if self.active else (3, "inactive\n", "")
+        if verb == "enable":
+            self.enabled = True
+        if verb == "start":
+            self.active = True
+        return 0, "", ""
+
+
+def test_service_enabled_and_started_only_when_not():
+    run = FakeSystemctl(enabled=True, active=True)
+    assert host_files.ensure_service(run, "reg") == {"changed": False, "was_active": True, "actions": []}
+    assert run.calls == [["is-enabled", "reg"], ["is-active", "reg"]]
+    run = FakeSystemctl(enabled=False, active=False)
+    r = host_files.ensure_service(run, "reg", daemon_reload=True)
+    assert r == {"changed": True, "was_active": False, "actions": ["enable", "start"]}
+    assert run.calls[0] == ["daemon-reload"] and ["enable", "reg"] in run.calls and ["start", "reg"] in run.calls
+    run = FakeSystemctl(enabled=False, active=False)
+    r = host_files.ensure_service(run, "reg", daemon_reload=True, check_mode=True)
+    assert r["actions"] == ["enable", "start"] and run.calls == [["is-enabled", "reg"], ["is-active", "reg"]]
+    with pytest.raises(ToolkitError) as e:
+        host_files.ensure_service(FakeSystemctl(enabled=True, active=False, fail="start"), "reg")
+    assert "systemctl start reg failed" in e.value.msg and "does not exist" in e.value.msg
+
+
+def test_health_check_answers():
+    assert host_files.health_check(lambda m, u, h: (401, {}, b""), "https://r/v2/") is True
+    assert host_files.health_check(lambda m, u, h: (200, {}, b""), "https://r/v2/") is True
+    assert host_files.health_check(lambda m, u, h: (503, {}, b""), "https://r/v2/") is False
+
+    def down(m, u, h):
+        raise ToolkitError("cannot connect", retryable=True)
+    assert host_files.health_check(down, "https://r/v2/") is False
+
+
 OLD_SCRIPT = r"""
 import os, sys, tempfile, json, pwd, grp
 sys.path.insert(0, sys.argv[1])
