@@ -40,8 +40,43 @@ options:
       - Registry as C(HOST[:PORT]) (other spellings such as C(https://HOST/v1/) are accepted), or a
         path-scoped key C(HOST[:PORT]/NAMESPACE) such as C(quay.io/orgA) (an organisation's robot
         account). A path-scoped entry is verified with an O(image) under that path.
+      - One of O(registry) and O(registries) is required.
     type: str
-    required: true
+  registries:
+    description:
+      - Several registries checked in one call, each with its own credentials (what the role
+        C(registry_credentials) verifies from the controller before any host is touched). Items of the
+        toolkit-wide C(okd_registries) list can be passed unchanged (C(host) is an alias of C(registry);
+        C(name), C(email) and C(test_image) are ignored: the images come from O(images)).
+      - Every registry is checked; the module fails when any fails, naming each with its own error.
+      - Mutually exclusive with O(registry), O(username), O(password), O(config_path) and O(image).
+    type: list
+    elements: dict
+    suboptions:
+      registry:
+        description: Registry as O(registry).
+        type: str
+        required: true
+        aliases: [host]
+      username:
+        description: User name.
+        type: str
+      password:
+        description: Password or token. Never logged or shown.
+        type: str
+      email:
+        description: Ignored.
+        type: str
+      name:
+        description: Ignored.
+        type: str
+      test_image:
+        description: Ignored (see O(images)).
+        type: str
+  images:
+    description: Image (C(REPO:TAG)) per registry key of O(registries); a registry without one is checked by login only.
+    type: dict
+    default: {}
   username:
     description: User name. Without O(username) and O(config_path) the check is anonymous.
     type: str
@@ -116,6 +151,13 @@ EXAMPLES = r"""
   delegate_to: localhost
   run_once: true
 
+- name: Every registry of the inventory, in one call, from the controller
+  okd.registry_toolkit.registry_verify:
+    registries: "{{ okd_registries }}"
+    images: "{{ dict(okd_registries | map(attribute='host') | zip(okd_registries | map(attribute='test_image'))) }}"
+  delegate_to: localhost
+  run_once: true
+
 - name: Prove each node's own config.json works from that node
   okd.registry_toolkit.registry_verify:
     registry: registry.redhat.io
@@ -127,9 +169,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+results:
+  description: With O(registries), the result of each registry (the keys of the single-registry result below).
+  returned: with O(registries)
+  type: list
+  elements: dict
 registry:
   description: The normalized registry name.
-  returned: always
+  returned: with O(registry)
   type: str
   sample: registry.redhat.io
 url:
@@ -176,16 +223,16 @@ media_type:
   type: str
 credentials_source:
   description: Where the credentials came from (C(parameters), the O(config_path) file, or C(none)).
-  returned: always
+  returned: with O(registry)
   type: str
 ca_file:
   description: The CA bundle used to verify TLS (O(ca_file), the one found under O(certs_dir)), or
     empty for the system trust store.
-  returned: always
+  returned: with O(registry)
   type: str
 attempts:
   description: Number of attempts made.
-  returned: always
+  returned: with O(registry)
   type: int
 msg:
   description: What was proven, or why it failed.
@@ -224,8 +271,33 @@ def _credentials_from_file(module, path, registry, image=None):
     return credentials
 
 
-def run(module):
+def run_many(module):
+    """Every item of ``registries`` checked (one call for all, as the role's controller verification
+    does it); raises ToolkitError naming every registry that failed, with its own message."""
     params = module.params
+    results, failures = [], []
+    for item in params["registries"]:
+        one = dict(params, registries=None, registry=item["registry"], username=item["username"],
+                   password=item["password"], config_path=None,
+                   image=(params["images"] or {}).get(item["registry"]) or None)
+        try:
+            result = run(module, one)
+        except ToolkitError as e:
+            failures.append(e.msg)
+            results.append(dict(registry=item["registry"], failed=True, msg=e.msg))
+            continue
+        if result.get("credentials_source") != "none" and not result.get("credentials_tested"):
+            module.warn(result["msg"])
+        results.append(result)
+    if failures:
+        error = ToolkitError("; ".join(failures))
+        error.results = results
+        raise error
+    return dict(results=results, msg="; ".join(r["msg"] for r in results))
+
+
+def run(module, params=None):
+    params = params or module.params
     registry = params["registry"]
     username, password = params["username"], params["password"]
     source = "none"
@@ -259,7 +331,16 @@ def run(module):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            registry=dict(type="str", required=True),
+            registry=dict(type="str"),
+            registries=dict(type="list", elements="dict", options=dict(
+                registry=dict(type="str", required=True, aliases=["host"]),
+                username=dict(type="str"),
+                password=dict(type="str", no_log=True),
+                email=dict(type="str"),
+                name=dict(type="str"),
+                test_image=dict(type="str"),
+            )),
+            images=dict(type="dict", default={}),
             username=dict(type="str"),
             password=dict(type="str", no_log=True),
             config_path=dict(type="path"),
@@ -272,10 +353,19 @@ def main():
             retries=dict(type="int", default=2),
             retry_delay=dict(type="int", default=2),
         ),
-        mutually_exclusive=[["config_path", "username"], ["config_path", "password"]],
+        mutually_exclusive=[["config_path", "username"], ["config_path", "password"],
+                            ["registries", "registry"], ["registries", "username"], ["registries", "password"],
+                            ["registries", "config_path"], ["registries", "image"]],
+        required_one_of=[["registry", "registries"]],
         required_together=[["username", "password"]],
         supports_check_mode=True,
     )
+    if module.params["registries"] is not None:
+        try:
+            result = run_many(module)
+        except ToolkitError as e:
+            module.fail_json(msg=e.msg, changed=False, results=getattr(e, "results", []))
+        module.exit_json(changed=False, **result)
     try:
         result = run(module)
     except ToolkitError as e:

@@ -131,3 +131,23 @@ def test_one_bad_file_fails_the_call_naming_it_and_the_others_are_still_written(
     assert r["remove with absent"]["failed"] and "remove is for state present" in r["remove with absent"]["msg"]
     assert sha1(good)  # still there
     assert PASSWORD not in proc.stdout + proc.stderr
+
+
+def test_controller_verification_checks_every_registry_in_one_call(tmp_path):
+    """registry_verify `registries` (the role's controller check, one call for all registries): each
+    registry is checked, a refused one fails the call naming it with the registry's own message."""
+    with LocalRegistry(str(tmp_path), users={USER: PASSWORD}) as reg:
+        good = {"host": reg.host, "username": USER, "password": PASSWORD, "name": "lab", "test_image": "x:y"}
+        common = dict(images={reg.host: IMAGE}, ca_file=reg.paths["ca"], retries=0)
+        proc, r = run_play(tmp_path, [
+            {"name": "all good", "okd.registry_toolkit.registry_verify": dict(registries=[good], **common),
+             "ignore_errors": True},
+            {"name": "one refused", "ignore_errors": True, "okd.registry_toolkit.registry_verify": dict(
+                registries=[good, dict(good, password="wrong-" + PASSWORD)], **common)},
+        ])
+        ok, bad = r["all good"], r["one refused"]
+        assert not ok.get("failed") and ok["changed"] is False, ok
+        assert len(ok["results"]) == 1 and ok["results"][0]["digest"] and ok["results"][0]["logged_in"]
+        assert bad["failed"] and [x.get("failed", False) for x in bad["results"]] == [False, True]
+        assert bad["msg"] == "%s: login failed: 401 UNAUTHORIZED: Invalid username or password" % reg.host
+        assert PASSWORD not in proc.stdout + proc.stderr
