@@ -36,42 +36,96 @@ options:
     elements: dict
     default: []
     suboptions:
-      path: {description: Path., type: path, required: true}
-      owner: {description: User name or uid., type: str, required: true}
-      group: {description: Group name or gid., type: str, required: true}
-      mode: {description: Octal mode such as C('0750')., type: str, required: true}
+      path:
+        description: "Path."
+        type: path
+        required: true
+      owner:
+        description: "User name or uid."
+        type: str
+        required: true
+      group:
+        description: "Group name or gid."
+        type: str
+        required: true
+      mode:
+        description: "Octal mode such as C('0750')."
+        type: str
+        required: true
   files:
     description: Files with their full content (shown in diffs).
     type: list
     elements: dict
     default: []
     suboptions:
-      path: {description: Path., type: path, required: true}
-      content: {description: Full content., type: str, required: true}
-      owner: {description: User name or uid., type: str, required: true}
-      group: {description: Group name or gid., type: str, required: true}
-      mode: {description: Octal mode., type: str, required: true}
-      restart: {description: A change of this file needs a restart of the service (RV(restart))., type: bool, default: false}
+      path:
+        description: "Path."
+        type: path
+        required: true
+      content:
+        description: "Full content."
+        type: str
+        required: true
+      owner:
+        description: "User name or uid."
+        type: str
+        required: true
+      group:
+        description: "Group name or gid."
+        type: str
+        required: true
+      mode:
+        description: "Octal mode."
+        type: str
+        required: true
+      restart:
+        description: "A change of this file needs a restart of the service (RV(restart))."
+        type: bool
+        default: false
   secret_files:
     description: Files whose content is never shown (a private key, htpasswd hashes).
     type: list
     elements: dict
     default: []
     suboptions:
-      path: {description: Path., type: path, required: true}
-      content: {description: Full content (never returned or logged)., type: str, required: true, no_log: true}
-      owner: {description: User name or uid., type: str, required: true}
-      group: {description: Group name or gid., type: str, required: true}
-      mode: {description: Octal mode., type: str, required: true}
-      restart: {description: A change of this file needs a restart of the service., type: bool, default: false}
+      path:
+        description: "Path."
+        type: path
+        required: true
+      content:
+        description: "Full content (never returned or logged)."
+        type: str
+        required: true
+      owner:
+        description: "User name or uid."
+        type: str
+        required: true
+      group:
+        description: "Group name or gid."
+        type: str
+        required: true
+      mode:
+        description: "Octal mode."
+        type: str
+        required: true
+      restart:
+        description: "A change of this file needs a restart of the service."
+        type: bool
+        default: false
   absent:
     description: Files that must not exist (a directory there is an error).
     type: list
     elements: dict
     default: []
     suboptions:
-      path: {description: Path., type: path, required: true}
-      restart: {description: A removal needs a restart of the service., type: bool, default: false}
+      path:
+        description: "Path."
+        type: path
+        required: true
+      restart:
+        description: "A removal needs a restart of the service."
+        type: bool
+        default: false
   service:
     description:
       - After the files, the systemd unit O(service.name) enabled and started (as
@@ -79,17 +133,27 @@ options:
         first when O(service.unit_path) changed. A restart for changed files is left to the caller (RV(restart)).
     type: dict
     suboptions:
-      name: {description: Unit name without C(.service)., type: str, required: true}
-      unit_path: {description: The unit file among O(files); its change reloads systemd., type: path}
+      name:
+        description: "Unit name without C(.service)."
+        type: str
+        required: true
+      unit_path:
+        description: "The unit file among O(files); its change reloads systemd."
+        type: path
   health:
     description:
       - After the service, one C(GET) of O(health.url) (200 or 401 is healthy) when nothing needs a restart,
         the service was already active and this is not check mode; RV(healthy) reports it (null when not
-        checked). A failure is not an error: the role's own health check with retries follows.
+        checked). A failure is not an error; the role's own health check with retries follows.
     type: dict
     suboptions:
-      url: {description: URL to GET., type: str, required: true}
-      ca_path: {description: CA bundle that verifies its TLS certificate., type: path}
+      url:
+        description: "URL to GET."
+        type: str
+        required: true
+      ca_path:
+        description: "CA bundle that verifies its TLS certificate."
+        type: path
 attributes:
   check_mode:
     description: Plans and reports the same changes and diffs, writes nothing.
@@ -168,7 +232,7 @@ def main():
                              options=dict(path=dict(type="path", required=True), owner=dict(type="str", required=True),
                                           group=dict(type="str", required=True), mode=dict(type="str", required=True))),
             files=dict(type="list", elements="dict", default=[], options=_FILE),
-            secret_files=dict(type="list", elements="dict", default=[], options=secret),
+            secret_files=dict(type="list", elements="dict", default=[], options=secret, no_log=False),
             absent=dict(type="list", elements="dict", default=[],
                         options=dict(path=dict(type="path", required=True), restart=dict(type="bool", default=False))),
             service=dict(type="dict", options=dict(name=dict(type="str", required=True), unit_path=dict(type="path"))),
@@ -185,7 +249,7 @@ def main():
         was_active = False
         if p["service"]:
             svc = p["service"]
-            state = ensure_service(lambda argv: module.run_command(argv), svc["name"],
+            state = ensure_service(module.run_command, svc["name"],
                                    daemon_reload=bool(svc["unit_path"]) and svc["unit_path"] in result["changed_paths"],
                                    check_mode=module.check_mode)
             result["service_actions"] = state["actions"]

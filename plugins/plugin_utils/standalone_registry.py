@@ -179,7 +179,7 @@ def cert_reasons(cert_pem, key_pem, ca_cert, sans, renew_days, now=None):
 
 
 def _general_name(san):
-    kind, _, value = san.partition(":")
+    kind, value = san.partition(":")[0::2]
     if kind == "IP":
         return x509.IPAddress(ipaddress.ip_address(value))
     if kind == "DNS":
