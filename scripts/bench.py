@@ -22,8 +22,9 @@ Scenarios:
   compliance            the compliance playbook (per-host checks + access from each host)
   site-noop             the whole site.yml when everything is already in place
 
---profile runs each Ansible scenario once more with the profile_tasks callback and keeps the slowest
-tasks in the JSON. Only lab addresses are contacted. Results go to bench/results/ (git-ignored) and to
+--profile runs the no-op Ansible scenarios once more with the profile_tasks callback (the slowest
+tasks go to the JSON) and the credentials apply and no-op once more with the json callback, counting the
+tasks that ran for the last host and its module calls on the host. Only lab addresses are contacted. Results go to bench/results/ (git-ignored) and to
 stdout as a table.
 """
 import argparse
@@ -125,6 +126,33 @@ def profile(argv, top=12):
                                "PROFILE_TASKS_TASK_OUTPUT_LIMIT": str(top)})
     rows = re.findall(r"^(.*?) -+ (\d+\.\d+)s\s*$", output, re.M)
     return [{"task": t.strip(), "s": float(s)} for t, s in rows][-top:]
+
+
+# actions that run on the controller only (no connection to the host)
+CONTROLLER_ACTIONS = {"set_fact", "assert", "debug", "fail", "validate_argument_spec", "meta", "include_tasks",
+                      "import_tasks", "include_role", "include_vars", "okd_warn", "add_host", "group_by"}
+
+
+def count_calls(argv, host):
+    """Per-host task count of one run (ansible.posix.json callback): the tasks that ran for `host` (not
+    skipped) and how many of them were module calls on the host (not controller-only actions, not
+    delegated to the controller). `host` should not be the play's first host: run_once tasks are
+    attributed to the first host only."""
+    _, output = run(argv, env={"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"})
+    data = json.loads(output[output.index("{"):])
+    ran, calls = [], []
+    for play in data["plays"]:
+        for task in play["tasks"]:
+            r = task["hosts"].get(host)
+            if r is None or r.get("skipped"):
+                continue
+            name = task["task"]["name"]
+            ran.append(name)
+            action = str(r.get("action", "")).rsplit(".", 1)[-1]
+            delegated = (r.get("_ansible_delegated_vars") or {}).get("ansible_host") in ("localhost", "127.0.0.1")
+            if action not in CONTROLLER_ACTIONS and not delegated:
+                calls.append(name)
+    return {"host": host, "tasks_ran": len(ran), "module_calls": len(calls), "calls": calls}
 
 
 def versions():
@@ -231,6 +259,17 @@ def main():
                     results["profiles"][name] = profile(ansible_scenarios[name])
                 except BenchFailure as exc:
                     results["profiles"][name] = [{"task": "FAILED: " + str(exc)[-300:], "s": 0.0}]
+        # module calls per host (issue 10: one per host for the credentials role), apply and no-op
+        results["calls"] = {}
+        for name, prepare in (("creds-apply-ansible", lambda: remove_credentials(status)),
+                              ("creds-noop-ansible", None)):
+            if (not only or name in only) and "failed" not in results["scenarios"].get(name, {}):
+                try:
+                    if prepare:
+                        prepare()
+                    results["calls"][name] = count_calls(ansible_scenarios[name], hosts[-1])
+                except (BenchFailure, ValueError) as exc:
+                    results["calls"][name] = {"failed": str(exc)[-300:]}
     # leave the lab as the toolkit makes it (the baseline's bytes differ from the toolkit's)
     try:
         if "installer-apply" in results["scenarios"] or "installer-noop" in results["scenarios"]:
@@ -277,6 +316,12 @@ def main():
     for name, r in results["scenarios"].items():
         if "failed" in r:
             print("| %s | %d | FAILED | | | | |" % (name, n))
+    for name, c in results.get("calls", {}).items():
+        if "failed" in c:
+            print("\nper-host tasks, %s: FAILED %s" % (name, c["failed"]))
+        else:
+            print("\nper-host tasks, %s (%s): %d ran, %d module calls on the host: %s"
+                  % (name, c["host"], c["tasks_ran"], c["module_calls"], "; ".join(c["calls"])))
     for name, rows in results["profiles"].items():
         print("\nslowest tasks, %s:" % name)
         for row in rows:

@@ -47,7 +47,7 @@ options:
       - Several registries checked in one call, each with its own credentials (what the role
         C(registry_credentials) verifies from the controller before any host is touched). Items of the
         toolkit-wide C(okd_registries) list can be passed unchanged (C(host) is an alias of C(registry);
-        C(name), C(email) and C(test_image) are ignored: the images come from O(images)).
+        C(name), C(email) and C(test_image) are ignored, the images come from O(images)).
       - Every registry is checked; the module fails when any fails, naming each with its own error.
       - Mutually exclusive with O(registry), O(username), O(password), O(config_path) and O(image).
     type: list
