@@ -37,11 +37,10 @@ API down with it. It works like kubernetes 1.11's kubelet, for the parts that ma
 - restartPolicy Always: an exited container is restarted after a back-off (1, 2, 4 ... 10 s; kubelet's is
   10 s ... 5 min), its last termination (exit code, the last lines of its output as the message, like
   terminationMessagePolicy FallbackToLogsOnError) kept in lastState, `waiting: CrashLoopBackOff` between.
-- pod status is written through the API (`PUT .../pods/NAME/status`); standing in for the replication
-  manager and the DC controller's calculateStatus (which the API stand-in only runs at rollout time), the
-  kubelet then writes the RC's and the DeploymentConfig's replica counts and `Available` condition from the
-  pods' readiness, with optimistic concurrency (resourceVersion, retried on 409). HOOK for lab/api: once
-  the API recomputes RC/DC status itself after a pod status write, `_sync_owner_status` can go.
+- pod status is written through the API (`PUT .../pods/NAME/status`), and only pod status: the API's
+  replication manager, deployer and DC controller follow the pods (lab/api/controllers.py
+  pod_status_written: the RC's and the DC's replica counts, `Available`, `Progressing`). The API creates
+  the pods this kubelet runs `Pending`; they are Running/Ready only when reported so here.
 - Services and Routes: `<svc>.<ns>.svc` and `<svc>.<ns>.svc.cluster.local` of a Service whose selector
   matches a ready kubelet pod resolve to that pod's host (lines in `.lab/kubelet/etc-hosts`, merged into the
   machine's and every host's /etc/hosts by lab/hosts.py); there is no kube-proxy, so the service port is
@@ -68,10 +67,12 @@ import time
 from pathlib import Path
 
 from lab import proc, state
+from lab.api.controllers import KUBELET_IMAGE as RUNNABLE_IMAGE, last_message  # noqa: F401 (one rule for both)
 from lab.state import REPO
 
 PROC_NAME = "kubelet"
-RUNNABLE_IMAGE = re.compile(r"(^|/)(openshift3/ose|openshift/origin)-docker-registry([:@]|$)")
+# the registry adapter's code a pod process runs (recorded in its pid file; see Pod.adopt)
+CODE = hashlib.sha256((Path(__file__).parent / "okdregistry.py").read_bytes()).hexdigest()[:16]
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 ROUTER_PORT = 443
 PERIOD = 1.0
@@ -168,6 +169,13 @@ class Pod(object):
         except (OSError, ValueError):
             return False
         if proc.alive(info.get("pid") or 0) and info.get("uid") == self.uid:
+            if info.get("code") != CODE:
+                # started from older lab/okdregistry.py code: restarted with the current code (so that a
+                # changed adapter reaches the running registry with `lab up`, not only with a new rollout)
+                note("pod %s/%s runs older registry code: restarting it" % (self.ns, self.name))
+                proc.kill_pids([info["pid"]], timeout=5, group=True)
+                self.restarts = info.get("restarts", 0) + 1
+                return False
             self.pid = info["pid"]
             self.started = info.get("started")
             self.restarts = info.get("restarts", 0)
@@ -320,7 +328,7 @@ class Pod(object):
         self.live_failures = self.ready_ok = self.ready_fail = 0
         self.log_offset = logf.stat().st_size if logf.exists() else 0
         state.write_private(self._pidfile(), json.dumps({"pid": p.pid, "uid": self.uid, "started": self.started,
-                                                         "restarts": self.restarts}))
+                                                         "restarts": self.restarts, "code": CODE}))
         note("started pod %s/%s on %s: pid %d" % (self.ns, self.name, self.host, p.pid))
 
     def stop(self):
@@ -456,32 +464,6 @@ class Pod(object):
               "containerStatuses": [cs]}
         return st
 
-    def problem(self):
-        """The container's trouble in one line (for the DC's Available condition), or None."""
-        if self.pid and self.ready:
-            return None
-        if self.pid:
-            return "container %s is not ready (readiness probe failing)" % self.container.get("name")
-        reason, msg = self.waiting or ("ContainerCreating", None)
-        if self.last_term and reason == "CrashLoopBackOff":
-            return "container %s exited with code %d: %s" % (
-                self.container.get("name"), self.last_term["exitCode"], last_message(self.last_term.get("message")))
-        return "container %s: %s%s" % (self.container.get("name"), reason, ": " + msg if msg else "")
-
-
-def last_message(text):
-    """The last line of a container's output; of a logrus line (time=... level=... msg="..."), its msg."""
-    lines = (text or "").strip().splitlines()
-    if not lines:
-        return "(no output)"
-    m = re.search(r'msg=("(?:[^"\\]|\\.)*")', lines[-1])
-    if m:
-        try:
-            return json.loads(m.group(1))
-        except ValueError:
-            pass
-    return lines[-1]
-
 
 class PodError(Exception):
     def __init__(self, reason, message):
@@ -588,87 +570,13 @@ class Kubelet(object):
                                         {"kind": "Pod", "apiVersion": "v1",
                                          "metadata": {"name": p.name, "namespace": p.ns}, "status": st})
                 if code == 200:
-                    self.reported[uid] = key
-                    self._sync_owner_status(pod)
+                    self.reported[uid] = key      # the API's controllers follow (pod_status_written)
         # names follow the ready pods at once; services and routes themselves are re-read every 5 s
         ready = sorted((p.uid, p.address) for p in self.pods.values() if p.pid and p.ready)
         self._ticks = getattr(self, "_ticks", 0) + 1
         if ready != getattr(self, "_ready_seen", None) or self._ticks % 5 == 0:
             self._ready_seen = ready
             self._sync_names()
-
-    # ---------------------------------------------------------------- RC / DC status (see the module doc)
-    def _sync_owner_status(self, pod):
-        ann = pod["metadata"].get("annotations") or {}
-        ns = pod["metadata"]["namespace"]
-        dc_name = ann.get("openshift.io/deployment-config.name")
-        rc_name = ann.get("openshift.io/deployment.name")
-        if not dc_name or not rc_name:
-            return
-        pods = [p for p in self.pods.values() if p.ns == ns
-                and (p.pod["metadata"].get("annotations") or {}).get("openshift.io/deployment.name") == rc_name]
-        ready = len([p for p in pods if p.pid and p.ready])
-        problems = [p.problem() for p in pods if p.problem()]
-        for _ in range(5):
-            rc = self.api.get("/api/v1/namespaces/%s/replicationcontrollers/%s" % (ns, rc_name))
-            if rc is None:
-                return
-            st = dict(rc.get("status") or {})
-            if st.get("readyReplicas") == ready and st.get("availableReplicas") == ready:
-                break
-            st.update({"readyReplicas": ready, "availableReplicas": ready})
-            rc["status"] = st
-            code, _ = self.api.call("PUT", "/api/v1/namespaces/%s/replicationcontrollers/%s/status" % (ns, rc_name),
-                                    rc)
-            if code != 409:
-                break
-        for _ in range(5):
-            dc = self.api.get("/apis/apps.openshift.io/v1/namespaces/%s/deploymentconfigs/%s" % (ns, dc_name))
-            if dc is None:
-                return
-            st = dict(dc.get("status") or {})
-            if "%s-%s" % (dc_name, st.get("latestVersion")) != rc_name:
-                return      # an older rollout's pod: the DC's status is its latest rollout's
-            replicas = int((dc.get("spec") or {}).get("replicas") or 0)
-            max_unavailable = 0 if replicas < 4 else replicas // 4
-            available = ready > 0 and ready >= replicas - max_unavailable
-            # calculateStatus / updateConditions, worded like lab/api/controllers.py set_deployment_status
-            if available:
-                want_conds = [("Available", "True", "", "Deployment config has minimum availability."),
-                              ("Progressing", "True", "NewReplicationControllerAvailable",
-                               'replication controller "%s" successfully rolled out' % rc_name)]
-            else:
-                want_conds = [("Available", "False", "", "Deployment config does not have minimum availability.")]
-                if problems:
-                    want_conds.append(("Progressing", "False", "ProgressDeadlineExceeded",
-                                       'replication controller "%s" has failed progressing: %s'
-                                       % (rc_name, "; ".join(problems))))
-            conds = list(st.get("conditions") or [])
-            want = {"readyReplicas": ready, "availableReplicas": ready,
-                    "unavailableReplicas": max(0, replicas - ready)}
-            t = now()
-            changed = not all(st.get(k) == v for k, v in want.items())
-            for ctype, cstatus, reason, msg in want_conds:
-                old = next((c for c in conds if c.get("type") == ctype), None)
-                if old and old.get("status") == cstatus and old.get("message") == msg and \
-                        (old.get("reason") or "") == reason:
-                    continue
-                changed = True
-                cond = {"type": ctype, "status": cstatus, "message": msg, "lastUpdateTime": t,
-                        "lastTransitionTime": old.get("lastTransitionTime") if old and
-                        old.get("status") == cstatus and old.get("lastTransitionTime") else t}
-                if reason:
-                    cond["reason"] = reason
-                conds = [c for c in conds if c.get("type") != ctype] + [cond]
-            if not changed:
-                return
-            st.update(want)
-            st["conditions"] = conds
-            dc["status"] = st
-            code, _ = self.api.call("PUT", "/apis/apps.openshift.io/v1/namespaces/%s/deploymentconfigs/%s/status"
-                                    % (ns, dc_name), dc)
-            if code != 409:
-                return
 
     # ---------------------------------------------------------------- service and route names, router
     def _sync_names(self):
@@ -797,7 +705,8 @@ def parse_sni(data):
 # ------------------------------------------------------------------------------------------ up / down
 def _fingerprint(argv):
     h = hashlib.sha256(json.dumps(argv).encode())
-    for f in (Path(__file__), Path(__file__).parent / "okdregistry.py"):
+    for f in (Path(__file__), Path(__file__).parent / "okdregistry.py",
+              Path(__file__).parent / "api" / "controllers.py"):    # KUBELET_IMAGE, last_message
         h.update(f.read_bytes())
     return h.hexdigest()
 

@@ -12,11 +12,18 @@
   Handle / calculateStatus / updateConditions, the deployer of `pkg/apps/strategy/rolling`, and the
   replication manager of kubernetes 1.11 `pkg/controller/replication`, which reports a refused pod as the
   RC's `ReplicaFailure` condition, reason `FailedCreate`): when `status.latestVersion` moves to N the RC
-  `<dc>-N` is created from the template and its pods are admitted. The lab has no kubelet, so admitted pods
-  are recorded as running at once and the rollout completes (`Progressing` True,
-  NewReplicationControllerAvailable); a refused rollout fails as it does on 3.11 after the deployer's
+  `<dc>-N` is created from the template and its pods are admitted. Pods of an image the lab kubelet runs
+  (KUBELET_IMAGE, lab/kubelet.py) are created Pending and the rollout is in progress (`Progressing` True,
+  ReplicationControllerUpdated) until the kubelet reports their status (pod_status_written); pods of other
+  images (no container runtime) are recorded as running at once and the rollout completes (`Progressing`
+  True, NewReplicationControllerAvailable); a refused rollout fails as it does on 3.11 after the deployer's
   timeout (`Progressing` False, ProgressDeadlineExceeded, `Available` False), with the refusal in the RC's
   ReplicaFailure condition and a FailedCreate event.
+- After a pod status write (the kubelet's report): the replication manager's status of the pod's RC
+  (kubernetes 1.11 `pkg/controller/replicaset/replica_set_utils.go` calculateStatus, which 1.11's
+  replication manager `pkg/controller/replication` runs for RCs), the deployer's phase of that rollout
+  (origin `pkg/apps/strategy/rolling`, `pkg/apps/controller/deployer`) and the DC's status
+  (calculateStatus / updateConditions): see pod_status_written.
 - Service-account secrets, asynchronously (origin `pkg/serviceaccounts/controllers/create_dockercfg_secrets.go`
   and kubernetes 1.11 `pkg/controller/serviceaccount/tokens_controller.go`): see ServiceAccounts below.
 - Namespace deletion (kubernetes 1.11 `pkg/controller/namespace`, NamespaceLifecycle admission): the
@@ -28,6 +35,7 @@ import heapq
 import itertools
 import json
 import os
+import re
 import secrets as _random
 import threading
 import time
@@ -37,6 +45,30 @@ from .resources import BY_KEY
 RC_MANAGER = "system:serviceaccount:kube-system:replication-controller"
 DC_CONTROLLER = "system:serviceaccount:openshift-infra:deploymentconfig-controller"
 SUFFIX_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+# the images the lab kubelet (lab/kubelet.py) runs: the OpenShift registry's, run as lab/okdregistry.py
+KUBELET_IMAGE = re.compile(r"(^|/)(openshift3/ose|openshift/origin)-docker-registry([:@]|$)")
+PHASE = "openshift.io/deployment.phase"
+STATUS_REASON = "openshift.io/deployment.status-reason"
+
+
+def kubelet_runs(pod_spec):
+    """True when the lab kubelet runs this pod spec (its first container's image is KUBELET_IMAGE)."""
+    cs = (pod_spec or {}).get("containers") or []
+    return bool(cs) and bool(KUBELET_IMAGE.search((cs[0] or {}).get("image") or ""))
+
+
+def last_message(text):
+    """The last line of a container's output; of a logrus line (time=... level=... msg="..."), its msg."""
+    lines = (text or "").strip().splitlines()
+    if not lines:
+        return "(no output)"
+    m = re.search(r'msg=("(?:[^"\\]|\\.)*")', lines[-1])
+    if m:
+        try:
+            return json.loads(m.group(1))
+        except ValueError:
+            pass
+    return lines[-1]
 
 
 def _suffix(n=5):
@@ -317,7 +349,7 @@ def rollout(api, ns, name, t_now):
         "spec": {"replicas": replicas, "selector": selector, "template": tmpl}}, DC_CONTROLLER)
     rc_owner = {"apiVersion": "v1", "kind": "ReplicationController", "name": rc_name,
                 "uid": rc["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
-    running = 0
+    running = waiting = 0
     if refusal:
         message = 'pods "%s-" is forbidden: %s' % (rc_name, refusal)
         rc["status"] = {"replicas": 0, "observedGeneration": 1, "conditions": [
@@ -358,7 +390,17 @@ def rollout(api, ns, name, t_now):
             if node is not None:
                 placed[node["metadata"]["name"]] = placed.get(node["metadata"]["name"], 0) + 1
                 pod["spec"]["nodeName"] = node["metadata"]["name"]
-            # no kubelet in the lab: an admitted, scheduled pod is recorded as running
+            if node is not None and kubelet_runs(pod_spec):
+                # the lab kubelet runs it: scheduled, Pending until the kubelet reports (pod_status_written)
+                names = ",".join(c.get("name") or "" for c in pod_spec.get("containers") or [])
+                pod["status"] = {"phase": "Pending", "hostIP": _address(node), "conditions": [
+                    {"type": "PodScheduled", "status": "True", "lastTransitionTime": t_now},
+                    {"type": "Ready", "status": "False", "reason": "ContainersNotReady",
+                     "message": "containers with unready status: [%s]" % names, "lastTransitionTime": t_now}]}
+                store.put("pods", pod)
+                waiting += 1
+                continue
+            # no container runtime for this image in the lab: an admitted, scheduled pod is recorded as running
             pod["status"] = {"phase": "Running", "startTime": t_now, "conditions": [
                 {"type": "PodScheduled", "status": "True", "lastTransitionTime": t_now},
                 {"type": "Ready", "status": "True", "lastTransitionTime": t_now}]}
@@ -369,7 +411,9 @@ def rollout(api, ns, name, t_now):
         rc["status"] = {"replicas": replicas, "readyReplicas": running, "availableReplicas": running,
                         "fullyLabeledReplicas": replicas, "observedGeneration": 1}
         if refusal:      # unschedulable: the deployer gives up after its timeout (collapsed here)
-            rc["metadata"]["annotations"]["openshift.io/deployment.phase"] = "Failed"
+            rc["metadata"]["annotations"][PHASE] = "Failed"
+        elif waiting:    # the deployer waits for the kubelet's pods to be ready
+            rc["metadata"]["annotations"][PHASE] = "Running"
     store.put("replicationcontrollers", rc)
     # older rollouts of this DC are scaled to 0 (their pods go) once the new one is complete
     if not refusal:
@@ -418,6 +462,9 @@ def rollout(api, ns, name, t_now):
     if refusal:
         _set_condition(conds, _condition("Progressing", "False", "ProgressDeadlineExceeded",
                                          'replication controller "%s" has failed progressing' % rc_name, t_now))
+    elif waiting:
+        _set_condition(conds, _condition("Progressing", "True", "ReplicationControllerUpdated",
+                                         'replication controller "%s" is progressing' % rc_name, t_now))
     else:
         _set_condition(conds, _condition("Progressing", "True", "NewReplicationControllerAvailable",
                                          'replication controller "%s" successfully rolled out' % rc_name, t_now))
@@ -428,86 +475,152 @@ def rollout(api, ns, name, t_now):
     return True
 
 
-def set_deployment_status(api, ns, name, version, ready, message=None, t_now=None):
-    """What the lab's kubelet reports for rollout `version` of DeploymentConfig ns/name: its pods' containers
-    run and pass their readiness probes (`ready` True), or they do not (`ready` False, `message`: the
-    process's own error, e.g. distribution's "open /etc/secrets/registry.crt: no such file or directory").
+def _pod_ready(pod):
+    """podutil.IsPodReady: the pod's Ready condition is True."""
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (pod.get("status") or {}).get("conditions") or [])
 
-    Takes api.lock itself (call it from any thread; not with the lock held). The pods of RC `<name>-<version>`
-    get phase Running and condition Ready True/False (the container's `state.waiting` carries the message,
-    reason CrashLoopBackOff, as a 3.11 kubelet reports a container that exits); the RC's ready/available
-    counts follow; the DC's replica counts and its conditions are recomputed like calculateStatus /
-    updateConditions (origin `pkg/apps/controller/deploymentconfig/deploymentconfig_controller.go`):
-    `Available` True "Deployment config has minimum availability." or False, and `Progressing` True
-    (NewReplicationControllerAvailable) or False (ProgressDeadlineExceeded, the deployer's timeout collapsed;
-    lab addition: the message ends with ": <message>"). A `version` that is no longer the DC's latestVersion
-    is ignored (a superseded rollout). Returns the DC as written, or None when nothing was written."""
+
+def pod_trouble(pod):
+    """What keeps a pod's container from ever becoming ready, as its kubelet reports it, in one line - or None
+    while it is merely starting (waiting ContainerCreating without a message, running but not ready yet).
+    This is what the lab's deployer fails a rollout for, collapsing the deployer's timeout (below)."""
+    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+        name = cs.get("name")
+        waiting = (cs.get("state") or {}).get("waiting")
+        if not waiting:
+            continue
+        reason, msg = waiting.get("reason") or "", waiting.get("message") or ""
+        term = (cs.get("lastState") or {}).get("terminated")
+        if reason == "CrashLoopBackOff" and term:
+            return "container %s exited with code %s: %s" % (name, term.get("exitCode"),
+                                                            last_message(term.get("message")))
+        if reason == "CreateContainerConfigError" or \
+                (reason == "ContainerCreating" and msg.startswith('MountVolume.SetUp failed for volume "')):
+            return "container %s: %s%s" % (name, reason, ": " + msg if msg else "")
+    return None
+
+
+def _owner_uid(obj, kind):
+    return next((o.get("uid") for o in obj["metadata"].get("ownerReferences") or []
+                 if o.get("kind") == kind and o.get("controller")), None)
+
+
+def pod_status_written(api, ns, pod, t_now=None):
+    """After a pod's status was written (the lab kubelet's report; takes api.lock, call it without):
+
+    1. the replication manager of kubernetes 1.11 (`pkg/controller/replication`, which runs the ReplicaSet
+       controller's code: `pkg/controller/replicaset/replica_set_utils.go` calculateStatus) writes the status
+       of the pod's RC from its pods: `replicas`, `fullyLabeledReplicas`, `readyReplicas` (podutil.IsPodReady)
+       and `availableReplicas` (ready for minReadySeconds, 0 here);
+    2. the deployer of that rollout (origin release-3.11 `pkg/apps/strategy/rolling` / `recreate`, whose end
+       the deployer controller `pkg/apps/controller/deployer/deployer_controller.go` records in the RC's
+       `openshift.io/deployment.phase`), for the DC's latest RC only: `Complete` once its ready pods reach
+       minimum availability (replicas minus maxUnavailable 25%, at least one); `Failed` when a pod reports a
+       container that cannot run (pod_trouble; its text in `openshift.io/deployment.status-reason`). Lab
+       collapse: 3.11's deployer waits `timeoutSeconds` (600 s) before it fails a rollout; the lab fails it at
+       the kubelet's first report of the trouble, and a Failed rollout whose pods become ready later is
+       Complete (as one that recovers within the 600 s);
+    3. the DC controller's calculateStatus / updateConditions (origin `pkg/apps/controller/deploymentconfig/
+       deploymentconfig_controller.go`): replica counts summed over the DC's RCs, `Available` True "Deployment
+       config has minimum availability." or False, `Progressing` by the latest RC's phase: Running -> True,
+       ReplicationControllerUpdated "replication controller "<rc>" is progressing"; Complete -> True,
+       NewReplicationControllerAvailable "... successfully rolled out"; Failed -> False,
+       ProgressDeadlineExceeded "... has failed progressing" (lab addition: ": <the container's trouble>").
+
+    Pods the lab records as running at rollout (images without a runtime) never come here."""
     from .api import now
     t_now = t_now or now()
     with api.lock:
         store = api.store
-        dc = store.get("deploymentconfigs.apps.openshift.io", ns, name)
-        if dc is None or int((dc.get("status") or {}).get("latestVersion") or 0) != int(version):
+        rc_uid = _owner_uid(pod, "ReplicationController")
+        if rc_uid is None:
             return None
-        rc_name = "%s-%d" % (name, int(version))
-        rc = store.get("replicationcontrollers", ns, rc_name)
+        rc = next((o for o in store.items("replicationcontrollers", ns) if o["metadata"]["uid"] == rc_uid), None)
         if rc is None:
             return None
-        pods = [p for p in store.items("pods", ns)
-                if rc["metadata"]["uid"] in [o.get("uid") for o in p["metadata"].get("ownerReferences") or []]]
-        for pod in pods:
-            pst = pod.setdefault("status", {})
-            pst["phase"] = "Running"
-            conds = [c for c in pst.get("conditions") or [] if c.get("type") != "Ready"]
-            ready_cond = {"type": "Ready", "status": "True" if ready else "False", "lastTransitionTime": t_now}
-            if not ready:
-                ready_cond.update({"reason": "ContainersNotReady", "message": "containers with unready status"})
-            conds.append(ready_cond)
-            pst["conditions"] = conds
-            cstat = []
-            for c in (pod.get("spec") or {}).get("containers") or []:
-                cs = {"name": c.get("name"), "image": c.get("image"), "ready": bool(ready), "restartCount": 0}
-                cs["state"] = {"running": {"startedAt": t_now}} if ready else                     {"waiting": {"reason": "CrashLoopBackOff", "message": message or ""}}
-                cstat.append(cs)
-            pst["containerStatuses"] = cstat
-            pod["metadata"]["resourceVersion"] = store.next_rv()
-            store.put("pods", pod)
-        n_ready = len(pods) if ready else 0
-        replicas = int((rc.get("spec") or {}).get("replicas") or 0)
+        pods = [p for p in store.items("pods", ns) if _owner_uid(p, "ReplicationController") == rc_uid
+                and not p["metadata"].get("deletionTimestamp")]
+        ready = len([p for p in pods if _pod_ready(p)])
         rst = dict(rc.get("status") or {})
-        rst.update({"replicas": len(pods), "readyReplicas": n_ready, "availableReplicas": n_ready})
+        rst.update({"replicas": len(pods), "fullyLabeledReplicas": len(pods), "readyReplicas": ready,
+                    "availableReplicas": ready, "observedGeneration": int(rc["metadata"].get("generation") or 1)})
+        ann = rc["metadata"].setdefault("annotations", {})
+        before = (copy.deepcopy(rc.get("status")), dict(ann))
+        dc_name = ann.get("openshift.io/deployment-config.name")
+        dc = store.get(DC_KEY, ns, dc_name) if dc_name else None
+        latest = dc is not None and _owner_uid(rc, "DeploymentConfig") == dc["metadata"]["uid"] and \
+            "%s-%s" % (dc_name, (dc.get("status") or {}).get("latestVersion")) == rc["metadata"]["name"]
+        if latest and ann.get(PHASE) in ("Running", "Complete", "Failed") and not \
+                any(c.get("type") == "ReplicaFailure" for c in rst.get("conditions") or []):
+            want = int((rc.get("spec") or {}).get("replicas") or 0)
+            troubles = [t for t in (pod_trouble(p) for p in pods) if t]
+            if ready > 0 and ready >= want - (0 if want < 4 else want // 4):
+                ann[PHASE] = "Complete"
+                ann.pop(STATUS_REASON, None)
+            elif troubles:
+                ann[PHASE] = "Failed"
+                ann[STATUS_REASON] = "; ".join(sorted(set(troubles)))
+            else:
+                ann[PHASE] = "Running"
+                ann.pop(STATUS_REASON, None)
         rc["status"] = rst
-        rc["metadata"].setdefault("annotations", {})["openshift.io/deployment.phase"] = \
-            "Complete" if ready else "Failed"
-        rc["metadata"]["resourceVersion"] = store.next_rv()
-        store.put("replicationcontrollers", rc)
-        st = copy.deepcopy(dc.get("status") or {})
-        conds = list(st.get("conditions") or [])
-        st.update({"replicas": len(pods), "updatedReplicas": len(pods), "availableReplicas": n_ready,
-                   "readyReplicas": n_ready, "unavailableReplicas": max(0, replicas - n_ready)})
-        max_unavailable = 0 if replicas < 4 else replicas // 4
-        if n_ready > 0 and n_ready >= replicas - max_unavailable:
-            _set_condition(conds, _condition("Available", "True", "", "Deployment config has minimum availability.",
-                                             t_now))
-            _set_condition(conds, _condition("Progressing", "True", "NewReplicationControllerAvailable",
-                                             'replication controller "%s" successfully rolled out' % rc_name, t_now))
-        else:
-            _set_condition(conds, _condition("Available", "False", "",
-                                             "Deployment config does not have minimum availability.", t_now))
-            if not ready:
-                msg = 'replication controller "%s" has failed progressing' % rc_name
-                if message:
-                    msg += ": " + message
-                _set_condition(conds, _condition("Progressing", "False", "ProgressDeadlineExceeded", msg, t_now))
-        st["conditions"] = conds
-        if st == dc.get("status"):
-            store.save()
-            return dc
-        dc["status"] = st
-        dc["metadata"]["resourceVersion"] = store.next_rv()
-        store.put("deploymentconfigs.apps.openshift.io", dc)
+        if (rc["status"], ann) != before:
+            rc["metadata"]["resourceVersion"] = store.next_rv()
+            store.put("replicationcontrollers", rc)
+        out = _dc_status(api, dc, t_now) if latest else None
         store.save()
+        return out
+
+
+def _dc_status(api, dc, t_now):
+    """calculateStatus / updateConditions of DeploymentConfig dc from its RCs (call with api.lock held)."""
+    store = api.store
+    ns, name = dc["metadata"]["namespace"], dc["metadata"]["name"]
+    rcs = [o for o in store.items("replicationcontrollers", ns) if _owner_uid(o, "DeploymentConfig") ==
+           dc["metadata"]["uid"]]
+    st = copy.deepcopy(dc.get("status") or {})
+    rc_name = "%s-%s" % (name, st.get("latestVersion"))
+    latest = next((o for o in rcs if o["metadata"]["name"] == rc_name), None)
+    available = sum(int((o.get("status") or {}).get("availableReplicas") or 0) for o in rcs)
+    total = sum(int((o.get("spec") or {}).get("replicas") or 0) for o in rcs)
+    st.update({"replicas": sum(int((o.get("status") or {}).get("replicas") or 0) for o in rcs),
+               "updatedReplicas": int(((latest or {}).get("status") or {}).get("replicas") or 0),
+               "availableReplicas": available,
+               "readyReplicas": sum(int((o.get("status") or {}).get("readyReplicas") or 0) for o in rcs),
+               "unavailableReplicas": max(0, total - available)})
+    conds = list(st.get("conditions") or [])
+    replicas = int((dc.get("spec") or {}).get("replicas") or 0)
+    if available > 0 and available >= replicas - (0 if replicas < 4 else replicas // 4):
+        _set_condition(conds, _condition("Available", "True", "", "Deployment config has minimum availability.",
+                                         t_now))
+    else:
+        _set_condition(conds, _condition("Available", "False", "",
+                                         "Deployment config does not have minimum availability.", t_now))
+    ann = ((latest or {}).get("metadata") or {}).get("annotations") or {}
+    phase = ann.get(PHASE)
+    if phase == "Running":
+        _set_condition(conds, _condition("Progressing", "True", "ReplicationControllerUpdated",
+                                         'replication controller "%s" is progressing' % rc_name, t_now))
+    elif phase == "Complete":
+        _set_condition(conds, _condition("Progressing", "True", "NewReplicationControllerAvailable",
+                                         'replication controller "%s" successfully rolled out' % rc_name, t_now))
+    elif phase == "Failed":
+        msg = 'replication controller "%s" has failed progressing' % rc_name
+        if ann.get(STATUS_REASON):
+            msg += ": " + ann[STATUS_REASON]
+        _set_condition(conds, _condition("Progressing", "False", "ProgressDeadlineExceeded", msg, t_now))
+    # an unchanged condition keeps its times (SetDeploymentCondition only replaces a changed one)
+    old = dict((c.get("type"), c) for c in (dc.get("status") or {}).get("conditions") or [])
+    conds = [old[c["type"]] if c["type"] in old and all(old[c["type"]].get(k) == c.get(k) for k in
+                                                         ("status", "reason", "message")) else c for c in conds]
+    st["conditions"] = conds
+    if st == dc.get("status"):
         return copy.deepcopy(dc)
+    dc["status"] = st
+    dc["metadata"]["resourceVersion"] = store.next_rv()
+    store.put(DC_KEY, dc)
+    return copy.deepcopy(dc)
 
 
 def delete_owned(api, ns, owner_uid, kinds=None):

@@ -309,6 +309,18 @@ class PersistentVolumeClaimStrategy(Strategy):
         obj.setdefault("status", {"phase": "Pending"})
 
 
+@register("pods")
+class PodStrategy(Strategy):
+    """1.11 `pkg/registry/core/pod/strategy.go` (status kept on update, `/status` writes it); after a
+    write - the lab kubelet's status report - the replication manager, the deployer and the DC controller
+    follow the pod (controllers.pod_status_written)."""
+
+    def after_write(self, api, ns, name, old, obj):
+        if (old or {}).get("status") != obj.get("status"):
+            controllers.pod_status_written(api, ns, obj)
+        return obj
+
+
 @register("replicationcontrollers")
 class ReplicationControllerStrategy(GenerationStrategy):
     def on_delete(self, api, ns, gone):

@@ -9,6 +9,7 @@ import ipaddress
 import json
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -110,6 +111,20 @@ def deployed(lab):
 def dc(api):
     return api["custom"].get_namespaced_custom_object("apps.openshift.io", "v1", NS, "deploymentconfigs",
                                                       "docker-registry")
+
+
+def rolled_out(api, tries=240):
+    """The DC once its latest rollout has ended (Progressing no longer ReplicationControllerUpdated): 3.11's
+    rollout is asynchronous, and the lab kubelet's pods are Running/Ready only when it reports them. Bounded
+    polling, never a fixed wait."""
+    for _ in range(tries):
+        d = dc(api)
+        prog = dict((x["type"], x) for x in (d.get("status") or {}).get("conditions") or []).get("Progressing") or {}
+        if prog.get("reason") not in (None, "ReplicationControllerUpdated") and \
+                '"docker-registry-%d"' % d["status"]["latestVersion"] in prog.get("message", ""):
+            return d
+        time.sleep(0.5)
+    raise AssertionError("the rollout of docker-registry did not end: %s" % (d.get("status"),))
 
 
 def route(api):
@@ -427,6 +442,7 @@ def test_hostpath_storage_gets_the_privileged_grant_and_is_admitted(deployed, ap
         d = dc(api)
         (c,) = d["spec"]["template"]["spec"]["containers"]
         assert c["securityContext"]["privileged"] is True
+        d = rolled_out(api)
         conds = dict((x["type"], x) for x in d["status"]["conditions"])
         latest = "docker-registry-%d" % d["status"]["latestVersion"]
         assert conds["Progressing"]["status"] == "True", conds
@@ -526,7 +542,7 @@ def test_unschedulable_rollout_fails_the_role_naming_the_selector(deployed, api)
     assert "lab/nowhere" in flat
     rc, out = run_playbook()
     assert rc == 0, out[-6000:]
-    d = dc(api)
+    d = rolled_out(api)
     latest = "docker-registry-%d" % d["status"]["latestVersion"]
     pods = api["core"].list_namespaced_pod(NS, label_selector="deployment=" + latest).items
     assert [p.spec.node_name for p in pods] == ["master1.lab.test"]

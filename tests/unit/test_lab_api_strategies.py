@@ -1,6 +1,6 @@
 """The lab API stand-in's per-kind logic, in-process on a private store (no lab, no network): REST strategies,
 ImageStreamMapping as 3.11's imagestreammapping/rest.go, image change triggers, the simplified RBAC and
-access reviews, and set_deployment_status for the lab's kubelet (docs/lab-api.md)."""
+access reviews, and how RCs and DCs follow the lab kubelet's pod status reports (docs/lab-api.md)."""
 import copy
 import json
 import time
@@ -125,6 +125,25 @@ def test_add_tag_event_follows_helper_go():
     assert add_tag_event(s, "v1", {"created": "t3", "dockerImageReference": "other@" + D2, "image": D2,
                                    "generation": 3})                              # same image: reference updated
     assert len(s["status"]["tags"][0]["items"]) == 2 and items[0]["dockerImageReference"] == "other@" + D2
+
+
+def test_untagged_mapping_of_a_push_by_digest_is_refused(app):
+    """image-registry 3.11 sends the mapping of a push by digest with tag "" (manifestservice.go Put); 3.11's
+    ValidateImageStreamMapping requires the tag, so rest.go's Create refuses it (422) before it looks for the
+    stream - not the 404 after which the registry creates the stream - and its `tag = latest` default for an
+    empty tag is never reached: no stream, no tag, no image."""
+    untagged = ism("app", "", D1)
+    code, out = call(app, "POST", ISM_PATH % "default", "admin", untagged)
+    assert code == 422 and out["reason"] == "Invalid", out
+    assert [c["field"] for c in out["details"]["causes"]] == ["tag"]
+    assert out["message"].endswith('"app" is invalid: tag: Required value')
+    assert call(app, "GET", "/apis/image.openshift.io/v1/namespaces/default/imagestreams/app", "admin")[0] == 404
+    assert call(app, "POST", "/apis/image.openshift.io/v1/namespaces/default/imagestreams", "admin",
+                {"metadata": {"name": "app"}})[0] == 201
+    before = stream(app, "app")
+    assert call(app, "POST", ISM_PATH % "default", "admin", untagged)[0] == 422
+    assert stream(app, "app") == before and not (before.get("status") or {}).get("tags")
+    assert call(app, "GET", "/apis/image.openshift.io/v1/images/" + D1, "admin")[0] == 404
 
 
 def test_image_stream_mapping_as_rest_go(app):
@@ -358,23 +377,131 @@ def test_rule_matching():
 
 
 # ------------------------------------------------------------------------------------ the kubelet's report
-def test_set_deployment_status(app):
-    dc = _dc("reg", last="%s/default/app@%s" % (REG, D1))
-    code, out = call(app, "POST", DC_PATH, "admin", dc)
-    assert code == 201 and out["status"]["latestVersion"] == 1
-    out = controllers.set_deployment_status(app.api, "default", "reg", 1, False, "open /etc/secrets/x.crt: no such file")
-    conds = dict((c["type"], c) for c in out["status"]["conditions"])
-    assert conds["Available"]["status"] == "False" and out["status"]["availableReplicas"] == 0
-    assert conds["Progressing"]["reason"] == "ProgressDeadlineExceeded"
-    assert conds["Progressing"]["message"].endswith(": open /etc/secrets/x.crt: no such file")
-    pods = call(app, "GET", "/api/v1/namespaces/default/pods", "admin")[1]["items"]
-    assert pods and all(p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == "CrashLoopBackOff"
-                        for p in pods)
-    assert controllers.set_deployment_status(app.api, "default", "reg", 2, True) is None    # not the latest
-    out = controllers.set_deployment_status(app.api, "default", "reg", 1, True)
-    conds = dict((c["type"], c) for c in out["status"]["conditions"])
-    assert conds["Available"]["status"] == "True" and conds["Progressing"]["status"] == "True"
-    assert out["status"]["availableReplicas"] == 1
+REGISTRY_IMAGE = "registry.redhat.io/openshift3/ose-docker-registry:v3.11"
+
+
+@pytest.fixture
+def lab_app(tmp_path, monkeypatch):
+    """An in-process API that knows the lab's hosts (status.json beside its state: pods are bound to nodes)."""
+    monkeypatch.setenv("OKD_LAB_API_SA_DELAY", "0.01")
+    (tmp_path / "api").mkdir()
+    (tmp_path / "api" / "tokens.json").write_text(json.dumps({"admin": "ADMIN", "readonly": "READONLY"}))
+    (tmp_path / "status.json").write_text(json.dumps({"hosts": [
+        {"name": "master1", "fqdn": "master1.lab.test", "address": "10.231.1.10", "groups": ["masters"]}]}))
+    return App(tmp_path / "api")
+
+
+def _registry_dc(name, image=REGISTRY_IMAGE, replicas=1):
+    return {"metadata": {"name": name},
+            "spec": {"replicas": replicas, "selector": {"app": name}, "triggers": [{"type": "ConfigChange"}],
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"containers": [{"name": "registry", "image": image}]}}}}
+
+
+def _conds(obj):
+    return dict((c["type"], c) for c in (obj.get("status") or {}).get("conditions") or [])
+
+
+def _report(app, pod, state, ready, last=None):
+    """PUT pods/NAME/status as the lab kubelet does (lab/kubelet.py Pod.status)."""
+    cs = {"name": "registry", "image": REGISTRY_IMAGE, "ready": ready, "restartCount": 1 if last else 0,
+          "state": state}
+    if last:
+        cs["lastState"] = {"terminated": last}
+    r = "True" if ready else "False"
+    st = {"phase": "Running" if "running" in state else "Pending", "hostIP": "10.231.1.10", "podIP": "10.231.1.10",
+          "conditions": [{"type": "Initialized", "status": "True"}, {"type": "Ready", "status": r},
+                         {"type": "ContainersReady", "status": r}, {"type": "PodScheduled", "status": "True"}],
+          "containerStatuses": [cs]}
+    name = pod["metadata"]["name"]
+    code, out = call(app, "PUT", "/api/v1/namespaces/default/pods/%s/status" % name, "kubelet",
+                     {"kind": "Pod", "apiVersion": "v1", "metadata": {"name": name, "namespace": "default"},
+                      "status": st})
+    assert code == 200, out
+    return call(app, "GET", DC_PATH + "/reg", "admin")[1], \
+        call(app, "GET", "/api/v1/namespaces/default/replicationcontrollers/reg-1", "admin")[1]
+
+
+def test_kubelet_pods_are_pending_until_reported_and_the_dc_follows_them(lab_app):
+    """Pods of the image the lab kubelet runs are created Pending (scheduled, ContainersNotReady) and the
+    rollout is in progress; RC and DC follow the kubelet's reports: starting (running, readiness not yet
+    passed) stays in progress - not failed -, ready completes it, a crash-looping container fails it with
+    the process's message, and ready again completes it."""
+    app = lab_app
+    code, dc = call(app, "POST", DC_PATH, "admin", _registry_dc("reg"))
+    assert code == 201 and dc["status"]["latestVersion"] == 1
+    dc = call(app, "GET", DC_PATH + "/reg", "admin")[1]
+    (pod,) = call(app, "GET", "/api/v1/namespaces/default/pods", "admin")[1]["items"]
+    assert pod["spec"]["nodeName"] == "master1.lab.test" and pod["status"]["phase"] == "Pending"
+    assert _conds(pod)["PodScheduled"]["status"] == "True"
+    assert (_conds(pod)["Ready"]["status"], _conds(pod)["Ready"]["reason"]) == ("False", "ContainersNotReady")
+    assert dc["status"]["availableReplicas"] == 0 and _conds(dc)["Available"]["status"] == "False"
+    assert (_conds(dc)["Progressing"]["status"], _conds(dc)["Progressing"]["reason"]) == \
+        ("True", "ReplicationControllerUpdated")
+    assert _conds(dc)["Progressing"]["message"] == 'replication controller "reg-1" is progressing'
+    rc = call(app, "GET", "/api/v1/namespaces/default/replicationcontrollers/reg-1", "admin")[1]
+    assert rc["status"]["readyReplicas"] == 0 and \
+        rc["metadata"]["annotations"]["openshift.io/deployment.phase"] == "Running"
+
+    # the process started, its readiness probe has not passed yet: still progressing (the flake's cause)
+    dc, rc = _report(app, pod, {"running": {"startedAt": "2026-01-01T00:00:00Z"}}, False)
+    assert _conds(dc)["Progressing"]["status"] == "True" and _conds(dc)["Available"]["status"] == "False"
+    assert rc["metadata"]["annotations"]["openshift.io/deployment.phase"] == "Running"
+
+    dc, rc = _report(app, pod, {"running": {"startedAt": "2026-01-01T00:00:00Z"}}, True)
+    assert rc["status"]["readyReplicas"] == 1 and rc["status"]["availableReplicas"] == 1
+    assert rc["metadata"]["annotations"]["openshift.io/deployment.phase"] == "Complete"
+    assert dc["status"]["availableReplicas"] == 1 and dc["status"]["readyReplicas"] == 1
+    assert _conds(dc)["Available"]["status"] == "True"
+    assert _conds(dc)["Progressing"]["message"] == 'replication controller "reg-1" successfully rolled out'
+
+    crash = {"exitCode": 1, "reason": "Error",
+             "message": 'time="x" level=fatal msg="open /etc/secrets/x.crt: no such file or directory"'}
+    dc, rc = _report(app, pod, {"waiting": {"reason": "CrashLoopBackOff",
+                                            "message": "Back-off restarting failed container"}}, False, crash)
+    assert rc["status"]["readyReplicas"] == 0 and dc["status"]["availableReplicas"] == 0
+    assert _conds(dc)["Available"]["status"] == "False"
+    prog = _conds(dc)["Progressing"]
+    assert (prog["status"], prog["reason"]) == ("False", "ProgressDeadlineExceeded")
+    assert prog["message"] == ('replication controller "reg-1" has failed progressing: container registry exited '
+                               "with code 1: open /etc/secrets/x.crt: no such file or directory")
+
+    dc, rc = _report(app, pod, {"running": {"startedAt": "2026-01-01T00:00:01Z"}}, True, crash)
+    assert _conds(dc)["Available"]["status"] == "True" and _conds(dc)["Progressing"]["status"] == "True"
+
+    # a missing secret volume: kubelet's MountVolume message fails the rollout; the token not there yet does not
+    dc, rc = _report(app, pod, {"waiting": {"reason": "ContainerCreating",
+                                            "message": "MountVolume.SetUp failed: no token secret of service "
+                                                       'account "default" yet'}}, False)
+    assert _conds(dc)["Progressing"]["status"] == "True" and _conds(dc)["Available"]["status"] == "False"
+    want = 'MountVolume.SetUp failed for volume "certs" : secrets "nope" not found'
+    dc, rc = _report(app, pod, {"waiting": {"reason": "ContainerCreating", "message": want}}, False)
+    assert _conds(dc)["Progressing"]["status"] == "False" and want in _conds(dc)["Progressing"]["message"]
+
+
+def test_pods_of_images_without_a_runtime_are_recorded_running_at_once(lab_app):
+    code, dc = call(lab_app, "POST", DC_PATH, "admin", _registry_dc("reg", image="example.org/app:1"))
+    assert code == 201
+    dc = call(lab_app, "GET", DC_PATH + "/reg", "admin")[1]
+    (pod,) = call(lab_app, "GET", "/api/v1/namespaces/default/pods", "admin")[1]["items"]
+    assert pod["status"]["phase"] == "Running" and _conds(pod)["Ready"]["status"] == "True"
+    assert _conds(dc)["Available"]["status"] == "True" and dc["status"]["availableReplicas"] == 1
+    assert _conds(dc)["Progressing"]["reason"] == "NewReplicationControllerAvailable"
+
+
+def test_a_superseded_rollouts_report_leaves_the_dc_alone(lab_app):
+    app = lab_app
+    assert call(app, "POST", DC_PATH, "admin", _registry_dc("reg"))[0] == 201
+    (old_pod,) = call(app, "GET", "/api/v1/namespaces/default/pods", "admin")[1]["items"]
+    dc = call(app, "GET", DC_PATH + "/reg", "admin")[1]
+    dc["spec"]["template"]["spec"]["containers"][0]["env"] = [{"name": "A", "value": "1"}]
+    assert call(app, "PUT", DC_PATH + "/reg", "admin", dc)[1]["status"]["latestVersion"] == 2
+    # the old pod is gone with its scaled-down RC: a late report of it is refused, the DC stays in progress
+    code, _ = call(app, "PUT", "/api/v1/namespaces/default/pods/%s/status" % old_pod["metadata"]["name"],
+                   "kubelet", {"metadata": {"name": old_pod["metadata"]["name"]}, "status": {"phase": "Running"}})
+    assert code == 404
+    dc = call(app, "GET", DC_PATH + "/reg", "admin")[1]
+    assert _conds(dc)["Progressing"]["message"] == 'replication controller "reg-2" is progressing'
 
 
 def test_trigger_follows_a_tag_moved_by_a_stream_write_and_tracking_tags(app):
