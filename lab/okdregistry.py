@@ -28,11 +28,18 @@ OpenShift middleware (openshift/image-registry release-3.11):
   token (`POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews`). While the lab API does not answer
   those reviews (404), the simplified RBAC of issue 14 decides: `admin` everything, `readonly` pulls,
   `system:serviceaccount:NS:*` pulls and pushes in NS;
-- after a manifest PUT by tag, an ImageStreamMapping is created as the registry's service account (its
+- after every manifest PUT, an ImageStreamMapping is created as the registry's service account (its
   token mounted at /var/run/secrets/kubernetes.io/serviceaccount/token, as for every pod), like
-  `pkg/imagestream/imagestream.go` CreateImageStreamMapping: on NotFound of the image stream, the stream
+  `pkg/dockerregistry/server/manifestservice.go` Put and `pkg/imagestream/imagestream.go`
+  CreateImageStreamMapping (release-3.11): its `tag` is the tag pushed by, and "" for a push by digest
+  (`.../ns/stream@sha256:...`: no distribution.WithTagOption); on NotFound of the image stream, the stream
   is created with the pusher's token (so only when the pusher may) and the mapping created again. A
-  mapping that fails fails the push (the client gets the error), as on 3.11.
+  mapping that fails fails the push, as on 3.11: a stream the pusher may not create gives 403 DENIED,
+  anything else 500 UNKNOWN "unknown error" with the API's Status in the detail. So a push by digest fails:
+  3.11's API refuses the untagged mapping (422, `tag: Required value`, origin ValidateImageStreamMapping)
+  and the registry does not create a stream for it; the manifest and blobs stay in storage (the
+  storage Put came first) but no image stream or tag refers to them. (image-registry learnt to push by
+  digest in 2023, commit 92cb1356, creating only an Image: not 3.11.)
 
 Not modelled: pull-through, quota enforcement, signatures, metrics, the registry's blob/repository caches,
 pruning.
@@ -366,9 +373,17 @@ class Front(object):
                 raise err
         return user, token
 
-    # imagestream.go CreateImageStreamMapping
+    # image-registry release-3.11 pkg/imagestream/imagestream.go CreateImageStreamMapping
     def map_image(self, user_token, ns, isname, tag, digest, manifest, media_type):
+        """The ImageStreamMapping of a pushed manifest, created as the registry's service account; `tag` is
+        the tag the manifest was pushed by, "" for a push by digest (manifestservice.go Put: only a
+        distribution.WithTagOption sets it). None when it was created, else an rerrors.Error-like
+        (code, message, API Status): ImageStream:Forbidden when the stream could not be auto-provisioned
+        for the pusher (forbidden, unauthorized, quota), ImageStream:Unknown otherwise - e.g. 3.11's 422
+        `tag: Required value` for an untagged mapping (pkg/image/apis/image/validation
+        ValidateImageStreamMapping), which is not the 404 that makes the registry create the stream."""
         sa = self.api.sa_token()
+        ref = "%s/%s" % (ns, isname)
         ism = {"kind": "ImageStreamMapping", "apiVersion": "image.openshift.io/v1",
                "metadata": {"name": isname, "namespace": ns},
                "image": {"metadata": {"name": digest,
@@ -382,19 +397,28 @@ class Front(object):
         if code in (200, 201):
             return None
         det = doc.get("details") or {}
-        if not (code == 404 and det.get("kind") in ("imageStream", "imagestream", "imagestreams")
+        if code == 403 and doc.get("reason") == "Forbidden" and "exceeded quota" in (doc.get("message") or ""):
+            return ("ImageStream:Forbidden", "CreateImageStreamMapping: quota exceeded during creation of %s "
+                    "ImageStreamMapping" % ref, doc)
+        if not (code == 404 and (det.get("kind") or "").lower() in ("imagestream", "imagestreams",
+                                                                    "imagestreammappings")
                 and det.get("name") == isname):
-            return doc.get("message") or "error creating ImageStreamMapping: HTTP %d" % code
-        # createImageStream: with the pusher's own client
+            return ("ImageStream:Unknown", "CreateImageStreamMapping: error creation of %s ImageStreamMapping"
+                    % ref, doc)
+        # the stream is auto-provisioned with the pusher's own client
         c2, d2 = self.api.request("POST", "/apis/image.openshift.io/v1/namespaces/%s/imagestreams" % ns,
                                   user_token, {"kind": "ImageStream", "apiVersion": "image.openshift.io/v1",
                                                "metadata": {"name": isname}})
+        if c2 in (401, 403):
+            return ("ImageStream:Forbidden", "CreateImageStreamMapping: denied creating ImageStream %s" % ref, d2)
         if c2 not in (200, 201, 409):
-            return d2.get("message") or "error creating image stream: HTTP %d" % c2
+            return ("ImageStream:Unknown", "CreateImageStreamMapping: error auto provisioning ImageStream %s"
+                    % ref, d2)
         code, doc = self.api.request("POST", path, sa, ism)
         if code in (200, 201):
             return None
-        return doc.get("message") or "error creating ImageStreamMapping: HTTP %d" % code
+        return ("ImageStream:Unknown", "CreateImageStreamMapping: error creation of %s ImageStreamMapping"
+                % ref, doc)
 
 
 def make_handler(front):
@@ -491,16 +515,24 @@ def make_handler(front):
                 ns, isname = m.group(1).split("/")
                 digest = dict((k.lower(), v) for k, v in headers).get("docker-content-digest") or \
                     "sha256:" + hashlib.sha256(body).hexdigest()
-                if not DIGEST.match(ref):      # pushed by tag: the tag moves in OKD
-                    try:
-                        err = front.map_image(token, ns, isname, ref, digest, body,
-                                              (self.headers.get("Content-Type") or "").split(";")[0])
-                    except (RuntimeError, OSError, ValueError) as e:
-                        err = str(e)
-                    if err:
-                        log("error", "error creating ImageStreamMapping: %s" % err, repo=m.group(1))
-                        return self._errors(500, "UNKNOWN", "unknown error", err)
-                    log("info", "ImageStreamMapping created", repo=m.group(1), tag=ref, digest=digest, user=user)
+                # manifestservice.go Put: the tag only when pushed by tag (WithTagOption); by digest ""
+                tag = "" if DIGEST.match(ref) else ref
+                try:
+                    err = front.map_image(token, ns, isname, tag, digest, body,
+                                          (self.headers.get("Content-Type") or "").split(";")[0])
+                except (RuntimeError, OSError, ValueError) as e:
+                    err = ("ImageStream:Unknown", "CreateImageStreamMapping: error creating %s/%s "
+                           "ImageStreamMapping" % (ns, isname), {"message": str(e)})
+                if err:
+                    ecode, emsg, status = err
+                    log("error", "manifestService.Put: imagestreammapping failed for image %s/%s@%s: %s: %s: %s"
+                        % (ns, isname, digest, ecode, emsg, status.get("message") or ""), repo=m.group(1))
+                    if ecode == "ImageStream:Forbidden":     # distribution.ErrAccessDenied
+                        return self._errors(403, "DENIED", "requested access to the resource is denied")
+                    # any other error: distribution's PutManifest answers errcode.ErrorCodeUnknown.WithDetail(err)
+                    return self._errors(500, "UNKNOWN", "unknown error",
+                                        {"Code": ecode, "Message": emsg, "Err": {"ErrStatus": status}})
+                log("info", "ImageStreamMapping created", repo=m.group(1), tag=tag, digest=digest, user=user)
             self.send_response(status)
             for k, v in headers:
                 if k.lower() not in ("transfer-encoding", "connection", "content-length"):
@@ -518,7 +550,10 @@ def make_handler(front):
                     if k.lower() in ("authorization", "connection", "transfer-encoding", "content-length",
                                      "keep-alive"):
                         continue
-                    hdrs[k] = v
+                    # a repeated header (docker clients send one Accept line per manifest type) is passed on
+                    # whole, as one comma-joined field (RFC 7230 3.2.2): keeping only one Accept made
+                    # distribution answer a converted schema 1 manifest to schema 2 clients
+                    hdrs[k] = hdrs[k] + ", " + v if k in hdrs else v
                 hdrs["X-Forwarded-Proto"] = "https"
                 if self.command in ("POST", "PUT", "PATCH"):
                     hdrs["Content-Length"] = str(len(body))

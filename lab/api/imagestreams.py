@@ -652,7 +652,11 @@ class ImageStreams(object):
         imagestreammappings, which system:registry grants):
 
         - validation (pkg/image/apis/image/validation ValidateImageStreamMapping): metadata.name (or
-          dockerImageRepository), tag, image.metadata.name and image.dockerImageReference required;
+          dockerImageRepository), tag, image.metadata.name and image.dockerImageReference required. It runs
+          first (rest.BeforeCreate), so the untagged mapping image-registry 3.11 sends for a push by digest
+          (manifestservice.go Put: tag "") is refused with 422 `tag: Required value` - not the 404 after
+          which the registry creates the stream - and rest.go's `tag = latest` default for an empty tag is
+          never reached;
         - findStreamForMapping: the stream by name, 404 `imagestreams.image.openshift.io "NAME" not found`
           when it does not exist (nothing is created: the registry creates the stream and retries);
         - the Image is created, AlreadyExists tolerated; when it existed and the mapping's image is

@@ -6,6 +6,7 @@ route host, skopeo pushing and pulling with OKD tokens, the image stream tag in 
 with the process's own error, the process id across a re-run of the role.
 """
 import base64
+import hashlib
 import http.client
 import json
 import os
@@ -256,6 +257,64 @@ def test_service_account_push_reaches_the_image_stream_and_readonly_cannot_push(
                               source_image(lab), "docker://%s:%d/%s/other:v1" % (SERVICE, PORT, scratch))
         assert rc != 0 and api("GET", "/apis/image.openshift.io/v1/namespaces/%s/imagestreams/other"
                                % scratch)[0] == 404, err
+    finally:
+        shutil.rmtree(certs, ignore_errors=True)
+
+
+def test_push_by_digest_fails_like_3_11_and_changes_no_stream(lab, api, registry, scratch):
+    """image-registry 3.11 maps a manifest pushed by digest with tag "" (manifestservice.go Put); 3.11's API
+    refuses an untagged ImageStreamMapping (422 `tag: Required value`), which is not the NotFound that makes
+    the registry create the stream: skopeo's push to `.../NS/STREAM@sha256:...` fails, no stream appears and
+    an existing stream keeps its tags (no `latest`)."""
+    token = sa_token(api, scratch, "builder")
+    certs = cert_dir(lab)
+    digest_file = os.path.join(certs, "digest")
+    auth = authfile(certs, "serviceaccount", token)
+    base = "%s:%d/%s" % (SERVICE, PORT, scratch)
+    try:
+        rc, out, err = skopeo("copy", "--format", "v2s2", "--dest-cert-dir", certs, "--digestfile", digest_file,
+                              "--dest-authfile", auth, source_image(lab), "docker://%s/hello:v1" % base)
+        assert rc == 0, err
+        digest = open(digest_file).read().strip()
+        # pulled back as pushed (schema 2, the same digest: every Accept line reaches distribution)
+        rc, raw, err = skopeo("inspect", "--raw", "--cert-dir", certs, "--authfile", auth, "docker://%s/hello:v1" % base)
+        assert rc == 0, err
+        assert "sha256:" + hashlib.sha256(raw.encode()).hexdigest() == digest, raw[:300]
+        _, before = api("GET", "/apis/image.openshift.io/v1/namespaces/%s/imagestreams/hello" % scratch)
+        assert [t["tag"] for t in before["status"]["tags"]] == ["v1"]
+        for stream in ("bydigest", "hello"):
+            # the source is the pushed v2s2 image itself: its manifest's digest is the destination's
+            rc, out, err = skopeo("copy", "--src-cert-dir", certs, "--src-authfile", auth, "--dest-cert-dir", certs,
+                                  "--dest-authfile", auth, "docker://%s/hello:v1" % base,
+                                  "docker://%s/%s@%s" % (base, stream, digest))
+            assert rc != 0, "push by digest to %s succeeded: %s" % (stream, out)
+            assert "uploading manifest %s" % digest in err and "500 Internal Server Error" in err, err
+        assert api("GET", "/apis/image.openshift.io/v1/namespaces/%s/imagestreams/bydigest" % scratch)[0] == 404
+        _, after = api("GET", "/apis/image.openshift.io/v1/namespaces/%s/imagestreams/hello" % scratch)
+        assert after["status"]["tags"] == before["status"]["tags"]
+        assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+        # the registry's answer carries the API's refusal (errcode UNKNOWN with the rerrors detail)
+        ctx = ssl.create_default_context(cafile=lab["ca_file"])
+        conn = http.client.HTTPSConnection(SERVICE, PORT, context=ctx, timeout=20)
+        conn.request("GET", "/v2/%s/hello/manifests/%s" % (scratch, digest), headers={
+            "Authorization": "Bearer " + token,
+            "Accept": "application/vnd.docker.distribution.manifest.v2+json"})
+        r = conn.getresponse()
+        manifest, mtype = r.read(), r.getheader("Content-Type")
+        assert r.status == 200, manifest
+        conn.close()
+        conn = http.client.HTTPSConnection(SERVICE, PORT, context=ctx, timeout=20)
+        conn.request("PUT", "/v2/%s/hello/manifests/%s" % (scratch, digest), body=manifest,
+                     headers={"Authorization": "Bearer " + token, "Content-Type": mtype})
+        r = conn.getresponse()
+        body = json.loads(r.read().decode())
+        conn.close()
+        assert r.status == 500, body
+        (e,) = body["errors"]
+        assert (e["code"], e["message"]) == ("UNKNOWN", "unknown error")
+        assert e["detail"]["Code"] == "ImageStream:Unknown"
+        status = e["detail"]["Err"]["ErrStatus"]
+        assert status["code"] == 422 and status["message"].endswith("tag: Required value"), status
     finally:
         shutil.rmtree(certs, ignore_errors=True)
 
