@@ -520,7 +520,8 @@ def pod_status_written(api, ns, pod, t_now=None):
        container that cannot run (pod_trouble; its text in `openshift.io/deployment.status-reason`). Lab
        collapse: 3.11's deployer waits `timeoutSeconds` (600 s) before it fails a rollout; the lab fails it at
        the kubelet's first report of the trouble, and a Failed rollout whose pods become ready later is
-       Complete (as one that recovers within the 600 s);
+       Complete (as one that recovers within the 600 s). Complete stays Complete (the deployer has exited):
+       a container that fails later lowers the counts and `Available` only;
     3. the DC controller's calculateStatus / updateConditions (origin `pkg/apps/controller/deploymentconfig/
        deploymentconfig_controller.go`): replica counts summed over the DC's RCs, `Available` True "Deployment
        config has minimum availability." or False, `Progressing` by the latest RC's phase: Running -> True,
@@ -555,7 +556,9 @@ def pod_status_written(api, ns, pod, t_now=None):
                 any(c.get("type") == "ReplicaFailure" for c in rst.get("conditions") or []):
             want = int((rc.get("spec") or {}).get("replicas") or 0)
             troubles = [t for t in (pod_trouble(p) for p in pods) if t]
-            if ready > 0 and ready >= want - (0 if want < 4 else want // 4):
+            if ann.get(PHASE) == "Complete":
+                pass    # the deployer has finished: a later crash shows in the counts and Available only
+            elif ready > 0 and ready >= want - (0 if want < 4 else want // 4):
                 ann[PHASE] = "Complete"
                 ann.pop(STATUS_REASON, None)
             elif troubles:

@@ -448,28 +448,7 @@ def test_kubelet_pods_are_pending_until_reported_and_the_dc_follows_them(lab_app
     assert _conds(dc)["Progressing"]["status"] == "True" and _conds(dc)["Available"]["status"] == "False"
     assert rc["metadata"]["annotations"]["openshift.io/deployment.phase"] == "Running"
 
-    dc, rc = _report(app, pod, {"running": {"startedAt": "2026-01-01T00:00:00Z"}}, True)
-    assert rc["status"]["readyReplicas"] == 1 and rc["status"]["availableReplicas"] == 1
-    assert rc["metadata"]["annotations"]["openshift.io/deployment.phase"] == "Complete"
-    assert dc["status"]["availableReplicas"] == 1 and dc["status"]["readyReplicas"] == 1
-    assert _conds(dc)["Available"]["status"] == "True"
-    assert _conds(dc)["Progressing"]["message"] == 'replication controller "reg-1" successfully rolled out'
-
-    crash = {"exitCode": 1, "reason": "Error",
-             "message": 'time="x" level=fatal msg="open /etc/secrets/x.crt: no such file or directory"'}
-    dc, rc = _report(app, pod, {"waiting": {"reason": "CrashLoopBackOff",
-                                            "message": "Back-off restarting failed container"}}, False, crash)
-    assert rc["status"]["readyReplicas"] == 0 and dc["status"]["availableReplicas"] == 0
-    assert _conds(dc)["Available"]["status"] == "False"
-    prog = _conds(dc)["Progressing"]
-    assert (prog["status"], prog["reason"]) == ("False", "ProgressDeadlineExceeded")
-    assert prog["message"] == ('replication controller "reg-1" has failed progressing: container registry exited '
-                               "with code 1: open /etc/secrets/x.crt: no such file or directory")
-
-    dc, rc = _report(app, pod, {"running": {"startedAt": "2026-01-01T00:00:01Z"}}, True, crash)
-    assert _conds(dc)["Available"]["status"] == "True" and _conds(dc)["Progressing"]["status"] == "True"
-
-    # a missing secret volume: kubelet's MountVolume message fails the rollout; the token not there yet does not
+    # the service account's token not there yet: still starting; a missing secret volume fails the rollout
     dc, rc = _report(app, pod, {"waiting": {"reason": "ContainerCreating",
                                             "message": "MountVolume.SetUp failed: no token secret of service "
                                                        'account "default" yet'}}, False)
@@ -477,6 +456,32 @@ def test_kubelet_pods_are_pending_until_reported_and_the_dc_follows_them(lab_app
     want = 'MountVolume.SetUp failed for volume "certs" : secrets "nope" not found'
     dc, rc = _report(app, pod, {"waiting": {"reason": "ContainerCreating", "message": want}}, False)
     assert _conds(dc)["Progressing"]["status"] == "False" and want in _conds(dc)["Progressing"]["message"]
+
+    crash = {"exitCode": 1, "reason": "Error",
+             "message": 'time="x" level=fatal msg="open /etc/secrets/x.crt: no such file or directory"'}
+    dc, rc = _report(app, pod, {"waiting": {"reason": "CrashLoopBackOff",
+                                            "message": "Back-off restarting failed container"}}, False, crash)
+    assert rc["status"]["readyReplicas"] == 0 and dc["status"]["availableReplicas"] == 0
+    assert rc["metadata"]["annotations"]["openshift.io/deployment.phase"] == "Failed"
+    assert _conds(dc)["Available"]["status"] == "False"
+    prog = _conds(dc)["Progressing"]
+    assert (prog["status"], prog["reason"]) == ("False", "ProgressDeadlineExceeded")
+    assert prog["message"] == ('replication controller "reg-1" has failed progressing: container registry exited '
+                               "with code 1: open /etc/secrets/x.crt: no such file or directory")
+
+    # ready after all (within 3.11's deployer timeout): complete
+    dc, rc = _report(app, pod, {"running": {"startedAt": "2026-01-01T00:00:01Z"}}, True, crash)
+    assert rc["status"]["readyReplicas"] == 1 and rc["status"]["availableReplicas"] == 1
+    assert rc["metadata"]["annotations"]["openshift.io/deployment.phase"] == "Complete"
+    assert dc["status"]["availableReplicas"] == 1 and dc["status"]["readyReplicas"] == 1
+    assert _conds(dc)["Available"]["status"] == "True"
+    assert _conds(dc)["Progressing"]["message"] == 'replication controller "reg-1" successfully rolled out'
+
+    # a crash after the rollout completed: unavailable, the rollout stays complete (the deployer has exited)
+    dc, rc = _report(app, pod, {"waiting": {"reason": "CrashLoopBackOff",
+                                            "message": "Back-off restarting failed container"}}, False, crash)
+    assert _conds(dc)["Available"]["status"] == "False" and dc["status"]["availableReplicas"] == 0
+    assert _conds(dc)["Progressing"]["reason"] == "NewReplicationControllerAvailable"
 
 
 def test_pods_of_images_without_a_runtime_are_recorded_running_at_once(lab_app):
