@@ -23,8 +23,6 @@ mktemp, mv -T, ln -T, chmod, chown, mkdir (and date for backups).
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import difflib
 import posixpath
 
@@ -37,6 +35,9 @@ from pyinfra.operations import server
 
 from . import REPO_ROOT  # noqa: F401  (puts the repository root on sys.path)
 from .facts import RegistryAuthFile
+from .remote_read import (  # noqa: F401  (re-exported: the one reader's names, as before)
+    READ_FAILED, READ_LINK, READ_NO_FILE, READ_NOT_REGULAR, READ_SCRIPT, RemoteReadError, decode_read,
+    read_command, read_remote_bytes)
 from plugins.module_utils import dockercfg
 from plugins.module_utils.errors import ToolkitError
 from plugins.module_utils.registry_entry import registry_entry
@@ -114,67 +115,8 @@ def _connector_arguments():
 #   there, then renames it over the file with mv -T (which replaces a name, never follows it); every
 #   failure (short input, disk full, chown error, ...) removes the staging directory and the backup.
 
-#: stderr markers of the read (never followed by content)
-READ_NO_FILE = "okd-registry-read: no such file"
-READ_LINK = "okd-registry-read: symbolic link"
-READ_NOT_REGULAR = "okd-registry-read: not a regular file"
-READ_FAILED = "okd-registry-read: read failed"
-
-READ_SCRIPT = (
-    'f=$1; d=$(dirname "$f"); '
-    'if [ -L "$d" ] || [ -L "$f" ]; then echo "%s" >&2; exit 1; fi; '
-    'if [ ! -e "$f" ]; then echo "%s" >&2; exit 1; fi; '
-    'if [ ! -f "$f" ]; then echo "%s" >&2; exit 1; fi; '
-    '{ dd if="$f" iflag=nofollow,nonblock bs=65536 2>/dev/null || echo "%s" >&2; } | base64'
-    % (READ_LINK, READ_NO_FILE, READ_NOT_REGULAR, READ_FAILED)
-)
-
-
-def read_command(path):
-    """The one read of a credentials file: base64 of its exact bytes on stdout, or a marker on stderr
-    (missing, symbolic link at the file or its directory, not a regular file, read failed)."""
-    return StringCommand("sh", "-c", QuoteString(READ_SCRIPT), "okd-registry-read", QuoteString(path))
-
-
-class RemoteReadError(Exception):
-    """kind: "missing", "link", "not_regular" or "failed"; message names the host and the path."""
-
-    def __init__(self, kind, message):
-        super(RemoteReadError, self).__init__(message)
-        self.kind = kind
-        self.message = message
-
-
-def decode_read(name, path, status, output):
-    """bytes of a read_command's output, or RemoteReadError naming `name`:`path` and the cause."""
-    stderr = output.stderr.strip()
-    label = "%s:%s" % (name, path)
-    if READ_LINK in stderr:
-        raise RemoteReadError("link", "%s: %s or its directory is a symbolic link; refusing to follow "
-                                      "it (remove the link or manage the real path)" % (name, path))
-    if READ_NO_FILE in stderr:
-        raise RemoteReadError("missing", "%s does not exist" % label)
-    if READ_NOT_REGULAR in stderr:
-        raise RemoteReadError("not_regular", "%s is not a regular file (a FIFO, directory or device); "
-                                             "it was not opened" % label)
-    if READ_FAILED in stderr or not status:
-        raise RemoteReadError("failed", "%s cannot be read: %s"
-                              % (label, stderr or "the read failed without a message"))
-    try:
-        return base64.b64decode("".join(line.strip() for line in output.stdout_lines))
-    except (binascii.Error, ValueError) as exc:
-        raise RemoteReadError("failed", "%s: the read returned garbage (%s)" % (label, exc))
-
-
-def read_remote_bytes(remote, path, **connector_kwargs):
-    """Exact bytes of `path` on `remote` (a pyinfra Host), never printed (print_output=False, no PTY),
-    never through a fact. Raises RemoteReadError."""
-    connector_kwargs.pop("_stdin", None)
-    connector_kwargs["_get_pty"] = False
-    status, output = remote.run_shell_command(read_command(path), print_output=False,
-                                              print_input=getattr(pyinfra_state, "print_input", False),
-                                              **connector_kwargs)
-    return decode_read(remote.name, path, status, output)
+# The reader (read_command, decode_read, read_remote_bytes, RemoteReadError, the READ_* markers) is
+# remote_read.py, shared with sources and compliance; imported above, so its names stay importable here.
 
 
 def read_remote_file(path):

@@ -21,17 +21,14 @@ from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS, pop_global_arguments
 from pyinfra.api.exceptions import ConnectError, PyinfraError
 
 from . import REPO_ROOT  # noqa: F401  (puts the repository root on sys.path)
-from .operations import RedactedList, RemoteReadError, decode_read
-from .operations import read_command as _one_reader
+from .operations import RedactedList
+from .remote_read import RemoteReadError, decode_read
+from .remote_read import read_command as _one_reader
 from plugins.module_utils import dockercfg, registry_entry
 from plugins.module_utils.errors import ToolkitError
 
 DEFAULT_MASTER_PATH = "/var/lib/origin/.docker/config.json"
 SOURCES = ("inventory", "master")
-
-# stderr markers of the read command (never followed by content)
-_NO_FILE = "okd-registry-read: no such file"
-_NOT_REGULAR = "okd-registry-read: not a regular file"
 
 _lock = threading.Lock()  # gevent-patched under the pyinfra CLI (the deploy runs in one greenlet per host)
 _CACHE_ATTRIBUTE = "_okd_registry_master_entries"  # on the pyinfra State: one read per run
@@ -83,7 +80,7 @@ def find_master(inventory, name=None):
 
 
 def read_command(path):
-    """The deploys' one reader (operations.read_command): base64 of the file's exact bytes; a missing
+    """The deploys' one reader (remote_read.read_command): base64 of the file's exact bytes; a missing
     file, a symbolic link or a non-regular file is reported by a marker on stderr (exit 1), never opened."""
     return _one_reader(path)
 

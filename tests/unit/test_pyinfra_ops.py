@@ -371,7 +371,7 @@ def test_backup_never_overwrites_and_a_failed_backup_keeps_the_file(tmp_path):
 from pyinfra.api import Config  # noqa: E402
 from pyinfra.api.exceptions import ConnectError  # noqa: E402
 
-from pyinfra_deploys.okd_registry import sources  # noqa: E402
+from pyinfra_deploys.okd_registry import remote_read, sources  # noqa: E402
 
 SOURCE_FIXTURES = sorted(glob.glob(os.path.join(ROOT, "tests", "unit", "fixtures", "pyinfra_sources",
                                                 "*.json")))
@@ -518,9 +518,52 @@ def test_read_command_in_a_posix_shell(tmp_path):
     # the one reader: base64 of the exact bytes (pyinfra decodes output as UTF-8, the core decides)
     assert r.returncode == 0 and base64.b64decode(r.stdout) == b'{"auths": {}}\n' and r.stderr == ""
     r = run(tmp_path / "missing.json")
-    assert r.returncode != 0 and r.stdout == "" and sources._NO_FILE in r.stderr
+    assert r.returncode != 0 and r.stdout == "" and remote_read.READ_NO_FILE in r.stderr
     r = run(tmp_path)
-    assert r.returncode != 0 and r.stdout == "" and sources._NOT_REGULAR in r.stderr
+    assert r.returncode != 0 and r.stdout == "" and remote_read.READ_NOT_REGULAR in r.stderr
+
+
+def test_one_reader_for_operations_and_sources():
+    """operations and sources read with remote_read's one command (the compliance deploy can import it
+    from there); no copy of its markers or script elsewhere in the deploys but compliance's own."""
+    path = "/var/lib/origin/.docker/config.json"
+    assert operations.read_command is remote_read.read_command
+    assert operations.decode_read is remote_read.decode_read and operations.RemoteReadError is remote_read.RemoteReadError
+    assert sources.read_command(path).get_raw_value() == remote_read.read_command(path).get_raw_value()
+    here = os.path.join(ROOT, "pyinfra_deploys", "okd_registry")
+    for name in ("operations.py", "sources.py"):
+        with open(os.path.join(here, name)) as f:
+            text = f.read()
+        assert "okd-registry-read:" not in text and "dd if=" not in text.split("WRITE_SCRIPT")[0], name
+
+
+def test_read_remote_bytes_over_a_connection(tmp_path):
+    """read_remote_bytes: the command run without a PTY and without printing, exact bytes back; a
+    missing file is RemoteReadError kind 'missing' naming host:path."""
+    import subprocess
+    from pyinfra.connectors.util import CommandOutput, OutputLine
+
+    class Remote(object):
+        name = "node9"
+
+        def __init__(self):
+            self.calls = []
+
+        def run_shell_command(self, command, print_output, print_input, **kwargs):
+            self.calls.append((print_output, kwargs))
+            p = subprocess.run(["sh", "-c", command.get_raw_value()], capture_output=True)
+            lines = [OutputLine("stdout", x) for x in p.stdout.decode().splitlines()]
+            lines += [OutputLine("stderr", x) for x in p.stderr.decode().splitlines()]
+            return p.returncode == 0, CommandOutput(lines)
+
+    data = b"\xef\xbb\xbf{}\r\n\xff no final newline"
+    (tmp_path / "f").write_bytes(data)
+    remote = Remote()
+    assert remote_read.read_remote_bytes(remote, str(tmp_path / "f"), _get_pty=True, _stdin="x") == data
+    assert remote.calls == [(False, {"_get_pty": False})]
+    with pytest.raises(remote_read.RemoteReadError) as info:
+        remote_read.read_remote_bytes(remote, str(tmp_path / "missing"))
+    assert info.value.kind == "missing" and "node9:%s does not exist" % (tmp_path / "missing") in info.value.message
 
 
 MASTER_FILES = [

@@ -1,0 +1,83 @@
+"""The deploys' one reader of a remote file (registry credentials, the master's file, compliance).
+
+``read_command(path)``: a POSIX shell script that prints the base64 of the file's exact bytes (a BOM,
+CRLF, a missing final newline or non-UTF-8 reach the caller unchanged), or one marker on stderr and exit
+1: no such file, a symbolic link at the file or at its directory (refused, never followed), not a
+regular file (a FIFO, directory or device is never opened: the read uses ``dd iflag=nofollow,nonblock``
+after the checks, so a swap in between can neither hang nor redirect it), read failed.
+``decode_read`` turns its output into bytes or a ``RemoteReadError`` (kind and a message naming the
+host and the path); ``read_remote_bytes(host, path, **connector_kwargs)`` runs it over pyinfra's
+connection with ``print_output=False`` and no PTY, never through a fact (facts are printed by -vvv).
+
+Used by operations (the credentials write), sources (the first master's file) and meant for compliance
+(its own ``cat`` + ``.`` reader can switch to ``read_remote_bytes``).
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+
+from pyinfra import state as pyinfra_state
+from pyinfra.api import QuoteString, StringCommand
+
+#: stderr markers of the read (never followed by content)
+READ_NO_FILE = "okd-registry-read: no such file"
+READ_LINK = "okd-registry-read: symbolic link"
+READ_NOT_REGULAR = "okd-registry-read: not a regular file"
+READ_FAILED = "okd-registry-read: read failed"
+
+READ_SCRIPT = (
+    'f=$1; d=$(dirname "$f"); '
+    'if [ -L "$d" ] || [ -L "$f" ]; then echo "%s" >&2; exit 1; fi; '
+    'if [ ! -e "$f" ]; then echo "%s" >&2; exit 1; fi; '
+    'if [ ! -f "$f" ]; then echo "%s" >&2; exit 1; fi; '
+    '{ dd if="$f" iflag=nofollow,nonblock bs=65536 2>/dev/null || echo "%s" >&2; } | base64'
+    % (READ_LINK, READ_NO_FILE, READ_NOT_REGULAR, READ_FAILED)
+)
+
+
+def read_command(path):
+    """The one read of a credentials file: base64 of its exact bytes on stdout, or a marker on stderr
+    (missing, symbolic link at the file or its directory, not a regular file, read failed)."""
+    return StringCommand("sh", "-c", QuoteString(READ_SCRIPT), "okd-registry-read", QuoteString(path))
+
+
+class RemoteReadError(Exception):
+    """kind: "missing", "link", "not_regular" or "failed"; message names the host and the path."""
+
+    def __init__(self, kind, message):
+        super(RemoteReadError, self).__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+def decode_read(name, path, status, output):
+    """bytes of a read_command's output, or RemoteReadError naming `name`:`path` and the cause."""
+    stderr = output.stderr.strip()
+    label = "%s:%s" % (name, path)
+    if READ_LINK in stderr:
+        raise RemoteReadError("link", "%s: %s or its directory is a symbolic link; refusing to follow "
+                                      "it (remove the link or manage the real path)" % (name, path))
+    if READ_NO_FILE in stderr:
+        raise RemoteReadError("missing", "%s does not exist" % label)
+    if READ_NOT_REGULAR in stderr:
+        raise RemoteReadError("not_regular", "%s is not a regular file (a FIFO, directory or device); "
+                                             "it was not opened" % label)
+    if READ_FAILED in stderr or not status:
+        raise RemoteReadError("failed", "%s cannot be read: %s"
+                              % (label, stderr or "the read failed without a message"))
+    try:
+        return base64.b64decode("".join(line.strip() for line in output.stdout_lines))
+    except (binascii.Error, ValueError) as exc:
+        raise RemoteReadError("failed", "%s: the read returned garbage (%s)" % (label, exc))
+
+
+def read_remote_bytes(remote, path, **connector_kwargs):
+    """Exact bytes of `path` on `remote` (a pyinfra Host), never printed (print_output=False, no PTY),
+    never through a fact. Raises RemoteReadError."""
+    connector_kwargs.pop("_stdin", None)
+    connector_kwargs["_get_pty"] = False
+    status, output = remote.run_shell_command(read_command(path), print_output=False,
+                                              print_input=getattr(pyinfra_state, "print_input", False),
+                                              **connector_kwargs)
+    return decode_read(remote.name, path, status, output)
