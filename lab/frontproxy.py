@@ -22,8 +22,10 @@ import http.client
 import json
 import ssl
 import sys
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
+
+from lab import tlsserve
 
 _HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade",
         "proxy-authorization", "proxy-authenticate", "content-length"}
@@ -130,26 +132,11 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def serve(cfg):
-    httpd = ThreadingHTTPServer((cfg["bind"], int(cfg["port"])), Handler)
-    httpd.daemon_threads = True
-    httpd.cfg = cfg
-    httpd.client_ctx = ssl.create_default_context(cafile=cfg["ca_file"])
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(cfg["cert"], cfg["key"])
-    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True, do_handshake_on_connect=False)
-    sys.stderr.write("front door %s listening on %s:%s\n" % (cfg.get("name", ""), cfg["bind"], cfg["port"]))
-    sys.stderr.flush()
-    httpd.serve_forever()
+    tlsserve.serve(cfg, Handler, "front door", cfg=cfg, client_ctx=ssl.create_default_context(cafile=cfg["ca_file"]))
 
 
 def main(argv):
-    if len(argv) != 1:
-        sys.stderr.write("usage: python -m lab.frontproxy CONFIG.json\n")
-        return 2
-    with open(argv[0]) as f:
-        cfg = json.load(f)
-    serve(cfg)
-    return 0
+    return tlsserve.main(argv, "frontproxy", serve)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
-from lab import frontproxy, images, pki, proc, state, tokenrealm
+from lab import frontproxy, images, pki, proc, state, tlsserve, tokenrealm
 
 REGISTRY_NAMES = ("redhat", "quay")
 
@@ -361,19 +361,26 @@ def _start(lab, pname, cfg_path, cfg_text, argv, port, what, env=None, fingerpri
     return pid
 
 
+def _code_hash(daemon_file):
+    """A daemon's code (its module and the TLS serving it shares, lab/tlsserve.py) for its fingerprint."""
+    h = hashlib.sha256(open(daemon_file, "rb").read())
+    h.update(open(tlsserve.__file__, "rb").read())
+    return h.hexdigest()
+
+
 def _up_one(lab, name):
     plan = _plan(lab, name)
     realm_p, reg_p = _proc_names(name)[:2]
     path, text = plan["configs"]["realm"]
     # the realm's own code is part of its fingerprint: an edited realm is restarted by the next up
-    code = hashlib.sha256(open(tokenrealm.__file__, "rb").read()).hexdigest()
+    code = _code_hash(tokenrealm.__file__)
     _start(lab, realm_p, path, text, [lab.python, "-m", "lab.tokenrealm", str(path)],
            plan["realm_port"], "token realm of registry %s" % name, fingerprint_extra=code)
     path, text = plan["configs"]["registry"]
     _start(lab, reg_p, path, text, ["docker-registry", "serve", str(path)],
            plan["backend_port"], "registry %s (docker-registry)" % name,
            env={"SSL_CERT_FILE": str(plan["trust"])}, address="127.0.0.1")
-    code = hashlib.sha256(open(frontproxy.__file__, "rb").read()).hexdigest()
+    code = _code_hash(frontproxy.__file__)
     for pname, path, text in plan["fronts"]:
         port = json.loads(text)["port"]
         _start(lab, pname, path, text, [lab.python, "-m", "lab.frontproxy", str(path)],

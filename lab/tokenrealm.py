@@ -15,16 +15,17 @@ import fnmatch
 import hashlib
 import hmac
 import json
-import ssl
 import sys
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+from lab import tlsserve
 
 # actions a token can carry; anything else requested ("delete", "*") is never granted
 _ACTIONS = ("pull", "push")
@@ -225,26 +226,11 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def serve(cfg):
-    httpd = ThreadingHTTPServer((cfg["bind"], int(cfg["port"])), Handler)
-    httpd.daemon_threads = True
-    httpd.realm = Realm(cfg)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(cfg["cert"], cfg["key"])
-    # handshake in the connection's own thread (on first read), not in the accept loop
-    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True, do_handshake_on_connect=False)
-    sys.stderr.write("token realm %s listening on %s:%s\n" % (cfg.get("name", ""), cfg["bind"], cfg["port"]))
-    sys.stderr.flush()
-    httpd.serve_forever()
+    tlsserve.serve(cfg, Handler, "token realm", realm=Realm(cfg))
 
 
 def main(argv):
-    if len(argv) != 1:
-        sys.stderr.write("usage: python -m lab.tokenrealm CONFIG.json\n")
-        return 2
-    with open(argv[0]) as f:
-        cfg = json.load(f)
-    serve(cfg)
-    return 0
+    return tlsserve.main(argv, "tokenrealm", serve)
 
 
 if __name__ == "__main__":
