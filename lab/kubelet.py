@@ -66,13 +66,14 @@ import threading
 import time
 from pathlib import Path
 
-from lab import proc, state
+from lab import apiclient, proc, state
 from lab.api.controllers import KUBELET_IMAGE as RUNNABLE_IMAGE, last_message  # noqa: F401 (one rule for both)
 from lab.state import REPO
 
 PROC_NAME = "kubelet"
 # the registry adapter's code a pod process runs (recorded in its pid file; see Pod.adopt)
-CODE = hashlib.sha256((Path(__file__).parent / "okdregistry.py").read_bytes()).hexdigest()[:16]
+CODE = hashlib.sha256((Path(__file__).parent / "okdregistry.py").read_bytes() +
+                      (Path(__file__).parent / "apiclient.py").read_bytes()).hexdigest()[:16]
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 ROUTER_PORT = 443
 PERIOD = 1.0
@@ -104,23 +105,7 @@ class Api(object):
         self.ctx = ssl.create_default_context(cafile=ca)
 
     def call(self, method, path, body=None):
-        conn = http.client.HTTPSConnection(self.host, self.port, context=self.ctx, timeout=20)
-        try:
-            headers = {"Authorization": "Bearer " + self.token, "Accept": "application/json"}
-            data = None
-            if body is not None:
-                data = json.dumps(body).encode()
-                headers["Content-Type"] = "application/json"
-            conn.request(method, path, body=data, headers=headers)
-            r = conn.getresponse()
-            raw = r.read()
-        finally:
-            conn.close()
-        try:
-            doc = json.loads(raw.decode()) if raw else {}
-        except ValueError:
-            doc = {}
-        return r.status, doc
+        return apiclient.request(self.host, self.port, self.ctx, method, path, self.token, body)
 
     def get(self, path):
         code, doc = self.call("GET", path)
@@ -705,7 +690,7 @@ def parse_sni(data):
 # ------------------------------------------------------------------------------------------ up / down
 def _fingerprint(argv):
     h = hashlib.sha256(json.dumps(argv).encode())
-    for f in (Path(__file__), Path(__file__).parent / "okdregistry.py",
+    for f in (Path(__file__), Path(__file__).parent / "okdregistry.py", Path(__file__).parent / "apiclient.py",
               Path(__file__).parent / "api" / "controllers.py"):    # KUBELET_IMAGE, last_message
         h.update(f.read_bytes())
     return h.hexdigest()

@@ -64,6 +64,8 @@ import threading
 import time
 import urllib.parse
 
+from lab import apiclient  # the pod runs with PYTHONPATH = the checkout (lab/kubelet.py)
+
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 IMAGE_GROUP = "image.openshift.io"
 
@@ -213,23 +215,7 @@ class OkdApi(object):
 
     def request(self, method, path, token, body=None):
         """-> (status, parsed JSON or {})."""
-        conn = http.client.HTTPSConnection(self.host, self.port, context=self.ctx, timeout=20)
-        try:
-            headers = {"Accept": "application/json", "Authorization": "Bearer " + token}
-            data = None
-            if body is not None:
-                data = json.dumps(body).encode()
-                headers["Content-Type"] = "application/json"
-            conn.request(method, path, body=data, headers=headers)
-            resp = conn.getresponse()
-            raw = resp.read()
-        finally:
-            conn.close()
-        try:
-            doc = json.loads(raw.decode("utf-8")) if raw else {}
-        except ValueError:
-            doc = {"message": raw.decode("utf-8", "replace")}
-        return resp.status, doc
+        return apiclient.request(self.host, self.port, self.ctx, method, path, token, body)
 
     def user(self, token):
         """verifyOpenShiftUser: the user's name, or None when the API refuses the token (401/403)."""
