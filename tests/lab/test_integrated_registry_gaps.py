@@ -12,6 +12,7 @@ Every object is read back with the official kubernetes client.
 import base64
 import hashlib
 import json
+import time
 
 import pytest
 import yaml
@@ -47,6 +48,19 @@ def baseline(lab, api):
 def dc(api):
     return api["custom"].get_namespaced_custom_object("apps.openshift.io", "v1", NS, "deploymentconfigs",
                                                       "docker-registry")
+
+
+def rolled_out(api, tries=240):
+    """The DC once its latest rollout has ended (the lab kubelet reported its pods; the API's controllers then
+    write the DC's status asynchronously, as on 3.11). Bounded polling, never a fixed wait."""
+    for _ in range(tries):
+        d = dc(api)
+        prog = dict((x["type"], x) for x in (d.get("status") or {}).get("conditions") or []).get("Progressing") or {}
+        if prog.get("reason") not in (None, "ReplicationControllerUpdated") and \
+                '"docker-registry-%d"' % d["status"]["latestVersion"] in prog.get("message", ""):
+            return d
+        time.sleep(0.5)
+    raise AssertionError("the rollout of docker-registry did not end: %s" % (d.get("status"),))
 
 
 def scc(api, name):
@@ -213,7 +227,7 @@ def test_s3_storage_config_secret_mount_and_rollout(baseline, api, s3_lab):
 
 
 def test_s3_settings_are_checked_before_anything_changes(baseline, api, s3_lab):
-    rv = dc(api)["metadata"]["resourceVersion"]
+    rv = rolled_out(api)["metadata"]["resourceVersion"]     # the last test's rollout has ended
     rc, out = run_playbook("-e", json.dumps(s3_vars(s3_lab, okd_integrated_registry_storage_s3_bucket="")))
     assert rc != 0 and "s3 needs okd_integrated_registry_storage_s3_bucket" in " ".join(out.split()), out[-3000:]
     assert dc(api)["metadata"]["resourceVersion"] == rv
