@@ -71,8 +71,20 @@ class ActionModule(ActionBase):
             self._fail(host, "%s must be a list of mappings" % name)
         return [dict((k, e[k]) for k in keys if k in e) for e in entries]
 
-    def _module(self, host, args, task_vars):
-        res = self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars)
+    def _module(self, host, args, task_vars, secret_output=False):
+        """One call of the module. secret_output: its stdout holds secrets (the read of the key and the
+        htpasswd hashes), so the connection must not print it (ssh prints a command's raw output at -vvv
+        unless the play context is no_log; the role's slurp tasks were no_log for the same reason)."""
+        contexts = [c for c in (self._play_context, getattr(self._connection, "_play_context", None)) if c is not None]
+        saved = [c.no_log for c in contexts]
+        if secret_output:
+            for c in contexts:
+                c.no_log = True
+        try:
+            res = self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars)
+        finally:
+            for c, value in zip(contexts, saved):
+                c.no_log = value
         res.pop("invocation", None)
         if res.get("failed"):
             self._fail(host, res.get("msg") or "the module failed")
@@ -99,7 +111,7 @@ class ActionModule(ActionBase):
                 to_read.append(htpasswd["path"])
             if tls:
                 to_read.extend([tls["cert_path"], tls["key_path"]])
-            current = self._module(host, {"read": to_read}, task_vars)["contents"] if to_read else {}
+            current = self._module(host, {"read": to_read}, task_vars, secret_output=True)["contents"] if to_read else {}
 
             users_changed, reasons = [], []
             if htpasswd:

@@ -90,3 +90,21 @@ def test_files_task_restarts_only_for_what_needs_it(lab):
     rc, out = run_playbook(PLAYBOOK)
     assert rc == 0 and changed_of(out) == 0, out[-4000:]
     assert main_pid() == new_pid
+
+
+def test_no_secret_at_high_verbosity(lab):
+    """The files task reads the key and the htpasswd hashes from the host: even at -vvv (where the ssh
+    connection prints a command's raw output unless the task is no_log) neither they nor the push
+    user's password reach the output."""
+    from pathlib import Path
+    password = (Path(lab["state_dir"]) / "standalone-registry-password").read_text().strip()
+    key = host_sh("cat %s/tls/registry.key" % CONF_DIR)
+    hashes = host_sh("cat %s/htpasswd" % CONF_DIR)
+    rc, out = run_playbook(PLAYBOOK, "-vvv", "--diff")
+    assert rc == 0, out[-4000:]
+    assert "stdout and stderr censored due to no log" in out  # the read call ran, censored
+    key_body = "".join(l for l in key.splitlines() if not l.startswith("-----"))
+    assert password and password not in out
+    assert key_body[:40] not in out and "PRIVATE KEY" not in out
+    for line in hashes.splitlines():
+        assert line.split(":", 1)[1] not in out
