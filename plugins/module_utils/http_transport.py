@@ -21,6 +21,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
 import socket
 import ssl
 
@@ -116,6 +117,18 @@ def _is_cert_error(reason):
     text = str(reason)
     return "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text or \
         "doesn't match" in text or "hostname mismatch" in text.lower()
+
+
+def registry_ca_file(host, ca_file=None, certs_dir="/etc/docker/certs.d"):
+    """The CA bundle to trust for registry HOST (``host[:port]``): CA_FILE when given, else
+    CERTS_DIR/HOST/ca.crt where docker keeps a registry's CA, when that file exists; else None (the system's
+    trust store). A HOST with a path separator never names a file there."""
+    if ca_file:
+        return ca_file
+    if not certs_dir or not host or "/" in host:
+        return None
+    candidate = os.path.join(certs_dir, host, "ca.crt")
+    return candidate if os.path.isfile(candidate) else None
 
 
 def make_urllib_transport(ca_file=None, validate_certs=True, timeout=30, proxy=None, max_body=_DEFAULT_MAX_BODY):

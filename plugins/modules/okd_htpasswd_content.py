@@ -80,34 +80,14 @@ users_changed:
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.okd.registry_toolkit.plugins.module_utils import htpasswd
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.errors import ToolkitError
 
 try:
     import bcrypt
     HAS_BCRYPT = True
 except ImportError:  # pragma: no cover
     HAS_BCRYPT = False
-
-
-def parse(text):
-    out = {}
-    for line in (text or "").splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or ":" not in line:
-            continue
-        user, h = line.split(":", 1)
-        out[user] = h
-    return out
-
-
-def matches(password, hashed):
-    if not hashed.startswith(("$2a$", "$2b$", "$2y$")):
-        return False
-    try:
-        # $2y$ (Apache htpasswd -B) is the same algorithm as $2b$
-        h = ("$2b$" + hashed[4:]) if hashed.startswith("$2y$") else hashed
-        return bcrypt.checkpw(password.encode("utf-8"), h.encode("ascii"))
-    except ValueError:
-        return False
 
 
 def main():
@@ -124,23 +104,11 @@ def main():
     )
     if not HAS_BCRYPT:
         module.fail_json(msg=missing_required_lib("bcrypt"))
-    current = parse(module.params["existing"])
-    lines, changed_users, seen = [], [], set()
-    for u in module.params["users"]:
-        name, password = u.get("username"), u.get("password")
-        if not name or password is None or ":" in name or name in seen:
-            module.fail_json(msg="htpasswd users need a unique username without ':' and a password "
-                                 "(offending entry: %r)" % (name,))
-        seen.add(name)
-        old = current.get(name)
-        if old is not None and matches(password, old):
-            lines.append("%s:%s" % (name, old))
-            continue
-        new = bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt(rounds=module.params["cost"]))
-        lines.append("%s:%s" % (name, new.decode("ascii")))
-        changed_users.append(name)
-    changed_users.extend(sorted(set(current) - seen))
-    content = "".join(line + "\n" for line in lines)
+    try:
+        content, changed_users = htpasswd.content(bcrypt, module.params["existing"], module.params["users"],
+                                                  module.params["cost"])
+    except ToolkitError as e:
+        module.fail_json(msg=str(e))
     module.exit_json(changed=False, content=content, users_changed=changed_users)
 
 

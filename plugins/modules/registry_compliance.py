@@ -139,7 +139,7 @@ from ansible.module_utils.common.text.converters import to_text
 
 from ansible_collections.okd.registry_toolkit.plugins.module_utils import compliance
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.errors import ToolkitError
-from ansible_collections.okd.registry_toolkit.plugins.module_utils.http_transport import make_urllib_transport
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.http_transport import make_urllib_transport, registry_ca_file
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.v2auth import verify_access
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.dockercfg import get_credentials, registry_host
 
@@ -175,10 +175,7 @@ def node_file_text(path):
 
 def registry_ca(ca_file, registry):
     """The given CA bundle, else the registry's CA where docker keeps it (/etc/docker/certs.d)."""
-    if ca_file:
-        return ca_file
-    candidate = os.path.join("/etc/docker/certs.d", registry_host(registry), "ca.crt")
-    return candidate if os.path.isfile(candidate) else None
+    return registry_ca_file(registry_host(registry), ca_file)
 
 
 def main():

@@ -331,7 +331,7 @@ from ansible_collections.okd.registry_toolkit.plugins.module_utils.dockercfg imp
     registry_host,
     summarize,
 )
-from ansible_collections.okd.registry_toolkit.plugins.module_utils.http_transport import make_urllib_transport
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.http_transport import make_urllib_transport, registry_ca_file
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.v2auth import file_credentials, verify_with_retries
 
 FILE_MODE = 0o600
@@ -715,12 +715,7 @@ def _verify_file(module, path, entries):
             if credentials is None:
                 raise ToolkitError("%s has no credentials for %s" % (path, normalize_registry(registry)))
             module.no_log_values.add(credentials[1])  # mask the file's password in any output
-            ca_file = params["ca_file"]
-            if not ca_file and params["certs_dir"]:
-                name = registry_host(registry)
-                candidate = os.path.join(params["certs_dir"], name, "ca.crt")
-                if "/" not in name and os.path.isfile(candidate):
-                    ca_file = candidate
+            ca_file = registry_ca_file(registry_host(registry), params["ca_file"], params["certs_dir"])
             transport = make_urllib_transport(ca_file=ca_file, validate_certs=params["validate_certs"],
                                               timeout=params["timeout"], proxy=params["proxy"] or None)
             result, _attempts = verify_with_retries(transport, registry, credentials[0], credentials[1], image,

@@ -241,7 +241,6 @@ msg:
   sample: "registry.redhat.io: login as 12345678|okd-puller succeeded (bearer); pull access to openshift3/ose-pod:v3.11 confirmed (sha256:...)"
 """
 
-import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -253,7 +252,7 @@ from ansible_collections.okd.registry_toolkit.plugins.module_utils.dockercfg imp
     registry_host,
 )
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.v2auth import file_credentials, verify_with_retries
-from ansible_collections.okd.registry_toolkit.plugins.module_utils.http_transport import make_urllib_transport
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.http_transport import make_urllib_transport, registry_ca_file
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.localfile import read_regular
 
 
@@ -311,12 +310,7 @@ def run(module, params=None):
     if params["retries"] < 0 or params["timeout"] <= 0:
         raise ToolkitError("retries must be >= 0 and timeout > 0")
 
-    ca_file = params["ca_file"]
-    if not ca_file and params["certs_dir"]:
-        name = registry_host(registry)
-        candidate = os.path.join(params["certs_dir"], name, "ca.crt")
-        if "/" not in name and os.path.isfile(candidate):
-            ca_file = candidate
+    ca_file = registry_ca_file(registry_host(registry), params["ca_file"], params["certs_dir"])
     transport = make_urllib_transport(ca_file=ca_file, validate_certs=params["validate_certs"],
                                       timeout=params["timeout"], proxy=params["proxy"] or None)
     result, attempts = verify_with_retries(transport, registry, username, password, params["image"],

@@ -30,59 +30,25 @@ except ImportError:  # pragma: no cover
     HAS_CRYPTOGRAPHY = False
 
 
+from ansible_collections.okd.registry_toolkit.plugins.module_utils import htpasswd
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.errors import ToolkitError
+
+
 class PlanError(Exception):
     pass
 
 
 # ----------------------------------------------------------------------------------------- htpasswd
 
-def htpasswd_parse(text):
-    out = {}
-    for line in (text or "").splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or ":" not in line:
-            continue
-        user, h = line.split(":", 1)
-        out[user] = h
-    return out
-
-
-def htpasswd_matches(password, hashed):
-    if not hashed.startswith(("$2a$", "$2b$", "$2y$")):
-        return False
-    try:
-        # $2y$ (Apache htpasswd -B) is the same algorithm as $2b$
-        h = ("$2b$" + hashed[4:]) if hashed.startswith("$2y$") else hashed
-        return bcrypt.checkpw(password.encode("utf-8"), h.encode("ascii"))
-    except ValueError:
-        return False
-
-
 def htpasswd_content(existing, users, cost=10):
     """(content, users_changed): the wanted users' bcrypt lines, keeping a hash while its password
-    still matches; users not wanted are dropped (and listed as changed)."""
+    still matches; users not wanted are dropped (and listed as changed). The core's htpasswd.content."""
     if not HAS_BCRYPT:
         raise PlanError("the Python package bcrypt is needed on the controller for the htpasswd file")
-    current = htpasswd_parse(existing)
-    lines, changed, seen = [], [], set()
-    for u in users or []:
-        if not isinstance(u, dict):
-            raise PlanError("htpasswd users need a unique username without ':' and a password (an entry is not a mapping)")
-        name, password = u.get("username"), u.get("password")
-        if not name or password is None or ":" in str(name) or name in seen:
-            raise PlanError("htpasswd users need a unique username without ':' and a password "
-                            "(offending entry: %r)" % (name,))
-        seen.add(name)
-        password = str(password)
-        old = current.get(name)
-        if old is not None and htpasswd_matches(password, old):
-            lines.append("%s:%s" % (name, old))
-            continue
-        new = bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt(rounds=int(cost)))
-        lines.append("%s:%s" % (name, new.decode("ascii")))
-        changed.append(name)
-    changed.extend(sorted(set(current) - seen))
-    return "".join(line + "\n" for line in lines), changed
+    try:
+        return htpasswd.content(bcrypt, existing, users, cost)
+    except ToolkitError as e:
+        raise PlanError(str(e))
 
 
 # -------------------------------------------------------------------------------------- certificate

@@ -217,7 +217,9 @@ def test_host_core_on_old_python(version):
 
 # ------------------------------------------------------------------------------ controller decisions
 
-sr = pytest.importorskip("plugins.plugin_utils.standalone_registry")
+# the controller side imports the core by the collection's name (as the installed action does): .collections
+sys.path.insert(0, os.path.join(ROOT, ".collections"))
+from ansible_collections.okd.registry_toolkit.plugins.plugin_utils import standalone_registry as sr  # noqa: E402
 from cryptography import x509  # noqa: E402
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
