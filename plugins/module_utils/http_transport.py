@@ -24,8 +24,10 @@ __metaclass__ = type
 import os
 import socket
 import ssl
+import time
 
 from .errors import ToolkitError
+from .v2auth import verify_with_retries
 
 try:  # Python 3
     from urllib import request as _urlrequest  # novm (Python 3 branch of a 2/3 import)
@@ -181,3 +183,30 @@ def make_urllib_transport(ca_file=None, validate_certs=True, timeout=30, proxy=N
                     pass
 
     return transport
+
+
+def verify_options_spec():
+    """The Ansible argument spec of the options ``verify_over_https`` reads (modules registry_verify and
+    registry_credentials): a fresh dict per call."""
+    return dict(
+        ca_file=dict(type="path"),
+        certs_dir=dict(type="path"),
+        validate_certs=dict(type="bool", default=True),
+        proxy=dict(type="str", no_log=True),
+        timeout=dict(type="int", default=30),
+        retries=dict(type="int", default=2),
+        retry_delay=dict(type="int", default=2),
+    )
+
+
+def verify_over_https(host, registry, username, password, image, options, sleep=None):
+    """``v2auth.verify_with_retries`` for REGISTRY (whose host is HOST) over this module's urllib transport,
+    with OPTIONS (a mapping of ``verify_options_spec``'s keys): (result, attempts, ca_file used or None)."""
+    if sleep is None:
+        sleep = time.sleep
+    ca_file = registry_ca_file(host, options.get("ca_file"), options.get("certs_dir"))
+    transport = make_urllib_transport(ca_file=ca_file, validate_certs=options["validate_certs"],
+                                      timeout=options["timeout"], proxy=options.get("proxy") or None)
+    result, attempts = verify_with_retries(transport, registry, username, password, image,
+                                           retries=options["retries"], retry_delay=options["retry_delay"], sleep=sleep)
+    return result, attempts, ca_file

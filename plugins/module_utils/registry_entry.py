@@ -229,3 +229,16 @@ def entry_key(item):
     if isinstance(item, dict):
         return registry_entry(item)["key"]
     return normalize_key(item)
+
+
+def argument_spec():
+    """The Ansible argument spec of one registry entry as modules take it (registry_credentials' and
+    registry_verify's ``registries``): a fresh dict per call."""
+    return dict(
+        registry=dict(type="str", required=True, aliases=["host"]),
+        username=dict(type="str"),
+        password=dict(type="str", no_log=True),
+        email=dict(type="str"),
+        name=dict(type="str"),
+        test_image=dict(type="str"),
+    )

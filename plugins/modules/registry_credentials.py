@@ -331,8 +331,9 @@ from ansible_collections.okd.registry_toolkit.plugins.module_utils.dockercfg imp
     registry_host,
     summarize,
 )
-from ansible_collections.okd.registry_toolkit.plugins.module_utils.http_transport import make_urllib_transport, registry_ca_file
-from ansible_collections.okd.registry_toolkit.plugins.module_utils.v2auth import file_credentials, verify_with_retries
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.http_transport import verify_options_spec, verify_over_https
+from ansible_collections.okd.registry_toolkit.plugins.module_utils import registry_entry
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.v2auth import file_credentials
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -715,12 +716,8 @@ def _verify_file(module, path, entries):
             if credentials is None:
                 raise ToolkitError("%s has no credentials for %s" % (path, normalize_registry(registry)))
             module.no_log_values.add(credentials[1])  # mask the file's password in any output
-            ca_file = registry_ca_file(registry_host(registry), params["ca_file"], params["certs_dir"])
-            transport = make_urllib_transport(ca_file=ca_file, validate_certs=params["validate_certs"],
-                                              timeout=params["timeout"], proxy=params["proxy"] or None)
-            result, _attempts = verify_with_retries(transport, registry, credentials[0], credentials[1], image,
-                                                    retries=params["retries"], retry_delay=params["retry_delay"],
-                                                    sleep=time.sleep)
+            result, _attempts, _ca = verify_over_https(registry_host(registry), registry, credentials[0],
+                                                       credentials[1], image, params)
             if not result.get("credentials_tested"):
                 module.warn(result["msg"])
             messages.append(result["msg"])
@@ -785,19 +782,11 @@ def run(module):
 
 
 def main():
-    registry_spec = dict(
-        registry=dict(type="str", required=True, aliases=["host"]),
-        username=dict(type="str"),
-        password=dict(type="str", no_log=True),
-        email=dict(type="str"),
-        name=dict(type="str"),
-        test_image=dict(type="str"),
-    )
     module = AnsibleModule(
         argument_spec=dict(
             path=dict(type="path", default="/var/lib/origin/.docker/config.json"),
             paths=dict(type="list", elements="path"),
-            registries=dict(type="list", elements="dict", options=registry_spec),
+            registries=dict(type="list", elements="dict", options=registry_entry.argument_spec()),
             remove=dict(type="list", elements="str"),
             registry=dict(type="str"),
             username=dict(type="str"),
@@ -810,13 +799,7 @@ def main():
             group=dict(type="str"),
             verify=dict(type="str", choices=["never", "changed", "always"], default="never"),
             verify_images=dict(type="dict", default={}),
-            ca_file=dict(type="path"),
-            certs_dir=dict(type="path"),
-            validate_certs=dict(type="bool", default=True),
-            proxy=dict(type="str", no_log=True),
-            timeout=dict(type="int", default=30),
-            retries=dict(type="int", default=2),
-            retry_delay=dict(type="int", default=2),
+            **verify_options_spec()
         ),
         mutually_exclusive=[["registries", "registry"], ["path", "paths"]],
         required_one_of=[["registries", "registry"]],

@@ -241,8 +241,6 @@ msg:
   sample: "registry.redhat.io: login as 12345678|okd-puller succeeded (bearer); pull access to openshift3/ose-pod:v3.11 confirmed (sha256:...)"
 """
 
-import time
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.errors import ToolkitError
@@ -251,8 +249,9 @@ from ansible_collections.okd.registry_toolkit.plugins.module_utils.dockercfg imp
     parse_config,
     registry_host,
 )
-from ansible_collections.okd.registry_toolkit.plugins.module_utils.v2auth import file_credentials, verify_with_retries
-from ansible_collections.okd.registry_toolkit.plugins.module_utils.http_transport import make_urllib_transport, registry_ca_file
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.v2auth import file_credentials
+from ansible_collections.okd.registry_toolkit.plugins.module_utils.http_transport import verify_options_spec, verify_over_https
+from ansible_collections.okd.registry_toolkit.plugins.module_utils import registry_entry
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.localfile import read_regular
 
 
@@ -310,12 +309,8 @@ def run(module, params=None):
     if params["retries"] < 0 or params["timeout"] <= 0:
         raise ToolkitError("retries must be >= 0 and timeout > 0")
 
-    ca_file = registry_ca_file(registry_host(registry), params["ca_file"], params["certs_dir"])
-    transport = make_urllib_transport(ca_file=ca_file, validate_certs=params["validate_certs"],
-                                      timeout=params["timeout"], proxy=params["proxy"] or None)
-    result, attempts = verify_with_retries(transport, registry, username, password, params["image"],
-                                           retries=params["retries"], retry_delay=params["retry_delay"],
-                                           sleep=time.sleep)
+    result, attempts, ca_file = verify_over_https(registry_host(registry), registry, username, password,
+                                                  params["image"], params)
     result["credentials_source"] = source
     result["ca_file"] = ca_file or ""
     result["attempts"] = attempts
@@ -326,26 +321,13 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             registry=dict(type="str"),
-            registries=dict(type="list", elements="dict", options=dict(
-                registry=dict(type="str", required=True, aliases=["host"]),
-                username=dict(type="str"),
-                password=dict(type="str", no_log=True),
-                email=dict(type="str"),
-                name=dict(type="str"),
-                test_image=dict(type="str"),
-            )),
+            registries=dict(type="list", elements="dict", options=registry_entry.argument_spec()),
             images=dict(type="dict", default={}),
             username=dict(type="str"),
             password=dict(type="str", no_log=True),
             config_path=dict(type="path"),
             image=dict(type="str"),
-            ca_file=dict(type="path"),
-            certs_dir=dict(type="path"),
-            validate_certs=dict(type="bool", default=True),
-            proxy=dict(type="str", no_log=True),
-            timeout=dict(type="int", default=30),
-            retries=dict(type="int", default=2),
-            retry_delay=dict(type="int", default=2),
+            **verify_options_spec()
         ),
         mutually_exclusive=[["config_path", "username"], ["config_path", "password"],
                             ["registries", "registry"], ["registries", "username"], ["registries", "password"],
