@@ -302,6 +302,63 @@ def _set_condition(conds, cond):
     conds.append(cond)
 
 
+def _create_pods(api, ns, rc, labels, ann, scc, pod_spec, count, placed, t_now):
+    """The replication manager creates COUNT pods of RC (admitted under SCC), the scheduler binds each
+    (PLACED: {node name: pods of this RC there} for the spread); call with api.lock held. Returns (recorded
+    running, Pending for the lab kubelet, the first unschedulable message or None)."""
+    store = api.store
+    rc_name = rc["metadata"]["name"]
+    rc_owner = {"apiVersion": "v1", "kind": "ReplicationController", "name": rc_name,
+                "uid": rc["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
+    nodes = sync_nodes(api)
+    running = waiting = 0
+    unschedulable_any = None
+    for _ in range(count):
+        pod_ann = dict(ann)
+        pod_ann["openshift.io/scc"] = scc
+        pod = api._create(BY_KEY["pods"], ns, {
+            "metadata": {"name": "%s-%s" % (rc_name, _suffix()), "labels": labels, "annotations": pod_ann,
+                         "ownerReferences": [rc_owner]},
+            "spec": copy.deepcopy(pod_spec)}, RC_MANAGER)
+        node, unschedulable = (None, None) if nodes is None else schedule(nodes, pod_spec, placed)
+        if unschedulable:
+            pod["status"] = {"phase": "Pending", "conditions": [
+                {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                 "message": unschedulable, "lastTransitionTime": t_now}]}
+            store.put("pods", pod)
+            api._create(BY_KEY["events"], ns, {
+                "metadata": {"name": "%s.%s" % (pod["metadata"]["name"], _suffix(16))},
+                "involvedObject": {"kind": "Pod", "namespace": ns, "name": pod["metadata"]["name"],
+                                   "uid": pod["metadata"]["uid"], "apiVersion": "v1"},
+                "reason": "FailedScheduling", "message": unschedulable, "type": "Warning", "count": 1,
+                "source": {"component": "default-scheduler"}, "firstTimestamp": t_now,
+                "lastTimestamp": t_now}, "system:kube-scheduler")
+            unschedulable_any = unschedulable_any or unschedulable
+            continue
+        if node is not None:
+            placed[node["metadata"]["name"]] = placed.get(node["metadata"]["name"], 0) + 1
+            pod["spec"]["nodeName"] = node["metadata"]["name"]
+        if node is not None and kubelet_runs(pod_spec):
+            # the lab kubelet runs it: scheduled, Pending until the kubelet reports (pod_status_written)
+            names = ",".join(c.get("name") or "" for c in pod_spec.get("containers") or [])
+            pod["status"] = {"phase": "Pending", "hostIP": _address(node), "conditions": [
+                {"type": "PodScheduled", "status": "True", "lastTransitionTime": t_now},
+                {"type": "Ready", "status": "False", "reason": "ContainersNotReady",
+                 "message": "containers with unready status: [%s]" % names, "lastTransitionTime": t_now}]}
+            store.put("pods", pod)
+            waiting += 1
+            continue
+        # no container runtime for this image in the lab: an admitted, scheduled pod is recorded as running
+        pod["status"] = {"phase": "Running", "startTime": t_now, "conditions": [
+            {"type": "PodScheduled", "status": "True", "lastTransitionTime": t_now},
+            {"type": "Ready", "status": "True", "lastTransitionTime": t_now}]}
+        if node is not None:
+            pod["status"]["hostIP"] = pod["status"]["podIP"] = _address(node)
+        store.put("pods", pod)
+        running += 1
+    return running, waiting, unschedulable_any
+
+
 def rollout(api, ns, name, t_now):
     """Roll out status.latestVersion of DeploymentConfig ns/name (call with api.lock held): the RC, its pods
     (admitted or refused), the older RCs scaled to 0, the DC status. Returns True when something changed."""
@@ -347,8 +404,6 @@ def rollout(api, ns, name, t_now):
                                      "openshift.io/deployment.replicas": str(replicas)},
                      "ownerReferences": [owner]},
         "spec": {"replicas": replicas, "selector": selector, "template": tmpl}}, DC_CONTROLLER)
-    rc_owner = {"apiVersion": "v1", "kind": "ReplicationController", "name": rc_name,
-                "uid": rc["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
     running = waiting = 0
     if refusal:
         message = 'pods "%s-" is forbidden: %s' % (rc_name, refusal)
@@ -363,51 +418,8 @@ def rollout(api, ns, name, t_now):
             "source": {"component": "replication-controller"}, "firstTimestamp": t_now, "lastTimestamp": t_now},
             RC_MANAGER)
     else:
-        nodes = sync_nodes(api)
-        placed = {}
-        for _ in range(replicas):
-            pod_ann = dict(ann)
-            pod_ann["openshift.io/scc"] = scc
-            pod = api._create(BY_KEY["pods"], ns, {
-                "metadata": {"name": "%s-%s" % (rc_name, _suffix()), "labels": labels, "annotations": pod_ann,
-                             "ownerReferences": [rc_owner]},
-                "spec": copy.deepcopy(pod_spec)}, RC_MANAGER)
-            node, unschedulable = (None, None) if nodes is None else schedule(nodes, pod_spec, placed)
-            if unschedulable:
-                pod["status"] = {"phase": "Pending", "conditions": [
-                    {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-                     "message": unschedulable, "lastTransitionTime": t_now}]}
-                store.put("pods", pod)
-                api._create(BY_KEY["events"], ns, {
-                    "metadata": {"name": "%s.%s" % (pod["metadata"]["name"], _suffix(16))},
-                    "involvedObject": {"kind": "Pod", "namespace": ns, "name": pod["metadata"]["name"],
-                                       "uid": pod["metadata"]["uid"], "apiVersion": "v1"},
-                    "reason": "FailedScheduling", "message": unschedulable, "type": "Warning", "count": 1,
-                    "source": {"component": "default-scheduler"}, "firstTimestamp": t_now,
-                    "lastTimestamp": t_now}, "system:kube-scheduler")
-                refusal = refusal or unschedulable
-                continue
-            if node is not None:
-                placed[node["metadata"]["name"]] = placed.get(node["metadata"]["name"], 0) + 1
-                pod["spec"]["nodeName"] = node["metadata"]["name"]
-            if node is not None and kubelet_runs(pod_spec):
-                # the lab kubelet runs it: scheduled, Pending until the kubelet reports (pod_status_written)
-                names = ",".join(c.get("name") or "" for c in pod_spec.get("containers") or [])
-                pod["status"] = {"phase": "Pending", "hostIP": _address(node), "conditions": [
-                    {"type": "PodScheduled", "status": "True", "lastTransitionTime": t_now},
-                    {"type": "Ready", "status": "False", "reason": "ContainersNotReady",
-                     "message": "containers with unready status: [%s]" % names, "lastTransitionTime": t_now}]}
-                store.put("pods", pod)
-                waiting += 1
-                continue
-            # no container runtime for this image in the lab: an admitted, scheduled pod is recorded as running
-            pod["status"] = {"phase": "Running", "startTime": t_now, "conditions": [
-                {"type": "PodScheduled", "status": "True", "lastTransitionTime": t_now},
-                {"type": "Ready", "status": "True", "lastTransitionTime": t_now}]}
-            if node is not None:
-                pod["status"]["hostIP"] = pod["status"]["podIP"] = _address(node)
-            store.put("pods", pod)
-            running += 1
+        running, waiting, unschedulable = _create_pods(api, ns, rc, labels, ann, scc, pod_spec, replicas, {}, t_now)
+        refusal = refusal or unschedulable
         rc["status"] = {"replicas": replicas, "readyReplicas": running, "availableReplicas": running,
                         "fullyLabeledReplicas": replicas, "observedGeneration": 1}
         if refusal:      # unschedulable: the deployer gives up after its timeout (collapsed here)
@@ -540,40 +552,52 @@ def pod_status_written(api, ns, pod, t_now=None):
         rc = next((o for o in store.items("replicationcontrollers", ns) if o["metadata"]["uid"] == rc_uid), None)
         if rc is None:
             return None
-        pods = [p for p in store.items("pods", ns) if _owner_uid(p, "ReplicationController") == rc_uid
-                and not p["metadata"].get("deletionTimestamp")]
-        ready = len([p for p in pods if _pod_ready(p)])
-        rst = dict(rc.get("status") or {})
-        rst.update({"replicas": len(pods), "fullyLabeledReplicas": len(pods), "readyReplicas": ready,
-                    "availableReplicas": ready, "observedGeneration": int(rc["metadata"].get("generation") or 1)})
-        ann = rc["metadata"].setdefault("annotations", {})
-        before = (copy.deepcopy(rc.get("status")), dict(ann))
-        dc_name = ann.get("openshift.io/deployment-config.name")
-        dc = store.get(DC_KEY, ns, dc_name) if dc_name else None
-        latest = dc is not None and _owner_uid(rc, "DeploymentConfig") == dc["metadata"]["uid"] and \
-            "%s-%s" % (dc_name, (dc.get("status") or {}).get("latestVersion")) == rc["metadata"]["name"]
-        if latest and ann.get(PHASE) in ("Running", "Complete", "Failed") and not \
-                any(c.get("type") == "ReplicaFailure" for c in rst.get("conditions") or []):
-            want = int((rc.get("spec") or {}).get("replicas") or 0)
-            troubles = [t for t in (pod_trouble(p) for p in pods) if t]
-            if ann.get(PHASE) == "Complete":
-                pass    # the deployer has finished: a later crash shows in the counts and Available only
-            elif ready > 0 and ready >= want - (0 if want < 4 else want // 4):
-                ann[PHASE] = "Complete"
-                ann.pop(STATUS_REASON, None)
-            elif troubles:
-                ann[PHASE] = "Failed"
-                ann[STATUS_REASON] = "; ".join(sorted(set(troubles)))
-            else:
-                ann[PHASE] = "Running"
-                ann.pop(STATUS_REASON, None)
-        rc["status"] = rst
-        if (rc["status"], ann) != before:
-            rc["metadata"]["resourceVersion"] = store.next_rv()
-            store.put("replicationcontrollers", rc)
-        out = _dc_status(api, dc, t_now) if latest else None
+        out = _rc_followed(api, ns, rc, t_now)
         store.save()
         return out
+
+
+def _rc_pods(store, ns, rc_uid):
+    return [p for p in store.items("pods", ns) if _owner_uid(p, "ReplicationController") == rc_uid
+            and not p["metadata"].get("deletionTimestamp")]
+
+
+def _rc_followed(api, ns, rc, t_now):
+    """Steps 1-3 of pod_status_written for RC (call with api.lock held): its status from its pods, the
+    rollout's phase when it is its DC's latest, and that DC's status. Returns the DC as written, or None."""
+    store = api.store
+    rc_uid = rc["metadata"]["uid"]
+    pods = _rc_pods(store, ns, rc_uid)
+    ready = len([p for p in pods if _pod_ready(p)])
+    rst = dict(rc.get("status") or {})
+    rst.update({"replicas": len(pods), "fullyLabeledReplicas": len(pods), "readyReplicas": ready,
+                "availableReplicas": ready, "observedGeneration": int(rc["metadata"].get("generation") or 1)})
+    ann = rc["metadata"].setdefault("annotations", {})
+    before = (copy.deepcopy(rc.get("status")), dict(ann))
+    dc_name = ann.get("openshift.io/deployment-config.name")
+    dc = store.get(DC_KEY, ns, dc_name) if dc_name else None
+    latest = dc is not None and _owner_uid(rc, "DeploymentConfig") == dc["metadata"]["uid"] and \
+        "%s-%s" % (dc_name, (dc.get("status") or {}).get("latestVersion")) == rc["metadata"]["name"]
+    if latest and ann.get(PHASE) in ("Running", "Complete", "Failed") and not \
+            any(c.get("type") == "ReplicaFailure" for c in rst.get("conditions") or []):
+        want = int((rc.get("spec") or {}).get("replicas") or 0)
+        troubles = [t for t in (pod_trouble(p) for p in pods) if t]
+        if ann.get(PHASE) == "Complete":
+            pass    # the deployer has finished: a later crash shows in the counts and Available only
+        elif ready > 0 and ready >= want - (0 if want < 4 else want // 4):
+            ann[PHASE] = "Complete"
+            ann.pop(STATUS_REASON, None)
+        elif troubles:
+            ann[PHASE] = "Failed"
+            ann[STATUS_REASON] = "; ".join(sorted(set(troubles)))
+        else:
+            ann[PHASE] = "Running"
+            ann.pop(STATUS_REASON, None)
+    rc["status"] = rst
+    if (rc["status"], ann) != before:
+        rc["metadata"]["resourceVersion"] = store.next_rv()
+        store.put("replicationcontrollers", rc)
+    return _dc_status(api, dc, t_now) if latest else None
 
 
 def _dc_status(api, dc, t_now):
@@ -640,11 +664,71 @@ def delete_owned(api, ns, owner_uid, kinds=None):
                 delete_owned(api, ns, o["metadata"]["uid"], kinds)
 
 
+def _pod_rank(pod):
+    """kubernetes 1.11 controller.ActivePods order (pkg/controller/controller_utils.go): the pods a scale
+    down deletes first come first - unscheduled before scheduled, Pending before Running, not ready before
+    ready, then the newest first."""
+    st = pod.get("status") or {}
+    return (bool((pod.get("spec") or {}).get("nodeName")), st.get("phase") == "Running", _pod_ready(pod))
+
+
+def scale(api, ns, name, t_now):
+    """A DeploymentConfig's spec.replicas changed without a new rollout (`oc scale dc/NAME`): origin
+    release-3.11 `pkg/apps/controller/deploymentconfig/deploymentconfig_controller.go` Handle ->
+    reconcileDeployments sets the active (latest, complete) RC's spec.replicas to the DC's (0 for a test
+    DC), and only when no rollout is in progress; the replication manager (kubernetes 1.11
+    `pkg/controller/replication` / replicaset manageReplicas) then creates the missing pods or deletes the
+    surplus in ActivePods order (_pod_rank); the DC status follows (_rc_followed). Call with api.lock held;
+    returns True when something changed."""
+    store = api.store
+    dc = store.get(DC_KEY, ns, name)
+    if dc is None:
+        return False
+    spec = dc.get("spec") or {}
+    rc_name = "%s-%s" % (name, (dc.get("status") or {}).get("latestVersion"))
+    rc = store.get("replicationcontrollers", ns, rc_name)
+    if rc is None or _owner_uid(rc, "DeploymentConfig") != dc["metadata"]["uid"] or \
+            (rc["metadata"].get("annotations") or {}).get(PHASE) != "Complete":
+        return False
+    want = 0 if spec.get("test") else int(spec.get("replicas") or 0)
+    if int((rc.get("spec") or {}).get("replicas") or 0) == want:
+        return False
+    rc["spec"]["replicas"] = want
+    pods = _rc_pods(store, ns, rc["metadata"]["uid"])
+    if len(pods) > want:
+        newest_first = sorted(pods, key=lambda p: p["metadata"].get("creationTimestamp") or "", reverse=True)
+        for pod in sorted(newest_first, key=_pod_rank)[:len(pods) - want]:
+            store.delete("pods", ns, pod["metadata"]["name"])
+    elif len(pods) < want:
+        tmpl = rc["spec"].get("template") or {}
+        meta = tmpl.get("metadata") or {}
+        pod_spec = tmpl.get("spec") or {}
+        placed = {}
+        for pod in pods:
+            node = (pod.get("spec") or {}).get("nodeName")
+            if node:
+                placed[node] = placed.get(node, 0) + 1
+        scc, refusal = admit_pod(store, ns, pod_spec)
+        if not refusal:      # a refused pod stays uncreated (a FailedCreate of the RC; the DC stays short)
+            _create_pods(api, ns, rc, dict(meta.get("labels") or {}), dict(meta.get("annotations") or {}), scc,
+                         pod_spec, want - len(pods), placed, t_now)
+    rc["metadata"]["resourceVersion"] = store.next_rv()
+    store.put("replicationcontrollers", rc)
+    _rc_followed(api, ns, rc, t_now)
+    return True
+
+
 def after_dc_write(api, ns, name, old, obj, t_now):
-    """Hook after a DeploymentConfig write (spec or status): roll out a new latestVersion."""
+    """Hook after a DeploymentConfig write (spec or status): roll out a new latestVersion, or scale the
+    complete latest rollout to a changed spec.replicas (scale)."""
     before = int(((old or {}).get("status") or {}).get("latestVersion") or 0)
     after = int((obj.get("status") or {}).get("latestVersion") or 0)
     if after == before and old is not None:
+        if ((old.get("spec") or {}).get("replicas"), (old.get("spec") or {}).get("test")) != \
+                ((obj.get("spec") or {}).get("replicas"), (obj.get("spec") or {}).get("test")):
+            with api.lock:
+                if scale(api, ns, name, t_now):
+                    api.store.save()
         return
     with api.lock:
         if rollout(api, ns, name, t_now):

@@ -484,6 +484,44 @@ def test_kubelet_pods_are_pending_until_reported_and_the_dc_follows_them(lab_app
     assert _conds(dc)["Progressing"]["reason"] == "NewReplicationControllerAvailable"
 
 
+def test_scaling_a_complete_rollout_follows_spec_replicas_without_a_new_rollout(lab_app):
+    """oc scale dc: spec.replicas changed, latestVersion not: the latest complete RC is scaled
+    (reconcileDeployments), its pods deleted or created (the lab kubelet stops or starts them), no new RC."""
+    app = lab_app
+    assert call(app, "POST", DC_PATH, "admin", _registry_dc("reg"))[0] == 201
+    (pod,) = call(app, "GET", "/api/v1/namespaces/default/pods", "admin")[1]["items"]
+    dc, rc = _report(app, pod, {"running": {"startedAt": "2026-01-01T00:00:00Z"}}, True)
+    assert _conds(dc)["Available"]["status"] == "True"
+
+    dc["spec"]["replicas"] = 0
+    code, out = call(app, "PUT", DC_PATH + "/reg", "admin", dc)
+    assert code == 200 and out["status"]["latestVersion"] == 1, out
+    assert call(app, "GET", "/api/v1/namespaces/default/pods", "admin")[1]["items"] == []
+    rcs = call(app, "GET", "/api/v1/namespaces/default/replicationcontrollers", "admin")[1]["items"]
+    assert [(o["metadata"]["name"], o["spec"]["replicas"], o["status"]["replicas"]) for o in rcs] == [("reg-1", 0, 0)]
+    dc = call(app, "GET", DC_PATH + "/reg", "admin")[1]
+    assert dc["status"]["availableReplicas"] == 0 and dc["status"]["replicas"] == 0
+    assert _conds(dc)["Available"]["status"] == "False"
+
+    dc["spec"]["replicas"] = 2
+    assert call(app, "PUT", DC_PATH + "/reg", "admin", dc)[0] == 200
+    pods = call(app, "GET", "/api/v1/namespaces/default/pods", "admin")[1]["items"]
+    assert len(pods) == 2 and all(p["status"]["phase"] == "Pending" and p["spec"].get("nodeName") for p in pods)
+    assert all(p["metadata"]["labels"]["deployment"] == "reg-1" for p in pods)
+    dc, rc = _report(app, pods[0], {"running": {"startedAt": "2026-01-01T00:00:02Z"}}, True)
+    assert rc["spec"]["replicas"] == 2 and rc["status"]["readyReplicas"] == 1
+    assert rc["metadata"]["annotations"]["openshift.io/deployment.phase"] == "Complete"
+    assert dc["status"]["availableReplicas"] == 1 and dc["status"]["latestVersion"] == 1
+
+    # down to 1: the pod that is not ready goes first
+    dc["spec"]["replicas"] = 1
+    assert call(app, "PUT", DC_PATH + "/reg", "admin", dc)[0] == 200
+    (left,) = call(app, "GET", "/api/v1/namespaces/default/pods", "admin")[1]["items"]
+    assert left["metadata"]["name"] == pods[0]["metadata"]["name"]
+    dc = call(app, "GET", DC_PATH + "/reg", "admin")[1]
+    assert _conds(dc)["Available"]["status"] == "True" and dc["status"]["availableReplicas"] == 1
+
+
 def test_pods_of_images_without_a_runtime_are_recorded_running_at_once(lab_app):
     code, dc = call(lab_app, "POST", DC_PATH, "admin", _registry_dc("reg", image="example.org/app:1"))
     assert code == 201
