@@ -423,3 +423,43 @@ def test_missing_secret_keeps_the_pod_from_starting_with_kubelets_message(lab, a
     assert cs["state"]["waiting"] == {"reason": "ContainerCreating", "message": want}
     assert pods["items"][0]["status"]["phase"] == "Pending"
     assert not pod_pids(lab, scratch, "scratch-registry-")
+
+
+def test_role_scales_the_registry_to_zero_and_back_without_a_new_rollout(lab, api, registry):
+    """okd_integrated_registry_replicas 0: the DC's latest rollout is scaled (3.11 reconcileDeployments), the
+    kubelet stops the process and the service name stops answering; the role's default scales it back: a
+    new process of the same rollout answers /v2/ again. No new latestVersion either way."""
+    path = "/apis/apps.openshift.io/v1/namespaces/default/deploymentconfigs/docker-registry"
+    version = api("GET", path)[1]["status"]["latestVersion"]
+    prefix = "docker-registry-%d-" % version
+    before = pod_pids(lab, "default", prefix)
+    assert before
+    try:
+        rc, out = labtools.run_playbook("playbooks/integrated_registry.yml", "-e", "okd_integrated_registry_replicas=0")
+        assert rc == 0, out[-4000:]
+        poll("the registry's process stopped", lambda: not pod_pids(lab, "default", prefix) and
+             not any(os.path.exists("/proc/%d" % p) for p in before.values()))
+        _, dc = api("GET", path)
+        assert dc["status"]["latestVersion"] == version and dc["status"]["availableReplicas"] == 0
+        assert condition(dc, "Available").get("status") == "False"
+
+        def refused():
+            try:
+                https_get(SERVICE, PORT, "/v2/", lab["ca_file"])
+            except OSError:
+                return True
+            return False
+        poll("the service name refuses connections", refused)
+    finally:
+        rc, out = labtools.run_playbook("playbooks/integrated_registry.yml")
+    assert rc == 0, out[-4000:]
+
+    def back():
+        _, dc = api("GET", path)
+        pids = pod_pids(lab, "default", prefix)
+        return condition(dc, "Available").get("status") == "True" and pids and \
+            kubelet_ready(api, "default", prefix) and (dc, pids)
+    dc, pids = poll("docker-registry Available again with a new process", back)
+    assert dc["status"]["latestVersion"] == version and set(pids.values()).isdisjoint(before.values())
+    code, _, _ = https_get(SERVICE, PORT, "/v2/", lab["ca_file"])
+    assert code == 401
