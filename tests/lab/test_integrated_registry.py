@@ -485,6 +485,27 @@ def test_refused_rollout_fails_the_role_naming_the_cause(deployed, api):
                                                        "docker-registry", d)
 
 
+def test_rollout_that_cannot_start_fails_the_role_with_the_process_error_then_recovers(deployed, api):
+    """The role waits for its rollout (openshift-ansible's wait_for_pod.yml): a registry whose process cannot
+    start (a second storage driver in the environment: distribution refuses its configuration) fails the run
+    naming the rollout and the container's own message; the role without it rolls out again and completes."""
+    extra = {"okd_integrated_registry_env": {"REGISTRY_STORAGE_NOSUCHDRIVER_ROOT": "x"}}
+    try:
+        rc, out = run_playbook("-e", json.dumps(extra))
+        flat = " ".join(out.split())
+        assert rc != 0, out[-4000:]
+        version = dc(api)["status"]["latestVersion"]
+        assert "rollout docker-registry-%d failed" % version in flat, out[-4000:]
+        assert "registry storage (docker-registry) exited with code" in flat, out[-4000:]
+    finally:
+        rc, out = run_playbook()
+    assert rc == 0, out[-4000:]
+    d = rolled_out(api)
+    conds = dict((x["type"], x) for x in d["status"]["conditions"])
+    assert conds["Available"]["status"] == "True" and d["status"]["latestVersion"] == version + 1
+    assert all(e["name"] != "REGISTRY_STORAGE_NOSUCHDRIVER_ROOT" for e in d["spec"]["template"]["spec"]["containers"][0]["env"])
+
+
 def test_pvc_spec_change_is_refused_clearly_or_replaced_when_asked(deployed, api, lab):
     """issue 13 item 9: 3.11 refuses changes of a claim's spec (ValidatePersistentVolumeClaimUpdate). A new
     size fails the run naming the claim and the change, and nothing changes; with
