@@ -269,11 +269,20 @@ def schedule(nodes, pod_spec, placed):
     selector = pod_spec.get("nodeSelector") or {}
     fits = [n for n in nodes if _node_ready(n) and not (n.get("spec") or {}).get("unschedulable")
             and all((n["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())]
-    if fits:
-        return min(fits, key=lambda n: (placed.get(n["metadata"]["name"], 0), n["metadata"]["name"])), None
     misfits = len([n for n in nodes if not all((n["metadata"].get("labels") or {}).get(k) == v
                                                for k, v in selector.items())])
-    return None, "0/%d nodes are available: %d node(s) didn't match node selector." % (len(nodes), misfits)
+    taken = 0
+    if kubelet_runs(pod_spec):
+        # lab limit: the lab kubelet runs pods in their host's network namespace (no pod IPs), so two pods
+        # of one rollout on a node would bind the same port; they are scheduled as host-network pods are
+        # (the 1.11 predicate PodFitsHostPorts): at most one per node. 3.11 itself would place both there.
+        taken = len([n for n in fits if placed.get(n["metadata"]["name"], 0)])
+        fits = [n for n in fits if not placed.get(n["metadata"]["name"], 0)]
+    if fits:
+        return min(fits, key=lambda n: (placed.get(n["metadata"]["name"], 0), n["metadata"]["name"])), None
+    reasons = ["%d node(s) didn't have free ports for the requested pod ports" % taken] if taken else []
+    reasons += ["%d node(s) didn't match node selector" % misfits] if misfits or not taken else []
+    return None, "0/%d nodes are available: %s." % (len(nodes), ", ".join(reasons))
 
 
 def _address(node):

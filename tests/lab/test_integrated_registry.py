@@ -267,13 +267,16 @@ def test_ops_settings_applied_exactly_then_reverted(deployed, api):
         "okd_integrated_registry_route_termination": "reencrypt",
         "okd_integrated_registry_route_insecure_edge_termination_policy": "Allow",
     }
-    # a node the new selector matches (3.11 leaves the pods Pending otherwise; the role then fails)
-    labelled = "master1.lab.test"
-    api["core"].patch_node(labelled, {"metadata": {"labels": {"region": "infra", "lab/registry": "yes"}}})
+    # nodes the new selector matches (3.11 leaves the pods Pending otherwise; the role then fails): two, one per
+    # replica, since the lab's pods share their host's network (lab/api/controllers.py schedule)
+    labelled = ["master1.lab.test", "node1.lab.test"]
+    for node in labelled:
+        api["core"].patch_node(node, {"metadata": {"labels": {"region": "infra", "lab/registry": "yes"}}})
     try:
         rc, out = run_playbook("-e", json.dumps(custom))
     finally:
-        api["core"].patch_node(labelled, {"metadata": {"labels": {"region": None, "lab/registry": None}}})
+        for node in labelled:
+            api["core"].patch_node(node, {"metadata": {"labels": {"region": None, "lab/registry": None}}})
     assert rc == 0, out[-6000:]
     d = dc(api)
     pod = d["spec"]["template"]["spec"]

@@ -461,5 +461,10 @@ def test_role_scales_the_registry_to_zero_and_back_without_a_new_rollout(lab, ap
             kubelet_ready(api, "default", prefix) and (dc, pids)
     dc, pids = poll("docker-registry Available again with a new process", back)
     assert dc["status"]["latestVersion"] == version and set(pids.values()).isdisjoint(before.values())
-    code, _, _ = https_get(SERVICE, PORT, "/v2/", lab["ca_file"])
-    assert code == 401
+
+    def answers():     # the kubelet publishes the service name again once it has seen the pod ready
+        try:
+            return https_get(SERVICE, PORT, "/v2/", lab["ca_file"])[0]
+        except OSError:
+            return None
+    assert poll("the service name answers again", answers) == 401

@@ -387,7 +387,8 @@ def lab_app(tmp_path, monkeypatch):
     (tmp_path / "api").mkdir()
     (tmp_path / "api" / "tokens.json").write_text(json.dumps({"admin": "ADMIN", "readonly": "READONLY"}))
     (tmp_path / "status.json").write_text(json.dumps({"hosts": [
-        {"name": "master1", "fqdn": "master1.lab.test", "address": "10.231.1.10", "groups": ["masters"]}]}))
+        {"name": "master1", "fqdn": "master1.lab.test", "address": "10.231.1.10", "groups": ["masters"]},
+        {"name": "node1", "fqdn": "node1.lab.test", "address": "10.231.1.11", "groups": ["nodes"]}]}))
     return App(tmp_path / "api")
 
 
@@ -520,6 +521,17 @@ def test_scaling_a_complete_rollout_follows_spec_replicas_without_a_new_rollout(
     assert left["metadata"]["name"] == pods[0]["metadata"]["name"]
     dc = call(app, "GET", DC_PATH + "/reg", "admin")[1]
     assert _conds(dc)["Available"]["status"] == "True" and dc["status"]["availableReplicas"] == 1
+
+
+def test_the_kubelets_pods_of_one_rollout_get_a_node_each(lab_app):
+    """Lab limit (pods share their host's network): at most one registry-image pod of a rollout per node, as
+    for host-network pods (PodFitsHostPorts); the pod no node fits stays Pending with 1.11's message."""
+    assert call(lab_app, "POST", DC_PATH, "admin", _registry_dc("reg", replicas=3))[0] == 201
+    pods = call(lab_app, "GET", "/api/v1/namespaces/default/pods", "admin")[1]["items"]
+    assert sorted(p["spec"].get("nodeName") or "" for p in pods) == ["", "master1.lab.test", "node1.lab.test"]
+    (left,) = [p for p in pods if not p["spec"].get("nodeName")]
+    assert _conds(left)["PodScheduled"]["message"] == \
+        "0/2 nodes are available: 2 node(s) didn't have free ports for the requested pod ports."
 
 
 def test_pods_of_images_without_a_runtime_are_recorded_running_at_once(lab_app):
