@@ -13,7 +13,6 @@ __metaclass__ = type
 
 import json
 import os
-import tempfile
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_bytes, to_text
@@ -22,8 +21,10 @@ from ansible.plugins.action import ActionBase
 
 try:
     from ansible_collections.okd.registry_toolkit.plugins.module_utils import cluster_compliance as cc
+    from ansible_collections.okd.registry_toolkit.plugins.module_utils import localfile
 except ImportError:  # repository root on sys.path (unit tests)
     from plugins.module_utils import cluster_compliance as cc
+    from plugins.module_utils import localfile
 
 
 def report_with_smoke(report, smoke):
@@ -42,20 +43,7 @@ def report_json(report):
 def write_private(path, text):
     """Write ``text`` to ``path`` atomically, mode 0600 (the report names hosts, users and paths)."""
     path = os.path.abspath(os.path.expanduser(path))
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(path), suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(to_bytes(text))
-        os.chmod(tmp, 0o600)
-        os.rename(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
+    return localfile.write_private(path, to_bytes(text))
 
 
 class ActionModule(ActionBase):

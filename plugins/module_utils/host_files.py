@@ -23,7 +23,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import errno
 import grp
 import os
 import pwd
@@ -31,7 +30,7 @@ import stat
 import tempfile
 
 from .errors import ToolkitError
-from .localfile import kind, read_regular
+from .localfile import kind, lstat_or_none as _lstat, read_regular
 
 SECRET_NOTE = "(secret content not shown)\n"
 
@@ -58,15 +57,6 @@ def _mode(value, path):
     if m < 0 or m > 0o7777:
         raise ToolkitError("%s: mode %r is out of range" % (path, value))
     return m
-
-
-def _lstat(path):
-    try:
-        return os.lstat(path)
-    except OSError as e:
-        if e.errno in (errno.ENOENT, errno.ENOTDIR):
-            return None
-        raise ToolkitError("%s: cannot stat: %s" % (path, e.strerror or e))
 
 
 def _attrs(st):

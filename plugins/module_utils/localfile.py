@@ -16,6 +16,7 @@ __metaclass__ = type
 import errno
 import os
 import stat
+import tempfile
 
 from .errors import ToolkitError
 
@@ -89,3 +90,23 @@ def read_regular(path, what="credentials file"):
         raise ToolkitError("%s: cannot read: %s" % (path, e.strerror or e))
     finally:
         os.close(fd)
+
+
+def write_private(path, data):
+    """Write bytes DATA to PATH atomically: a temp file in the same directory (mode 0600 from creation,
+    mkstemp), renamed over PATH; on any failure the temp file is removed and the error raised. For files
+    only the controller user may read (the compliance reports name hosts, users and paths). Returns PATH."""
+    directory = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            os.fchmod(f.fileno(), 0o600)
+        os.rename(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path

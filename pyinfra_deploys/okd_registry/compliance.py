@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 
 from gevent.lock import Semaphore
 from pyinfra import host, logger
@@ -43,6 +42,7 @@ from plugins.filter.compliance import compliance_host_report, registry_expectati
 from plugins.module_utils import cluster_compliance
 from plugins.module_utils import compliance as core
 from plugins.module_utils.dockercfg import get_credentials
+from plugins.module_utils.localfile import write_private
 from plugins.module_utils.registry_entry import pull_host, registry_entry
 from plugins.module_utils.errors import ToolkitError
 
@@ -348,19 +348,7 @@ def render_report(hosts, cluster=None):
 def write_report(path, hosts, cluster=None):
     """Atomically (temp file in the same directory, renamed), mode 0600 like the role's copy (the
     report names hosts, users and paths: readable by the controller user only)."""
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(render_report(hosts, cluster))
-            os.fchmod(f.fileno(), 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_private(path, render_report(hosts, cluster).encode("utf-8"))
 
 
 def unreachable_error(state, other):
