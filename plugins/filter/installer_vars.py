@@ -12,10 +12,11 @@ from ansible.errors import AnsibleFilterError
 
 try:
     from ansible_collections.okd.registry_toolkit.plugins.module_utils.errors import ToolkitError
-    from ansible_collections.okd.registry_toolkit.plugins.module_utils.installer_vars import map_installer_vars
+    from ansible_collections.okd.registry_toolkit.plugins.module_utils.installer_vars import (
+        INSTALLER_VAR_RE, TOOLKIT_VAR_RE, map_installer_vars, plan_hosts)
 except ImportError:  # repository root on sys.path (pyinfra, unit tests)
     from plugins.module_utils.errors import ToolkitError
-    from plugins.module_utils.installer_vars import map_installer_vars
+    from plugins.module_utils.installer_vars import INSTALLER_VAR_RE, TOOLKIT_VAR_RE, map_installer_vars, plan_hosts
 
 
 def installer_vars(values, host="", production=True):
@@ -29,6 +30,24 @@ def installer_vars(values, host="", production=True):
         raise AnsibleFilterError(e.msg)
 
 
+def installer_vars_hosts(hostvars, hosts):
+    """The mapping of every host in HOSTS at once, from HOSTVARS (core's plan_hosts: common, per_host,
+    warnings, errors). Reads each host's installer variables and the names of the toolkit variables its
+    inventory sets; only the installer variables' values are templated."""
+    if isinstance(hosts, (str, bytes)) or not hasattr(hosts, "__iter__"):
+        raise AnsibleFilterError("installer_vars_hosts expects a list of host names, got %s" % type(hosts).__name__)
+    values, defined, production = {}, {}, {}
+    hosts = [str(h) for h in hosts]
+    for host in hosts:
+        hv = hostvars[host]
+        names = [str(k) for k in hv]
+        values[host] = dict((k, hv[k]) for k in names if INSTALLER_VAR_RE.match(k))
+        defined[host] = [k for k in names if TOOLKIT_VAR_RE.match(k)]
+        if "okd_production_cluster" in names:
+            production[host] = hv["okd_production_cluster"]
+    return plan_hosts(hosts, values, defined, production)
+
+
 class FilterModule(object):
     def filters(self):
-        return {"installer_vars": installer_vars}
+        return {"installer_vars": installer_vars, "installer_vars_hosts": installer_vars_hosts}

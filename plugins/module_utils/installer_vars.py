@@ -387,3 +387,59 @@ def _map_s3(values, out, warnings, host):
 def unset_only(mapped, defined):
     """The mapped variables the inventory does not set itself (names in `defined` win)."""
     return dict((k, v) for k, v in mapped.items() if k not in set(defined or ()))
+
+
+# the installer variables read from a host, and the toolkit variables that, set by the inventory, win
+INSTALLER_VAR_RE = re.compile(
+    r"^(oreg_url|oreg_auth_user|oreg_auth_password|oreg_auth_credentials_replace|oreg_test_login"
+    r"|openshift_additional_registry_credentials|openshift_image_tag|openshift_release"
+    r"|openshift_deployment_type|openshift_hosted_manage_registry|openshift_hosted_registry_.+"
+    r"|openshift_registry_.+)$")
+TOOLKIT_VAR_RE = re.compile(r"^(okd_|registry_credentials_)")
+_MISSING = object()
+
+
+def plan_hosts(hosts, values, defined, production=None):
+    """The mapping for every host of a play at once (playbooks/installer_vars.yml runs this once per run, on
+    the controller: issue 10, one task instead of three per host, as openshift-ansible 3.11's own
+    lib_utils/action_plugins/sanity_checks.py checks every host in one task).
+
+    hosts: names in play order; values: {host: {installer variable: value}}; defined: {host: [toolkit
+    variables its inventory sets itself]}; production: {host: okd_production_cluster} (default true).
+    Returns {"common": [{"name", "value"}], "per_host": [{"host", "name", "value"}],
+    "warnings": ["HOST, HOST: text"], "errors": ["HOST: text"]}: `common` holds what every host gets with the
+    same value (and no host sets itself), `per_host` the rest. With errors, nothing is to be set."""
+    production = production or {}
+    to_set, errors, warned = {}, [], []
+    for host in hosts:
+        try:
+            mapped = map_installer_vars(values.get(host) or {}, host=host,
+                                        production=to_bool(production.get(host, True), "okd_production_cluster", host))
+        except ToolkitError as e:
+            errors.append(e.msg)
+            continue
+        own = set(defined.get(host) or ())
+        won = sorted(set(mapped["vars"]) & own)
+        msgs = list(mapped["warnings"])
+        if won:
+            msgs.append("the inventory sets %s itself; the values derived from the openshift-ansible variables "
+                        "are not used" % ", ".join(won))
+        for msg in msgs:
+            for seen in warned:
+                if seen[0] == msg:
+                    seen[1].append(host)
+                    break
+            else:
+                warned.append((msg, [host]))
+        to_set[host] = unset_only(mapped["vars"], own)
+    warnings = ["%s: %s" % (", ".join(names), msg) for msg, names in warned]
+    if errors:
+        return dict(common=[], per_host=[], warnings=warnings, errors=errors)
+    common, per_host = [], []
+    for name in sorted(set(n for h in to_set for n in to_set[h])):
+        got = [to_set[h].get(name, _MISSING) for h in hosts]
+        if hosts and all(v is not _MISSING and v == got[0] for v in got):
+            common.append(dict(name=name, value=got[0]))
+        else:
+            per_host.extend(dict(host=h, name=name, value=to_set[h][name]) for h in hosts if name in to_set[h])
+    return dict(common=common, per_host=per_host, warnings=warnings, errors=[])

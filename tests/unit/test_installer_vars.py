@@ -247,3 +247,60 @@ def test_object_storage_s3_bad_values_and_unhonoured_settings():
     r = m(openshift_hosted_registry_storage_kind="object", openshift_hosted_registry_storage_provider="swift")
     assert "okd_integrated_registry_storage_kind" not in r["vars"]
     assert any("provider 'swift' is not honoured" in w for w in r["warnings"])
+
+
+def test_plan_hosts_sets_common_values_once_and_the_rest_per_host():
+    hosts = ["master1", "node1", "node2"]
+    base = dict(BASE)
+    values = {h: dict(base) for h in hosts}
+    values["node2"]["openshift_hosted_registry_replicas"] = 2
+    plan = iv.plan_hosts(hosts, values, {"node1": ["okd_registries", "okd_other"]})
+    assert plan["errors"] == []
+    common = dict((c["name"], c["value"]) for c in plan["common"])
+    # node1 sets okd_registries itself: the mapped value goes to the two others, per host, and node1 is named
+    assert "okd_registries" not in common
+    assert sorted(p["host"] for p in plan["per_host"] if p["name"] == "okd_registries") == ["master1", "node2"]
+    assert [p["host"] for p in plan["per_host"] if p["name"] == "okd_integrated_registry_replicas"] == ["node2"]
+    assert common["okd_integrated_registry_image"] == m()["vars"]["okd_integrated_registry_image"]
+    assert any(w.startswith("node1: the inventory sets okd_registries itself") for w in plan["warnings"])
+    # a warning shared by hosts is one line naming them all, in play order
+    solo = iv.plan_hosts(hosts, dict((h, dict(base, oreg_auth_user="webuser")) for h in hosts), {})
+    assert any(w.startswith("master1, node1, node2: ") for w in solo["warnings"]), solo["warnings"]
+
+
+def test_plan_hosts_names_every_bad_host_and_sets_nothing():
+    hosts = ["master1", "node1", "node2"]
+    values = {"master1": dict(BASE), "node1": dict(BASE, oreg_test_login="maybe"),
+              "node2": dict(BASE, openshift_deployment_type="okd")}
+    plan = iv.plan_hosts(hosts, values, {})
+    assert plan["common"] == [] and plan["per_host"] == []
+    assert len(plan["errors"]) == 2
+    assert plan["errors"][0].startswith("node1: oreg_test_login must be a boolean")
+    assert plan["errors"][1].startswith("node2: openshift_deployment_type")
+    assert all("SECRETPW" not in e for e in plan["errors"])
+    bad = iv.plan_hosts(["h"], {"h": dict(BASE)}, {}, {"h": "perhaps"})
+    assert bad["errors"] == ["h: okd_production_cluster must be a boolean, got 'perhaps'"]
+
+
+def test_plan_hosts_without_installer_variables_sets_nothing():
+    plan = iv.plan_hosts(["a", "b"], {}, {"a": ["okd_registries"]})
+    assert plan == dict(common=[], per_host=[], warnings=[], errors=[])
+
+
+def test_filter_reads_hostvars_names_and_templates_only_installer_values():
+    from plugins.filter.installer_vars import FilterModule
+    f = FilterModule().filters()["installer_vars_hosts"]
+
+    class Vars(dict):
+        read = []
+
+        def __getitem__(self, k):
+            Vars.read.append(k)
+            return dict.__getitem__(self, k)
+
+    hostvars = {"n1": Vars(BASE, okd_registries=[], ansible_host="10.0.0.1", okd_production_cluster="no"),
+                "n2": Vars(BASE, other_var="x")}
+    plan = f(hostvars, ["n1", "n2"])
+    assert plan["errors"] == []
+    assert sorted(set(Vars.read)) == sorted(set(BASE) | {"okd_production_cluster"})
+    assert [p["host"] for p in plan["per_host"] if p["name"] == "okd_registries"] == ["n2"]
