@@ -15,11 +15,31 @@ from ansible.errors import AnsibleFilterError
 
 try:
     from ansible_collections.okd.registry_toolkit.plugins.module_utils.errors import ToolkitError
-    from ansible_collections.okd.registry_toolkit.plugins.module_utils.dockercfg import (
-        credential_entries, parse_config, redact_config)
 except ImportError:  # repository root on sys.path (pyinfra, unit tests)
     from plugins.module_utils.errors import ToolkitError
-    from plugins.module_utils.dockercfg import credential_entries, parse_config, redact_config
+
+
+def _core():
+    """The core's dockercfg, imported on first use rather than when this file loads: ansible-core imports every
+    filter file of the collection, compiling it from source, in each worker process whenever any of the
+    collection's filters is used (issue 10)."""
+    try:
+        from ansible_collections.okd.registry_toolkit.plugins.module_utils import dockercfg as core
+    except ImportError:  # repository root on sys.path (pyinfra, unit tests)
+        from plugins.module_utils import dockercfg as core
+    return core
+
+
+def credential_entries(*args, **kwargs):
+    return _core().credential_entries(*args, **kwargs)
+
+
+def parse_config(*args, **kwargs):
+    return _core().parse_config(*args, **kwargs)
+
+
+def redact_config(*args, **kwargs):
+    return _core().redact_config(*args, **kwargs)
 
 
 def _text_of(data):

@@ -12,11 +12,19 @@ from ansible.errors import AnsibleFilterError
 
 try:
     from ansible_collections.okd.registry_toolkit.plugins.module_utils.errors import ToolkitError
-    from ansible_collections.okd.registry_toolkit.plugins.module_utils.installer_vars import (
-        INSTALLER_VAR_RE, TOOLKIT_VAR_RE, map_installer_vars, plan_hosts)
 except ImportError:  # repository root on sys.path (pyinfra, unit tests)
     from plugins.module_utils.errors import ToolkitError
-    from plugins.module_utils.installer_vars import INSTALLER_VAR_RE, TOOLKIT_VAR_RE, map_installer_vars, plan_hosts
+
+
+def _core():
+    """The core's installer_vars, imported on first use rather than when this file loads: ansible-core imports
+    every filter file of the collection, from source, in each worker process whenever any of its filters is
+    used (issue 10)."""
+    try:
+        from ansible_collections.okd.registry_toolkit.plugins.module_utils import installer_vars as core
+    except ImportError:  # repository root on sys.path (pyinfra, unit tests)
+        from plugins.module_utils import installer_vars as core
+    return core
 
 
 def installer_vars(values, host="", production=True):
@@ -25,7 +33,7 @@ def installer_vars(values, host="", production=True):
         raise AnsibleFilterError("installer_vars expects a mapping of installer variables, got %s"
                                  % type(values).__name__)
     try:
-        return map_installer_vars(dict(values), host=host, production=bool(production))
+        return _core().map_installer_vars(dict(values), host=host, production=bool(production))
     except ToolkitError as e:
         raise AnsibleFilterError(e.msg)
 
@@ -36,16 +44,17 @@ def installer_vars_hosts(hostvars, hosts):
     inventory sets; only the installer variables' values are templated."""
     if isinstance(hosts, (str, bytes)) or not hasattr(hosts, "__iter__"):
         raise AnsibleFilterError("installer_vars_hosts expects a list of host names, got %s" % type(hosts).__name__)
+    core = _core()
     values, defined, production = {}, {}, {}
     hosts = [str(h) for h in hosts]
     for host in hosts:
         hv = hostvars[host]
         names = [str(k) for k in hv]
-        values[host] = dict((k, hv[k]) for k in names if INSTALLER_VAR_RE.match(k))
-        defined[host] = [k for k in names if TOOLKIT_VAR_RE.match(k)]
+        values[host] = dict((k, hv[k]) for k in names if core.INSTALLER_VAR_RE.match(k))
+        defined[host] = [k for k in names if core.TOOLKIT_VAR_RE.match(k)]
         if "okd_production_cluster" in names:
             production[host] = hv["okd_production_cluster"]
-    return plan_hosts(hosts, values, defined, production)
+    return core.plan_hosts(hosts, values, defined, production)
 
 
 class FilterModule(object):

@@ -15,11 +15,19 @@ from ansible.errors import AnsibleFilterError
 
 try:
     from ansible_collections.okd.registry_toolkit.plugins.module_utils.errors import ToolkitError
-    from ansible_collections.okd.registry_toolkit.plugins.module_utils.master_config import (
-        SECTION, bundle, get_trusted_ca)
 except ImportError:  # repository root on sys.path (unit tests)
     from plugins.module_utils.errors import ToolkitError
-    from plugins.module_utils.master_config import SECTION, bundle, get_trusted_ca
+
+
+def _core():
+    """The core's master_config, imported on first use rather than when this file loads: ansible-core imports
+    every filter file of the collection, from source, in each worker process whenever any of its filters is
+    used (issue 10)."""
+    try:
+        from ansible_collections.okd.registry_toolkit.plugins.module_utils import master_config
+    except ImportError:  # repository root on sys.path (unit tests)
+        from plugins.module_utils import master_config
+    return master_config
 
 
 def master_ca_bundle(sources):
@@ -28,7 +36,7 @@ def master_ca_bundle(sources):
     if not isinstance(sources, list) or not sources:
         raise AnsibleFilterError("master_ca_bundle expects a non-empty list of {name, pem}")
     try:
-        return bundle([(str(s.get("name") or "CA"), s.get("pem")) for s in sources])
+        return _core().bundle([(str(s.get("name") or "CA"), s.get("pem")) for s in sources])
     except ToolkitError as e:
         raise AnsibleFilterError(e.msg)
     except AttributeError:
@@ -47,10 +55,11 @@ def master_config_problem(text, path="master-config.yaml"):
         return "%s does not parse as YAML" % path
     if not isinstance(doc, dict) or doc.get("kind") != "MasterConfig":
         return "%s is not a MasterConfig (kind: MasterConfig)" % path
-    if not isinstance(doc.get(SECTION) or {}, dict):
-        return "%s: %s is not a mapping" % (path, SECTION)
+    section = _core().SECTION
+    if not isinstance(doc.get(section) or {}, dict):
+        return "%s: %s is not a mapping" % (path, section)
     try:
-        get_trusted_ca(text)
+        _core().get_trusted_ca(text)
     except ToolkitError as e:
         return "%s: %s" % (path, e.msg)
     return ""

@@ -12,11 +12,27 @@ from ansible.errors import AnsibleFilterError
 
 try:
     from ansible_collections.okd.registry_toolkit.plugins.module_utils.errors import ToolkitError
-    from ansible_collections.okd.registry_toolkit.plugins.module_utils.registry_entry import (
-        normalize_key, registry_entry)
 except ImportError:  # repository root on sys.path (pyinfra, unit tests)
     from plugins.module_utils.errors import ToolkitError
-    from plugins.module_utils.registry_entry import normalize_key, registry_entry
+
+
+def _core():
+    """The core's registry_entry, imported on first use rather than when this file loads: ansible-core imports every
+    filter file of the collection, compiling it from source, in each worker process whenever any of the
+    collection's filters is used (issue 10)."""
+    try:
+        from ansible_collections.okd.registry_toolkit.plugins.module_utils import registry_entry as core
+    except ImportError:  # repository root on sys.path (pyinfra, unit tests)
+        from plugins.module_utils import registry_entry as core
+    return core
+
+
+def normalize_key(*args, **kwargs):
+    return _core().normalize_key(*args, **kwargs)
+
+
+def registry_entry(*args, **kwargs):
+    return _core().registry_entry(*args, **kwargs)
 
 
 def _label(item, index):
