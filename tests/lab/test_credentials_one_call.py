@@ -86,3 +86,26 @@ def test_one_module_call_per_host_writes_reports_and_verifies_where_changed(lab,
     out = lab_exec("node3", "skopeo inspect --authfile %s %s" % (PATH, image)).stdout
     assert json.loads(out)["Digest"].startswith("sha256:")
     assert not [s for s in lab_secrets(lab) if s in r.stdout + r.stderr]
+
+
+def test_a_host_with_other_registries_stops_the_run_before_any_host_changes(lab, lab_exec, converged, tmp_path):
+    """The controller verifies one set of credentials and every host writes that set (computed once, issue 10). A
+    host whose inventory gives it another password would write credentials nobody verified: the run stops before
+    any host is touched, naming that host and no secret."""
+    inv = subprocess.run([str(REPO / ".venv" / "bin" / "ansible-inventory"), "--host", "node3"], cwd=str(REPO),
+                         env=dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg")),
+                         stdout=subprocess.PIPE, universal_newlines=True, check=True)
+    regs = json.loads(inv.stdout)["okd_registries"]
+    other = [dict(r, password=r["password"] + "-other") if r.get("name") == "quay" else r for r in regs]
+    extra = tmp_path / "other.yml"
+    extra.write_text(json.dumps({"all": {"hosts": {"node3": {"okd_registries": other}}}}))
+    before = {h: lab_exec(h, "sha256sum %s" % PATH).stdout for h in HOSTS}
+    lab_exec("node2", "rm -f %s" % PATH)  # a host that would change
+    r, data = run_json("-i", str(REPO / "inventory" / "lab" / "hosts.yml"), "-i", str(extra))
+    text = " ".join(r.stdout.split())
+    assert r.returncode != 0, r.stdout[-3000:]
+    assert "registry_credentials: node3: the inventory gives this host other registries" in text, r.stdout[-3000:]
+    assert lab_exec("node2", "test -e %s && echo present || echo absent" % PATH).stdout.strip() == "absent"
+    assert lab_exec("node3", "sha256sum %s" % PATH).stdout == before["node3"]
+    secrets = set(lab_secrets(lab)) | set(o["password"] for o in other)
+    assert not [s for s in secrets if s in r.stdout + r.stderr]
