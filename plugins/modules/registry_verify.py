@@ -18,6 +18,11 @@ description:
   - "Runs wherever the task runs: on the controller (C(delegate_to: localhost)) to check the
     credentials themselves, or on every node to prove that node's network path, CA trust and its
     own C(config.json) (O(config_path)) work."
+  - "On the controller itself (the task's connection is C(local): C(delegate_to: localhost) with the implicit
+    localhost, or C(connection: local)) the module's action runs this same code in Ansible's worker process
+    instead of shipping the module to a new Python there; same options, results, warnings and masking. The
+    module is shipped as before to any other host, and locally with C(become) to another user, with
+    C(async), or when the host's C(ansible_python_interpreter) is not the controller's own Python."
   - Read-only; never reports changed; runs in check mode too.
   - "Failures carry the registry's own error text, for example
     C(registry.redhat.io: login failed: 401 UNAUTHORIZED: Invalid username or password)."
@@ -255,7 +260,33 @@ from ansible_collections.okd.registry_toolkit.plugins.module_utils import regist
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.localfile import read_regular
 
 
-def _credentials_from_file(module, path, registry, image=None):
+def argument_spec():
+    """The module's argument spec (a fresh dict per call): AnsibleModule in main() and the controller-side
+    action plugins/action/registry_verify.py validate the same options with it."""
+    return dict(
+        registry=dict(type="str"),
+        registries=dict(type="list", elements="dict", options=registry_entry.argument_spec()),
+        images=dict(type="dict", default={}),
+        username=dict(type="str"),
+        password=dict(type="str", no_log=True),
+        config_path=dict(type="path"),
+        image=dict(type="str"),
+        **verify_options_spec()
+    )
+
+
+def argument_rules():
+    """The rules between options (AnsibleModule / ArgumentSpecValidator keyword arguments): a fresh dict."""
+    return dict(
+        mutually_exclusive=[["config_path", "username"], ["config_path", "password"],
+                            ["registries", "registry"], ["registries", "username"], ["registries", "password"],
+                            ["registries", "config_path"], ["registries", "image"]],
+        required_one_of=[["registry", "registries"]],
+        required_together=[["username", "password"]],
+    )
+
+
+def _credentials_from_file(hide, path, registry, image=None):
     # never through a planted link, never blocking on a FIFO (a link, FIFO or device is an error)
     data, _st = read_regular(path, "credentials file")
     if data is None:
@@ -265,27 +296,26 @@ def _credentials_from_file(module, path, registry, image=None):
     credentials = file_credentials(config, registry, image)
     if credentials is None:
         raise ToolkitError("%s has no credentials for %s" % (path, normalize_registry(registry)))
-    module.no_log_values.add(credentials[1])  # mask the file's password in any output
+    hide(credentials[1])  # mask the file's password in any output
     return credentials
 
 
-def run_many(module):
+def run_many(params, warn, hide):
     """Every item of ``registries`` checked (one call for all, as the role's controller verification
     does it); raises ToolkitError naming every registry that failed, with its own message."""
-    params = module.params
     results, failures = [], []
     for item in params["registries"]:
         one = dict(params, registries=None, registry=item["registry"], username=item["username"],
                    password=item["password"], config_path=None,
                    image=(params["images"] or {}).get(item["registry"]) or None)
         try:
-            result = run(module, one)
+            result = run(one, hide)
         except ToolkitError as e:
             failures.append(e.msg)
             results.append(dict(registry=item["registry"], failed=True, msg=e.msg))
             continue
         if result.get("credentials_source") != "none" and not result.get("credentials_tested"):
-            module.warn(result["msg"])
+            warn(result["msg"])
         results.append(result)
     if failures:
         error = ToolkitError("; ".join(failures))
@@ -294,13 +324,14 @@ def run_many(module):
     return dict(results=results, msg="; ".join(r["msg"] for r in results))
 
 
-def run(module, params=None):
-    params = params or module.params
+def run(params, hide):
+    """One registry (``registry``, its credentials or ``config_path``) checked; HIDE(value) masks a
+    password read from a file in every output."""
     registry = params["registry"]
     username, password = params["username"], params["password"]
     source = "none"
     if params["config_path"]:
-        username, password = _credentials_from_file(module, params["config_path"], registry, params["image"])
+        username, password = _credentials_from_file(hide, params["config_path"], registry, params["image"])
         source = params["config_path"]
     elif username or password:
         if not (username and password):
@@ -317,41 +348,34 @@ def run(module, params=None):
     return result
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            registry=dict(type="str"),
-            registries=dict(type="list", elements="dict", options=registry_entry.argument_spec()),
-            images=dict(type="dict", default={}),
-            username=dict(type="str"),
-            password=dict(type="str", no_log=True),
-            config_path=dict(type="path"),
-            image=dict(type="str"),
-            **verify_options_spec()
-        ),
-        mutually_exclusive=[["config_path", "username"], ["config_path", "password"],
-                            ["registries", "registry"], ["registries", "username"], ["registries", "password"],
-                            ["registries", "config_path"], ["registries", "image"]],
-        required_one_of=[["registry", "registries"]],
-        required_together=[["username", "password"]],
-        supports_check_mode=True,
-    )
-    if module.params["registries"] is not None:
+def verify(params, warn, hide):
+    """The module's whole work on validated PARAMS, shared by main() and the controller-side action (which
+    runs it in Ansible's worker process when the task's connection is local): the result as the module
+    returns it (``changed`` false; ``failed`` true and ``msg`` on failure). WARN(msg) shows a warning;
+    HIDE(value) masks a secret (a password read from a config file) in every output."""
+    if params["registries"] is not None:
         try:
-            result = run_many(module)
+            result = run_many(params, warn, hide)
         except ToolkitError as e:
-            module.fail_json(msg=e.msg, changed=False, results=getattr(e, "results", []))
-        module.exit_json(changed=False, **result)
+            return dict(failed=True, msg=e.msg, changed=False, results=getattr(e, "results", []))
+        return dict(changed=False, **result)
     try:
-        result = run(module)
+        result = run(params, hide)
     except ToolkitError as e:
-        module.fail_json(msg=e.msg, registry=module.params["registry"], changed=False,
-                         attempts=getattr(e, "attempts", 0),
-                         credentials_source=module.params["config_path"] or
-                         ("parameters" if module.params["username"] else "none"))
+        return dict(failed=True, msg=e.msg, registry=params["registry"], changed=False,
+                    attempts=getattr(e, "attempts", 0),
+                    credentials_source=params["config_path"] or ("parameters" if params["username"] else "none"))
     if result.get("credentials_source") != "none" and not result.get("credentials_tested"):
-        module.warn(result["msg"])
-    module.exit_json(changed=False, **result)
+        warn(result["msg"])
+    return dict(changed=False, **result)
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, **argument_rules())
+    result = verify(module.params, module.warn, module.no_log_values.add)
+    if result.pop("failed", False):
+        module.fail_json(**result)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":
