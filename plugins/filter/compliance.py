@@ -6,38 +6,39 @@ __metaclass__ = type
 
 # Each filter is documented in its own file beside this one (registry_expectation.yml,
 # compliance_host_report.yml, compliance_cluster_report.yml, compliance_junit_xml.yml, compliance_table.yml).
+#
+# Cheap to import (issue 10): ansible-core imports every filter file of the collection in a worker whenever a
+# template of that worker uses any of its filters, so the core modules are imported only when a filter that needs
+# them runs (_core), not when this file is loaded.
 
 
-try:
-    from ansible_collections.okd.registry_toolkit.plugins.module_utils.errors import ToolkitError
-    from ansible_collections.okd.registry_toolkit.plugins.module_utils.registry_entry import registry_entry
-except ImportError:  # repository root on sys.path (pyinfra, unit tests)
-    from plugins.module_utils.errors import ToolkitError
-    from plugins.module_utils.registry_entry import registry_entry
-try:
-    from ansible_collections.okd.registry_toolkit.plugins.module_utils import cluster_compliance as _cc
-except ImportError:  # repository root on sys.path (pyinfra, unit tests)
-    from plugins.module_utils import cluster_compliance as _cc
+def _core():
+    """(compliance, cluster_compliance, ToolkitError) of the core, imported when first needed."""
+    try:
+        from ansible_collections.okd.registry_toolkit.plugins.module_utils import cluster_compliance, compliance
+        from ansible_collections.okd.registry_toolkit.plugins.module_utils.errors import ToolkitError
+    except ImportError:  # repository root on sys.path (pyinfra, unit tests)
+        from plugins.module_utils import cluster_compliance, compliance
+        from plugins.module_utils.errors import ToolkitError
+    return compliance, cluster_compliance, ToolkitError
 
-try:
-    from ansible.errors import AnsibleFilterError as _FilterError
-except ImportError:  # pyinfra: the core's own error
-    _FilterError = ToolkitError
+
+def _filter_error(msg):
+    try:
+        from ansible.errors import AnsibleFilterError
+    except ImportError:  # pyinfra: the core's own error
+        return _core()[2](msg)
+    return AnsibleFilterError(msg)
 
 
 def registry_expectation(entry):
     """{registry: canonical key (path scope kept), username?, password?, test_image?} of one entry
-    (registry or host, resolved by the core's entry model)."""
+    (registry or host, resolved by the core's entry model: compliance.expectation)."""
+    compliance, _cc, toolkit_error = _core()
     try:
-        item = registry_entry(entry, "okd_registries entry %s" % (
-            entry.get("name") if isinstance(entry, dict) and entry.get("name") else "?"))
-    except ToolkitError as e:
-        raise _FilterError(e.msg)
-    out = {"registry": item["key"]}
-    for key in ("username", "password", "test_image"):
-        if item.get(key):
-            out[key] = item[key]
-    return out
+        return compliance.expectation(entry)
+    except toolkit_error as e:
+        raise _filter_error(e.msg)
 
 
 def compliance_host_report(result):
@@ -70,12 +71,12 @@ def compliance_cluster_report(result):
 
 def compliance_junit_xml(report):
     """JUnit XML of a compliance report (one testcase per host/check and per cluster check)."""
-    return _cc.junit_xml(report)
+    return _core()[1].junit_xml(report)
 
 
 def compliance_table(report):
     """A readable table of a compliance report, one line per check."""
-    return _cc.report_table(report)
+    return _core()[1].report_table(report)
 
 
 class FilterModule(object):

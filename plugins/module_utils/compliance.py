@@ -11,6 +11,7 @@ import hmac
 
 from .dockercfg import _utf8, credential_entries, get_credentials, parse_config
 from .errors import ToolkitError
+from .registry_entry import registry_entry
 
 PASS = "pass"
 FAIL = "fail"
@@ -30,6 +31,20 @@ CHECKS = {
     "access": "the file's credentials can log in to the registry and pull the test image "
               "(status untested: the registry never asked for them, anonymous access)",
 }
+
+
+def expectation(entry):
+    """What a host's files must hold for one registry entry (an ``okd_registries`` item: registry or host, maybe
+    path-scoped, username, password, test_image, other fields ignored): ``{registry: canonical key, username?,
+    password?, test_image?}`` (empty values left out). Raises ToolkitError naming the entry (never a password)."""
+    where = "okd_registries entry %s" % (
+        entry.get("name") if isinstance(entry, dict) and entry.get("name") else "?")
+    item = registry_entry(entry, where)
+    out = {"registry": item["key"]}
+    for key in ("username", "password", "test_image"):
+        if item.get(key):
+            out[key] = item[key]
+    return out
 
 
 def same_credentials(have, want):
