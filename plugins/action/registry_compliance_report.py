@@ -5,7 +5,10 @@
 # The report is built by the role (vars/main.yml: hosts, cluster); this adds the opt-in smoke check to the
 # cluster section (core: cluster_compliance.smoke_result), writes both files 0600 and atomically (a temp file in
 # the same directory, renamed), also in check mode (the report is the run's output, as before), and returns the
-# final report and its table. Nothing in the report is a secret: the role passes only check results.
+# final report, its table, one summary line per host and the run's verdict (`findings`: the failure naming every
+# non-compliant host and check, empty when all are compliant), so the role prints and fails once (run_once)
+# instead of in a debug and an assert task on every host (issue 10). Nothing in the report is a secret: the role
+# passes only check results.
 
 from __future__ import absolute_import, division, print_function
 
@@ -73,5 +76,6 @@ class ActionModule(ActionBase):
         except (IOError, OSError) as e:
             raise AnsibleActionFail("registry_compliance_report: cannot write the report: %s" % to_text(e))
         result.update(changed=False, report=report, table=cc.report_table(report), written=written,
+                      summary=cc.hosts_summary(report), findings=cc.findings_message(report, report_path),
                       msg="wrote %s" % ", ".join(written))
         return result

@@ -636,3 +636,64 @@ def report_table(report):
     lines.append("%d checks: %d pass, %d fail, %d warn, %d skip, %d untested" % (
         len(rows), counts[PASS], counts[FAIL], counts[WARN], counts[SKIP], counts[UNTESTED]))
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------------
+# the run's verdict: one line per host, and the one failure naming every non-compliant host and check
+# (the role prints and asserts these once, run_once, instead of a debug and an assert task on every host)
+def _host_failed(h):
+    """The failed results of a host's report entry."""
+    return [r for r in h.get("results") or [] if r.get("status") == FAIL]
+
+
+def host_summary(h):
+    """``compliant``, ``UNREACHABLE`` or ``NOT compliant: MESSAGE; ...`` for one host's report entry (a module
+    failure without results or a host with no result: its error)."""
+    if h.get("compliant"):
+        return "compliant"
+    if h.get("unreachable"):
+        return "UNREACHABLE"
+    failed = [r.get("message") or r.get("check") or "" for r in _host_failed(h)]
+    if not failed and h.get("error"):
+        failed = [h["error"]]
+    return "NOT compliant: " + "; ".join(failed)
+
+
+def hosts_summary(report):
+    """``HOST: host_summary`` for every host of a report, in its host order (sorted), one per line."""
+    hosts = report.get("hosts") or {}
+    return "\n".join("%s: %s" % (host, host_summary(hosts[host])) for host in sorted(hosts))
+
+
+def _plural(n, word):
+    return "%d %s%s" % (n, word, "" if n == 1 else "s")
+
+
+def findings_message(report, report_path):
+    """The play's failure when the cluster or a host is not compliant, else ``""``: ``the cluster is not
+    compliant: ERROR / MESSAGES``, then per non-compliant host ``HOST is not compliant (N failed checks: CHECK
+    [REGISTRY]: MESSAGE; ...)`` (an unreachable host: ``(unreachable: ERROR)``, a host without results: ``(ERROR)``),
+    then ``see REPORT``, one line each."""
+    parts = []
+    cluster = report.get("cluster")
+    if cluster is not None and not cluster.get("compliant"):
+        failed = [r.get("message") or r.get("check") for r in cluster.get("results") or [] if r.get("status") == FAIL]
+        parts.append("the cluster is not compliant: %s%s" % (cluster.get("error") or "", "; ".join(failed)))
+    hosts = report.get("hosts") or {}
+    for host in sorted(hosts):
+        h = hosts[host]
+        if h.get("compliant"):
+            continue
+        failed = _host_failed(h)
+        if h.get("unreachable"):
+            what = "unreachable: %s" % (h.get("error") or "")
+        elif not failed:
+            what = h.get("error") or "no result"
+        else:
+            what = "%s: %s" % (_plural(len(failed), "failed check"), "; ".join(
+                "%s%s: %s" % (r.get("check"), " " + r["registry"] if r.get("registry") else "", r.get("message") or "")
+                for r in failed))
+        parts.append("%s is not compliant (%s)" % (host, what))
+    if not parts:
+        return ""
+    return "\n".join(parts + ["see %s" % report_path])

@@ -29,6 +29,10 @@ options:
     description:
       - Registries each file must have an entry for. With C(password), the entry must hold exactly
         that credential (detects hosts left behind by a rotation).
+      - The module's action plugin (on the controller) also takes items of C(okd_registries) as they are
+        (C(host) or C(registry), maybe path-scoped, C(name), C(email), C(realm_hosts) ignored) and turns each into
+        the canonical C(registry) key with its C(username), C(password) and C(test_image); a malformed entry fails
+        the task naming the entry.
     type: list
     elements: dict
     default: []
@@ -82,11 +86,16 @@ options:
         type: path
         required: true
       key:
-        description: The run's MAC key (made on the controller per run; never returned).
+        description:
+          - The run's MAC key (made on the controller per run; never returned).
+          - Empty, the action plugin leaves O(node_config) out (the registry_compliance role makes a key only when
+            the cluster checks run).
         type: str
         required: true
       host:
-        description: The host's inventory name, naming the file in a parser's message (C(HOST:config.json)).
+        description:
+          - The host's inventory name, naming the file in a parser's message (C(HOST:config.json)).
+          - Left out, the action plugin gives the task's C(inventory_hostname).
         type: str
         required: true
 notes:

@@ -69,6 +69,19 @@ table:
   description: The report as a readable table, one line per check, then the counts.
   type: str
   returned: always
+summary:
+  description:
+    - "One line per host, C(HOST: compliant), C(HOST: UNREACHABLE) or C(HOST: NOT compliant: MESSAGE; ...) (the
+      failed checks' messages, or the host's error)."
+  type: str
+  returned: always
+findings:
+  description:
+    - "Empty when the cluster (when checked) and every host are compliant; else the failure the role fails the play
+      with, one line each: C(the cluster is not compliant: MESSAGES), C(HOST is not compliant (N failed checks:
+      CHECK [REGISTRY]: MESSAGE; ...)) (an unreachable host: C(unreachable: ERROR)), then C(see REPORT_PATH)."
+  type: str
+  returned: always
 written:
   description: The paths written.
   type: list
