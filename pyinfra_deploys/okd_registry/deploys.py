@@ -90,7 +90,8 @@ def registry_credentials(**variables):
     if settings["verify_hosts_on"] == "changed" and settings["verify_controller"]:
         verify_if["_if"] = [lambda: operations.any_changed(first_file)]
     if settings["verify_hosts"] and settings["verify_hosts_on"] != "never" and present:
-        for r in host.loop(present):
+        images = []
+        for r in present:
             if not r.get("test_image"):
                 continue
             registry = r.get("registry") or r.get("host")  # the canonical key (sources.collect)
@@ -100,9 +101,13 @@ def registry_credentials(**variables):
             cert_dir = None
             if settings["certs_dir"]:
                 cert_dir = "%s/%s" % (settings["certs_dir"].rstrip("/"), image_host)
+            images.append({"registry": image_host, "image": r["test_image"], "cert_dir": cert_dir,
+                           "name": registry})
+        if images:
+            # one operation and one command for all registries (checked at the same time on the host)
             operations.verify_pull_access(
-                name="Verify pull access to %s with %s" % (registry, paths[0]),
-                authfile=paths[0], registry=image_host, image=r["test_image"], cert_dir=cert_dir,
+                name="Verify pull access to %s with %s" % (", ".join(i["name"] for i in images), paths[0]),
+                authfile=paths[0], images=images,
                 timeout=settings["timeout"], retries=settings["retries"], **verify_if
             )
 

@@ -22,6 +22,22 @@ def symbolic_to_octal(perms):
     return value
 
 
+#: The metadata lines of a credentials file and its directory ($1 the file, $2 its directory), never
+#: the content: ``dir MODE USER GROUP`` | ``dirlink`` | ``dirother``, then ``file MODE USER GROUP`` |
+#: ``link`` | ``other``. ``%s`` is what runs after the ``file`` line of a regular file (empty for the
+#: fact; the credentials operation's one round trip appends the one reader there, see
+#: remote_read.stat_read_command). Parsed by ``RegistryAuthFile.process``.
+META_SCRIPT = (
+    'set -f; f=$1; d=$2; '
+    'if [ -L "$d" ]; then echo "dirlink"; '
+    'elif [ -d "$d" ]; then set -- $(ls -ld "$d"); echo "dir $1 $3 $4"; '
+    'elif [ -e "$d" ]; then echo "dirother"; fi; '
+    'if [ -L "$f" ]; then echo "link"; '
+    'elif [ -f "$f" ]; then set -- $(ls -ld "$f"); echo "file $1 $3 $4"; %s'
+    'elif [ -e "$f" ]; then echo "other"; fi'
+)
+
+
 class RegistryAuthFile(FactBase):
     """
     Metadata of a docker-style credentials file and of its directory, never the content, and no
@@ -39,16 +55,7 @@ class RegistryAuthFile(FactBase):
 
     def command(self, path):
         directory = posixpath.dirname(path) or "/"
-        script = (
-            'set -f; f=$1; d=$2; '
-            'if [ -L "$d" ]; then echo "dirlink"; '
-            'elif [ -d "$d" ]; then set -- $(ls -ld "$d"); echo "dir $1 $3 $4"; '
-            'elif [ -e "$d" ]; then echo "dirother"; fi; '
-            'if [ -L "$f" ]; then echo "link"; '
-            'elif [ -f "$f" ]; then set -- $(ls -ld "$f"); echo "file $1 $3 $4"; '
-            'elif [ -e "$f" ]; then echo "other"; fi'
-        )
-        return StringCommand("sh", "-c", QuoteString(script), "okd-registry-fact",
+        return StringCommand("sh", "-c", QuoteString(META_SCRIPT % ""), "okd-registry-fact",
                              QuoteString(path), QuoteString(directory))
 
     @staticmethod

@@ -3,10 +3,11 @@ pyinfra operations: registry credentials files (docker config.json) on OKD 3.11 
 
 Secrets never leave the controller except inside the file itself:
 
-* the current file is described by a fact WITHOUT its content and without any hash of it
-  (``RegistryAuthFile``: type, mode, owner); its content is read inside the operation by the one
-  reader (``read_command``: base64 of the exact bytes, output never printed, even with ``-vvv``) and
-  merged on the controller by the toolkit's core (``plugins.module_utils.dockercfg``);
+* the current file is read inside the operation in one round trip (``stat_read_command``): its type,
+  mode and owner (what the fact ``RegistryAuthFile`` reports, which never holds the content or a hash
+  of it) and its content by the one reader (base64 of the exact bytes), output never printed, even
+  with ``-vvv`` (never a fact); the content is merged on the controller by the toolkit's core
+  (``plugins.module_utils.dockercfg``);
 * the rendered file (``dockercfg.render_config``, the same renderer as the Ansible module, so the bytes
   are identical) is streamed over the SSH channel's stdin (no PTY, so nothing is echoed) by the one
   writer (``write_file_command``) into a private staging directory (``mktemp -d``: unpredictable name,
@@ -30,14 +31,12 @@ from pyinfra import host, logger
 from pyinfra import state as pyinfra_state
 from pyinfra.api import OperationError, QuoteString, StringCommand, operation
 from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
-from pyinfra.facts.server import Which
 from pyinfra.operations import server
 
 from . import REPO_ROOT  # noqa: F401  (puts the repository root on sys.path)
-from .facts import RegistryAuthFile
 from .remote_read import (  # noqa: F401  (re-exported: the one reader's names, as before)
     READ_FAILED, READ_LINK, READ_NO_FILE, READ_NOT_REGULAR, READ_SCRIPT, RemoteReadError, decode_read,
-    read_command, read_remote_bytes)
+    decode_stat_read, read_command, read_remote_bytes, stat_read_command)
 from plugins.module_utils import dockercfg
 from plugins.module_utils.errors import ToolkitError
 from plugins.module_utils.registry_entry import registry_entry
@@ -127,6 +126,21 @@ def read_remote_file(path):
         raise OperationError(exc.message) from None
 
 
+def read_remote_state(path):
+    """(info, content) of a credentials file on the current host in one round trip: the metadata the
+    RegistryAuthFile fact reports and, for a regular file, its exact bytes by the one reader
+    (remote_read.stat_read_command; never printed, no PTY, never a fact)."""
+    kwargs = _connector_arguments()
+    kwargs.pop("_stdin", None)
+    kwargs["_get_pty"] = False
+    status, output = host.run_shell_command(stat_read_command(path), print_output=False,
+                                            print_input=pyinfra_state.print_input, **kwargs)
+    try:
+        return decode_stat_read(host.name, path, status, output)
+    except RemoteReadError as exc:
+        raise OperationError(exc.message) from None
+
+
 WRITE_SCRIPT = (
     "set -e; umask 077; f=$1; d=$2; o=$3; n=$4; k=$5; p=; bk=; done=; "
     'fail() { echo "okd-registry-write: $*" >&2; exit 1; }; '
@@ -206,7 +220,8 @@ def _registry_credentials(path=DEFAULT_PATH, registries=(), state="present", own
         raise OperationError("invalid_existing must be fail or replace")
     source = "%s:%s" % (host.name, path)
 
-    info = host.get_fact(RegistryAuthFile, path=path)
+    # one round trip: the file's metadata (what the RegistryAuthFile fact reports) and its content
+    info, current_bytes = read_remote_state(path)
     if info.get("dir_type") == "link":
         raise OperationError("%s: %s is a symbolic link; refusing to follow it (remove the link or "
                              "manage the real path)" % (host.name, posixpath.dirname(path) or "/"))
@@ -219,7 +234,7 @@ def _registry_credentials(path=DEFAULT_PATH, registries=(), state="present", own
         raise OperationError("%s is not a regular file (a FIFO, directory or device); it was not "
                              "opened" % source)
 
-    current_text = read_remote_file(path) if info["exists"] else None
+    current_text = current_bytes if info["exists"] else None
     try:
         if state == "present":
             plan = dockercfg.plan_update(current_text, entries=normalize_entries(registries),
@@ -303,84 +318,133 @@ def registry_credentials(path=DEFAULT_PATH, registries=(), state="present", owne
 registry_credentials._inner = _registry_credentials._inner  # type: ignore[attr-defined]
 
 
-#: skopeo's own retries (``--retry-times``: transient errors only, never a refused login), used only
-#: when the host's skopeo has the option (RHEL 7's older skopeo does not: one attempt there)
+#: The host's check of every registry in one command (``sh -c VERIFY_SCRIPT okd-registry-verify N FILE
+#: REF1 CERTDIR1 REF2 CERTDIR2 ...``; an empty CERTDIR means skopeo's own certs.d): skopeo is looked up
+#: on the host (none: one line ``okd-registry-verify: no skopeo``, exit 0), then ``skopeo inspect --raw
+#: --authfile FILE [--cert-dir DIR] REF`` runs for every reference at once (background jobs; --raw
+#: fetches the manifest with the token the file's credentials get, the same proof of pull access as the
+#: core's v2 flow of the Ansible side, without the tag list and config blob skopeo's default output
+#: needs). With N > 0 skopeo's own ``--retry-times N`` is given (transient errors only, never a refused
+#: login); a skopeo that does not know the option (RHEL 7's older one) says so naming it, and that
+#: reference is run once without it. Each job prints one line ``okd-registry-verify INDEX STATUS
+#: MESSAGE`` (skopeo's stderr on one line; one short write, so lines of parallel jobs never mix).
 VERIFY_SCRIPT = (
-    's=$1; n=$2; shift 2; '
-    'if [ "$n" -gt 0 ] && "$s" inspect --help 2>&1 | grep -q -e --retry-times; then '
-    'set -- --retry-times "$n" "$@"; fi; '
-    'exec "$s" inspect "$@" >/dev/null'
+    'n=$1; f=$2; shift 2; '
+    's=$(command -v skopeo) || { echo "okd-registry-verify: no skopeo"; exit 0; }; '
+    'chk() { i=$1; r=$2; c=$3; x=1; '
+    'set -- --raw --authfile "$f"; if [ -n "$c" ]; then set -- "$@" --cert-dir "$c"; fi; '
+    'if [ "$n" -gt 0 ]; then o=$("$s" inspect --retry-times "$n" "$@" "$r" 2>&1 >/dev/null) && x=0; '
+    'case "$x:$o" in 1:*-retry-times*) x=1; o=$("$s" inspect "$@" "$r" 2>&1 >/dev/null) && x=0;; esac; '
+    'else o=$("$s" inspect "$@" "$r" 2>&1 >/dev/null) && x=0; fi; '
+    'printf "okd-registry-verify %s %s %s\\n" "$i" "$x" "$(printf %s "$o" | tr "\\n" " " | cut -c 1-2000)"; }; '
+    'i=0; while [ $# -ge 2 ]; do chk "$i" "$1" "$2" & i=$((i + 1)); shift 2; done; wait'
 )
+VERIFY_MARKER = "okd-registry-verify"
+NO_SKOPEO = "okd-registry-verify: no skopeo"
 
 
-def verify_command(skopeo, authfile, reference, cert_dir=None, retries=0):
-    """``skopeo inspect --authfile FILE [--cert-dir DIR] REFERENCE`` (no credentials on the command
-    line); with retries, skopeo's ``--retry-times N`` when the host's skopeo knows it."""
-    options = ["--authfile", QuoteString(authfile)]
-    if cert_dir:
-        options += ["--cert-dir", QuoteString(cert_dir)]
-    if not retries:
-        return StringCommand(skopeo, "inspect", *(options + [QuoteString(reference), ">/dev/null"]))
-    return StringCommand("sh", "-c", QuoteString(VERIFY_SCRIPT), "okd-registry-verify",
-                         QuoteString(skopeo), str(int(retries)),
-                         *(options + [QuoteString(reference)]))
+def verify_command(authfile, checks, retries=0):
+    """The host's one command checking `authfile` against every ``(reference, cert_dir)`` of `checks`
+    (``docker://REGISTRY/IMAGE``; cert_dir None for skopeo's own certs.d) at once; no credentials on the
+    command line. See VERIFY_SCRIPT."""
+    args = []
+    for reference, cert_dir in checks:
+        args += [QuoteString(reference), QuoteString(cert_dir or "")]
+    return StringCommand("sh", "-c", QuoteString(VERIFY_SCRIPT), VERIFY_MARKER, str(int(retries)),
+                         QuoteString(authfile), *args)
+
+
+def parse_verify_output(lines, count):
+    """None when the host has no skopeo, else [(ok, message)] for each of the `count` checks, in order
+    (a check that printed nothing failed: ``skopeo gave no result``)."""
+    results = {}
+    for line in lines:
+        line = line.strip()
+        if line == NO_SKOPEO:
+            return None
+        bits = line.split(" ", 3)
+        if len(bits) >= 3 and bits[0] == VERIFY_MARKER and bits[1].isdigit() and bits[2].isdigit():
+            results[int(bits[1])] = (bits[2] == "0", (bits[3] if len(bits) > 3 else "").strip())
+    return [results.get(i, (False, "skopeo gave no result")) for i in range(count)]
 
 
 def verify_time_budget(timeout, retries):
     """Seconds the host's check may take in all: every attempt `timeout` s, plus skopeo's back-off
-    between attempts (1, 2, 4, ... s)."""
+    between attempts (1, 2, 4, ... s). The checks of one host run at the same time: one budget."""
     retries = int(retries)
     return int(timeout) * (retries + 1) + (2 ** retries - 1)
 
 
+def _image_list(registry=None, image=None, cert_dir=None, images=None):
+    if images is None:
+        images = [{"registry": registry, "image": image, "cert_dir": cert_dir}]
+    out = []
+    for item in images:
+        if not item.get("registry") or not item.get("image"):
+            raise OperationError("verify_pull_access needs a registry and an image for every check")
+        out.append({"registry": item["registry"], "image": item["image"], "cert_dir": item.get("cert_dir")})
+    return out
+
+
 @operation()
 def _verify_pull_access(authfile=DEFAULT_PATH, registry=None, image=None, cert_dir=None,
-                        timeout=60, retries=0):
+                        timeout=60, retries=0, images=None):
     """See verify_pull_access."""
+    checks = _image_list(registry, image, cert_dir, images)
     if not pyinfra_state.is_executing:
         # the file may be written by an earlier operation of this run: check at execution only
         return
-    reference = "docker://%s/%s" % (registry, image)
-    skopeo = host.get_fact(Which, command="skopeo")
-    if not skopeo:
-        host.noop("skopeo is not installed; %s not verified from the host" % reference)
-        return
+    references = ["docker://%s/%s" % (c["registry"], c["image"]) for c in checks]
     kwargs = _connector_arguments()
+    kwargs.pop("_stdin", None)
     kwargs["_get_pty"] = False
     budget = verify_time_budget(timeout, retries)
     if not kwargs.get("_timeout"):
         kwargs["_timeout"] = budget
+    command = verify_command(authfile, [(r, c["cert_dir"]) for r, c in zip(references, checks)], retries)
     try:
-        ok, output = host.run_shell_command(
-            verify_command(skopeo, authfile, reference, cert_dir, retries), print_output=False,
-            print_input=pyinfra_state.print_input, **kwargs)
+        ok, output = host.run_shell_command(command, print_output=False,
+                                            print_input=pyinfra_state.print_input, **kwargs)
     except TimeoutError:
-        ok = False
         cause = "skopeo did not finish within %s s (registry_credentials_timeout %s s per attempt, " \
                 "%s retries)" % (kwargs["_timeout"], timeout, retries)
+        failures = [(r, cause) for r in references]
     else:
-        cause = output.stderr.strip() or "skopeo failed without a message"
-    if ok:
-        host.noop("%s: pull access to %s verified with %s" % (host.name, reference, authfile))
+        results = parse_verify_output(output.stdout_lines, len(references))
+        if results is None:
+            host.noop("skopeo is not installed; %s not verified from the host" % ", ".join(references))
+            return
+        if not ok:
+            fallback = output.stderr.strip() or "the check failed without a message"
+            results = [(False, fallback) if not good else (good, msg) for good, msg in results]
+        failures = [(r, msg or "skopeo failed without a message")
+                    for r, (good, msg) in zip(references, results) if not good]
+    if not failures:
+        host.noop("%s: pull access to %s verified with %s" % (host.name, ", ".join(references), authfile))
         return
-    message = "%s: cannot pull %s with %s: %s" % (host.name, reference, authfile, cause)
+    message = "; ".join("%s: cannot pull %s with %s: %s" % (host.name, reference, authfile, cause)
+                        for reference, cause in failures)
     # fail the operation with the message (pyinfra shows the command's stderr)
     yield StringCommand("echo", QuoteString(message), ">&2;", "exit", "1")
 
 
 def verify_pull_access(authfile=DEFAULT_PATH, registry=None, image=None, cert_dir=None, timeout=60,
-                       retries=0, **kwargs):
+                       retries=0, images=None, **kwargs):
     """
-    Prove from the host that `authfile` alone gives pull access to registry/image, with
-    ``skopeo inspect --authfile`` (no credentials on the command line). Runs at execution time, changes
-    nothing; a failure fails the operation with skopeo's message. Skipped (noop) without skopeo.
+    Prove from the host that `authfile` alone gives pull access to registry/image, or to every
+    ``{"registry", "image", "cert_dir"?}`` of `images`, with ``skopeo inspect --raw --authfile`` (no
+    credentials on the command line): one command for all of them, run at the same time on the host
+    (VERIFY_SCRIPT). Runs at execution time, changes nothing; a failure fails the operation naming the
+    host, each image that cannot be pulled, the file and skopeo's message. Skipped (noop) without skopeo.
 
     + timeout: seconds per attempt (the whole check may take ``verify_time_budget(timeout, retries)``)
     + retries: skopeo's ``--retry-times`` (transient errors only), when the host's skopeo has it
     """
-    kwargs.setdefault("name", "Verify pull access to %s/%s with %s" % (registry, image, authfile))
+    checks = _image_list(registry, image, cert_dir, images)
+    kwargs.setdefault("name", "Verify pull access to %s with %s" % (
+        ", ".join("%s/%s" % (c["registry"], c["image"]) for c in checks), authfile))
     return _verify_pull_access(authfile=authfile, registry=registry, image=image, cert_dir=cert_dir,
-                               timeout=timeout, retries=retries, **kwargs)
+                               timeout=timeout, retries=retries, images=images, **kwargs)
 
 
 verify_pull_access._inner = _verify_pull_access._inner  # type: ignore[attr-defined]

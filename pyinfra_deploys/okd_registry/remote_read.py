@@ -17,8 +17,12 @@ from __future__ import annotations
 import base64
 import binascii
 
+import posixpath
+
 from pyinfra import state as pyinfra_state
 from pyinfra.api import QuoteString, StringCommand
+
+from .facts import META_SCRIPT, RegistryAuthFile
 
 #: stderr markers of the read (never followed by content)
 READ_NO_FILE = "okd-registry-read: no such file"
@@ -26,14 +30,23 @@ READ_LINK = "okd-registry-read: symbolic link"
 READ_NOT_REGULAR = "okd-registry-read: not a regular file"
 READ_FAILED = "okd-registry-read: read failed"
 
+#: the read itself, after the checks: the exact bytes of the regular file $f, base64-encoded
+READ_PIPE = '{ dd if="$f" iflag=nofollow,nonblock bs=65536 2>/dev/null || echo "%s" >&2; } | base64' % READ_FAILED
+
 READ_SCRIPT = (
     'f=$1; d=$(dirname "$f"); '
     'if [ -L "$d" ] || [ -L "$f" ]; then echo "%s" >&2; exit 1; fi; '
     'if [ ! -e "$f" ]; then echo "%s" >&2; exit 1; fi; '
     'if [ ! -f "$f" ]; then echo "%s" >&2; exit 1; fi; '
-    '{ dd if="$f" iflag=nofollow,nonblock bs=65536 2>/dev/null || echo "%s" >&2; } | base64'
-    % (READ_LINK, READ_NO_FILE, READ_NOT_REGULAR, READ_FAILED)
-)
+    % (READ_LINK, READ_NO_FILE, READ_NOT_REGULAR)
+) + READ_PIPE
+
+#: stdout line of stat_read_command between the metadata and the base64 of the content
+CONTENT_MARKER = "okd-registry-content"
+
+# The metadata of the file and its directory (facts.META_SCRIPT: what the RegistryAuthFile fact reports)
+# and, for a regular file in a directory that is not a symbolic link, the one read: one round trip.
+STAT_READ_SCRIPT = META_SCRIPT % ('if [ ! -L "$d" ]; then echo "%s"; %s; fi; ' % (CONTENT_MARKER, READ_PIPE))
 
 
 def read_command(path):
@@ -68,6 +81,43 @@ def decode_read(name, path, status, output):
                               % (label, stderr or "the read failed without a message"))
     try:
         return base64.b64decode("".join(line.strip() for line in output.stdout_lines))
+    except (binascii.Error, ValueError) as exc:
+        raise RemoteReadError("failed", "%s: the read returned garbage (%s)" % (label, exc))
+
+
+def stat_read_command(path):
+    """The credentials operation's one round trip: the RegistryAuthFile fact's metadata lines of the
+    file and its directory, then (regular file, directory not a symbolic link) CONTENT_MARKER and the
+    base64 of the file's exact bytes by the one read (READ_PIPE). Run with print_output=False like
+    every read (never a fact: facts are printed by -vvv)."""
+    return StringCommand("sh", "-c", QuoteString(STAT_READ_SCRIPT), "okd-registry-stat-read",
+                         QuoteString(path), QuoteString(posixpath.dirname(path) or "/"))
+
+
+def decode_stat_read(name, path, status, output):
+    """(info, content) of a stat_read_command's output: info as the RegistryAuthFile fact gives it,
+    content the exact bytes of a regular file (None otherwise). A failed read raises RemoteReadError
+    naming `name`:`path` (links, FIFOs, directories are reported in info, never read)."""
+    label = "%s:%s" % (name, path)
+    stderr = output.stderr.strip()
+    meta, data, content = [], [], False
+    for line in output.stdout_lines:
+        if content:
+            data.append(line.strip())
+        elif line.strip() == CONTENT_MARKER:
+            content = True
+        else:
+            meta.append(line)
+    if READ_FAILED in stderr or not status:
+        raise RemoteReadError("failed", "%s cannot be read: %s"
+                              % (label, stderr or "the read failed without a message"))
+    info = RegistryAuthFile().process(meta)
+    if not content:
+        return info, None
+    if info["type"] != "file":  # pragma: no cover - the script reads regular files only
+        raise RemoteReadError("failed", "%s: the read returned content for a %s" % (label, info["type"]))
+    try:
+        return info, base64.b64decode("".join(data))
     except (binascii.Error, ValueError) as exc:
         raise RemoteReadError("failed", "%s: the read returned garbage (%s)" % (label, exc))
 

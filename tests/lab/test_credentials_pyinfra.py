@@ -461,24 +461,36 @@ def test_pyinfra_without_controller_verification_the_hosts_still_check(lab, lab_
 
 def test_host_check_gives_the_hosts_skopeo_its_retries(lab, lab_exec, hosts):
     """registry_credentials_retries on the hosts: the lab's real skopeo is run with --retry-times N
-    (it has the option) and succeeds with the distributed file."""
+    (it has the option) for every registry in one command, and succeeds with the distributed file."""
     r = pyinfra(lab, limit=["node3"])
     assert r.returncode == 0, r.stdout[-4000:]
     skopeo = lab_exec("node3", "command -v skopeo").stdout.strip()
-    reference = "docker://%s/openshift3/ose-pod:v3.11" % lab["registries"]["redhat"]["host"]
-    command = okd_operations.verify_command(skopeo, PATH, reference, retries=2).get_raw_value()
-    assert command.startswith("sh -c ")
-    r = lab_exec("node3", "sh -x -c " + command[len("sh -c "):], check=False)
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert "exec %s inspect --retry-times 2 --authfile %s %s" % (skopeo, PATH, reference) in r.stderr
+    references = ["docker://%s/openshift3/ose-pod:v3.11" % lab["registries"]["redhat"]["host"],
+                  "docker://%s/laborg/hello:1.0" % lab["registries"]["quay"]["host"]]
+    command = okd_operations.verify_command(PATH, [(ref, None) for ref in references], retries=2)
+    # the host's real skopeo behind a wrapper that logs its arguments (one line per call: the checks
+    # run at the same time, so a shell trace of them would interleave)
+    wrapper = "/tmp/okd-skopeo-args"
+    lab_exec("node3", "rm -rf %s; mkdir -m 700 %s; cat > %s/skopeo; chmod 700 %s/skopeo"
+             % (wrapper, wrapper, wrapper, wrapper),
+             input='#!/bin/sh\necho "$*" >> %s/calls\nexec %s "$@"\n' % (wrapper, skopeo))
+    try:
+        r = lab_exec("node3", "PATH=%s:$PATH; export PATH; %s" % (wrapper, command.get_raw_value()), check=False)
+        assert r.returncode == 0, r.stderr[-3000:]
+        calls = lab_exec("node3", "cat %s/calls" % wrapper).stdout.splitlines()
+    finally:
+        lab_exec("node3", "rm -rf %s" % wrapper)
+    assert sorted(calls) == sorted("inspect --retry-times 2 --raw --authfile %s %s" % (PATH, ref)
+                                   for ref in references)
+    assert okd_operations.parse_verify_output(r.stdout.splitlines(), 2) == [(True, ""), (True, "")]
     # the whole deploy passes registry_credentials_retries there (and the check succeeds); node3's file
     # is unchanged, so its check runs only with verify_hosts_on always (the default is changed)
     r = pyinfra(lab, "-vv", "--data", "registry_credentials_retries=2",
                 "--data", "registry_credentials_verify_hosts_on=always", limit=["node3"])
     assert r.returncode == 0, r.stdout[-4000:]
-    assert "okd-registry-verify %s 2 --authfile %s" % (skopeo, PATH) in r.stdout, r.stdout[-4000:]
-    assert op_row(r.stdout, "Verify pull access to %s with %s"
-                  % (lab["registries"]["redhat"]["host"], PATH)) == (1, 0, 0, 1)
+    assert "okd-registry-verify 2 %s %s " % (PATH, references[0]) in r.stdout, r.stdout[-4000:]
+    assert op_row(r.stdout, "Verify pull access to %s, %s with %s"
+                  % (lab["registries"]["redhat"]["host"], lab["registries"]["quay"]["host"], PATH)) == (1, 0, 0, 1)
 
 
 UNIT = "okd-creds-restart-test.service"

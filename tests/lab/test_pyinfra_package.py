@@ -124,7 +124,9 @@ def test_user_deploy_with_the_installed_package(lab, lab_exec, venv, tmp_path, c
     assert r.returncode == 0, r.stdout[-5000:]
     # the deploy's operations ran on node2 under the deploy's name: write, then skopeo with the new file
     assert "Registry credentials | Registry credentials %s" % PATH in r.stdout
-    assert "Registry credentials | Verify pull access to quay.lab.test:5445 with %s" % PATH in r.stdout
+    # one check operation for every registry (one command on the host)
+    assert "Registry credentials | Verify pull access to %s with %s" % (
+        ", ".join(lab["registries"][n]["host"] for n in ("redhat", "quay")), PATH) in r.stdout
     got = lab_exec("node2", "base64 -w0 %s; echo; stat -c '%%a %%U' %s %s"
                    % (PATH, PATH, os.path.dirname(PATH))).stdout.split("\n")
     assert base64.b64decode(got[0]) == expected_bytes(lab)

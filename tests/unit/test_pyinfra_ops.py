@@ -25,12 +25,36 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _pyinfra_fake import INVENTORY_PRELUDE, RecordingShell  # noqa: E402
 from pyinfra_deploys.okd_registry import facts as okd_facts  # noqa: E402
 from pyinfra_deploys.okd_registry import operations  # noqa: E402
+from pyinfra_deploys.okd_registry import remote_read  # noqa: E402
 
 FIXTURES = sorted(glob.glob(os.path.join(ROOT, "tests", "unit", "fixtures", "pyinfra", "*.json")))
 
 
+def _is_stat_read(raw):
+    return "okd-registry-stat-read" in raw
+
+
 def _is_read(raw):
-    return "okd-registry-read" in raw
+    """The credentials operation's stat+read or the plain one reader (sources, compliance)."""
+    return "okd-registry-read" in raw or _is_stat_read(raw)
+
+
+def _meta_lines(info):
+    """What the metadata part of remote_read.STAT_READ_SCRIPT prints for a fixture's RegistryAuthFile."""
+    import stat
+    lines = []
+    if info.get("dir_type") == "link":
+        lines.append("dirlink")
+    elif info.get("dir_type") == "other":
+        lines.append("dirother")
+    elif info.get("dir_exists"):
+        lines.append("dir %s %s %s" % (stat.filemode(stat.S_IFDIR | info["dir_mode"]), info["dir_user"],
+                                       info["dir_group"]))
+    if info.get("type") in ("link", "other"):
+        lines.append(info["type"])
+    elif info.get("type") == "file":
+        lines.append("file %s %s %s" % (stat.filemode(stat.S_IFREG | info["mode"]), info["user"], info["group"]))
+    return lines
 
 
 def _b64_lines(data):
@@ -67,6 +91,16 @@ class FakeHost(RecordingShell):
         raw = self.record(command, print_output, kwargs)
         if self._shell.get("raise") == "timeout" and not _is_read(raw):
             raise TimeoutError()  # what pyinfra's connectors raise when _timeout runs out
+        if _is_stat_read(raw):
+            # the operation's one round trip: exactly stat_read_command(path), answered like the host
+            # would from the fixture's RegistryAuthFile facts and files
+            path = command.bits[-2].obj
+            assert raw == operations.stat_read_command(path).get_raw_value()
+            info = self._facts["RegistryAuthFile"]
+            lines = _meta_lines(info)
+            if info.get("type") == "file" and info.get("dir_type") != "link":
+                lines += [remote_read.CONTENT_MARKER] + _b64_lines(self._files[path].encode("utf-8"))
+            return True, _output(stdout=lines)
         if _is_read(raw):
             # the one reader: exactly operations.read_command(path), answered like the host would
             path = command.bits[-1].obj
@@ -165,6 +199,8 @@ def test_fixture(path):
         assert fixture["expect_shell"] in host.shell_commands, host.shell_commands
     for fragment in fixture.get("expect_shell_contains", []):
         assert any(fragment in raw for raw in host.shell_commands), host.shell_commands
+    if fixture.get("expect_no_shell"):
+        assert host.shell_commands == [], host.shell_commands
     if "expect_timeout" in fixture:
         timeouts = [kw.get("_timeout") for raw, kw in zip(host.shell_commands, host.shell_kwargs)
                     if not _is_read(raw)]
@@ -236,6 +272,57 @@ def test_fact_command_in_a_posix_shell(tmp_path):
     missing = fact.process(subprocess.run(["sh", "-c", fact.command(str(tmp_path / "x/y")).get_raw_value()],
                                           capture_output=True, text=True).stdout.splitlines())
     assert missing == fact.default()
+
+
+def _stat_read(path):
+    """stat_read_command(path) run for real in a POSIX shell, decoded as the operation decodes it."""
+    import subprocess
+    from pyinfra.connectors.util import CommandOutput, OutputLine
+
+    # the timeout guards against a hang (a FIFO opened for reading); it is not a timing assertion
+    p = subprocess.run(["sh", "-c", operations.stat_read_command(str(path)).get_raw_value()],
+                       capture_output=True, timeout=60)
+    lines = [OutputLine("stdout", x) for x in p.stdout.decode().splitlines()]
+    lines += [OutputLine("stderr", x) for x in p.stderr.decode().splitlines()]
+    return remote_read.decode_stat_read("node1", str(path), p.returncode == 0, CommandOutput(lines))
+
+
+def test_stat_read_is_the_fact_and_the_one_reader_in_one_round_trip(tmp_path):
+    """The operation's one command per file: the RegistryAuthFile fact's metadata (same lines, same
+    parser) and the exact bytes of a regular file; a link (file or directory), a FIFO or a directory
+    at the path is reported and never opened or followed; a missing file or directory is no content."""
+    fact = okd_facts.RegistryAuthFile()
+    d = tmp_path / ".docker"
+    d.mkdir(mode=0o700)
+    f = d / "config.json"
+    data = b"\xef\xbb\xbf{\"auths\": {}}\r\n\xff\xfe tail" * 2000  # several base64 lines, not UTF-8
+    f.write_bytes(data)
+    f.chmod(0o640)
+    info, content = _stat_read(f)
+    assert content == data
+    fact_lines = subprocess_lines(fact.command(str(f)).get_raw_value())
+    assert info == fact.process(fact_lines)  # what the fact would have reported, and nothing less
+    assert info["type"] == "file" and info["mode"] == 0o640 and info["dir_mode"] == 0o700
+    missing = _stat_read(d / "missing.json")
+    assert missing == (fact.process(subprocess_lines(fact.command(str(d / "missing.json")).get_raw_value())), None)
+    assert not missing[0]["exists"] and missing[0]["dir_mode"] == 0o700
+    assert _stat_read(tmp_path / "no" / "config.json") == (fact.default(), None)
+    os.mkfifo(str(d / "fifo"))
+    assert _stat_read(d / "fifo")[0]["type"] == "other" and _stat_read(d / "fifo")[1] is None
+    (d / "sub").mkdir()
+    assert _stat_read(d / "sub") == (dict(_stat_read(d / "sub")[0], type="other"), None)
+    victim = tmp_path / "victim.json"
+    victim.write_bytes(b'{"auths": {"victim": {}}}')
+    os.symlink(str(victim), str(d / "link.json"))
+    assert _stat_read(d / "link.json") == (dict(_stat_read(d / "link.json")[0], type="link"), None)
+    os.symlink(str(d), str(tmp_path / "linked"))
+    info, content = _stat_read(tmp_path / "linked" / "config.json")  # a real file behind a linked dir
+    assert info["dir_type"] == "link" and content is None              # never read through the link
+
+
+def subprocess_lines(raw):
+    import subprocess
+    return subprocess.run(["sh", "-c", raw], capture_output=True, text=True, check=True).stdout.splitlines()
 
 
 def test_operation_names_and_arguments_never_print_secrets():
@@ -640,44 +727,93 @@ def test_settings_verify_hosts_on_takes_the_roles_three_choices_only():
 
 # ------------------------------------------------------------------ verification retries and timeout
 
-def test_verify_script_uses_skopeos_retries_only_when_it_has_them(tmp_path):
-    """The host check passes --retry-times N to a skopeo that lists it in `inspect --help`, and
-    runs an older skopeo without it (once); skopeo's exit status and stderr come through."""
+def _fake_skopeo_bin(tmp_path, has_retries=True):
+    """A directory with a fake `skopeo` (and the tools the script needs, but no real skopeo): every call
+    appends its arguments to `calls` (one line); a reference containing `bad` is refused with a
+    two-line message; `first` waits (at most 10 s) until `second` has started, so it only succeeds
+    when the checks run at the same time; without has_retries --retry-times is an unknown flag."""
+    import shutil
+
+    bindir = tmp_path / ("bin-%s" % has_retries)
+    bindir.mkdir()
+    for tool in ("sh", "tr", "cut", "sleep", "touch"):
+        os.symlink(shutil.which(tool), str(bindir / tool))
+    log, marker = tmp_path / "calls", tmp_path / "second-started"
+    (bindir / "skopeo").write_text(
+        "#!/bin/sh\n"
+        'echo "$*" >> %s\n'
+        'for a in "$@"; do ref=$a; done\n'
+        '%s'
+        'case "$ref" in *second*) touch %s;; esac\n'
+        'case "$ref" in *first*) i=0; while [ ! -e %s ]; do i=$((i + 1)); '
+        '[ $i -lt 100 ] || { echo "ran alone" >&2; exit 3; }; sleep 0.1; done;; esac\n'
+        'case "$ref" in *bad*) printf "time=x level=fatal msg=denied\\nsecond line\\n" >&2; exit 1;; esac\n'
+        'echo "{\\"manifest\\": 1}"\n'
+        % (log, "" if has_retries else
+           'case "$*" in *--retry-times*) echo "flag provided but not defined: -retry-times" >&2; exit 1;; esac\n',
+           marker, marker))
+    (bindir / "skopeo").chmod(0o755)
+    return bindir, log
+
+
+def _run_verify(bindir, checks, retries):
     import subprocess
 
-    log = tmp_path / "args"
+    command = operations.verify_command("/x/config.json", checks, retries=retries)
+    r = subprocess.run(["/bin/sh", "-c", command.get_raw_value()], capture_output=True, text=True,
+                       env={"PATH": str(bindir)}, timeout=60)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    return operations.parse_verify_output(r.stdout.splitlines(), len(checks)), r.stdout
 
-    def fake_skopeo(has_retries, status=0):
-        exe = tmp_path / ("skopeo-%s-%d" % (has_retries, status))
-        exe.write_text("#!/bin/sh\n"
-                       'if [ "$2" = --help ]; then echo "  --authfile string"; %s exit 0; fi\n'
-                       'printf "%%s\\n" "$@" > %s\n'
-                       'echo "fake skopeo stderr" >&2; exit %d\n'
-                       % ('echo "  --retry-times int   the number of times to possibly retry";'
-                          if has_retries else "", log, status))
-        exe.chmod(0o755)
-        return str(exe)
 
-    def run(skopeo, retries, cert_dir=None):
-        command = operations.verify_command(skopeo, "/x/config.json", "docker://r.example/a/b:1",
-                                            cert_dir=cert_dir, retries=retries)
-        return subprocess.run(["sh", "-c", command.get_raw_value()], capture_output=True, text=True)
+def test_verify_script_checks_every_registry_at_once_with_skopeos_retries(tmp_path):
+    """One command for all registries: `skopeo inspect --raw` with the file (and a cert dir where given)
+    for each reference, run at the same time (the first check only passes when the second started while
+    it ran), skopeo's --retry-times N when retries > 0, each result on its own line, skopeo's multi-line
+    message on one line; no credentials anywhere on the command line."""
+    bindir, log = _fake_skopeo_bin(tmp_path)
+    first, second = "docker://r.example/first:1", "docker://q.example/second:1"
+    results, out = _run_verify(bindir, [(first, None), (second, "/certs/q.example")], retries=3)
+    assert results == [(True, ""), (True, "")], out
+    calls = sorted(log.read_text().splitlines())
+    assert calls == sorted([
+        "inspect --retry-times 3 --raw --authfile /x/config.json %s" % first,
+        "inspect --retry-times 3 --raw --authfile /x/config.json --cert-dir /certs/q.example %s" % second])
+    assert "manifest" not in out  # skopeo's output (the manifest) is never passed on
 
-    r = run(fake_skopeo(True), 3, cert_dir="/certs/r.example")
-    assert r.returncode == 0, r.stderr
-    assert log.read_text().split("\n")[:-1] == [
-        "inspect", "--retry-times", "3", "--authfile", "/x/config.json", "--cert-dir",
-        "/certs/r.example", "docker://r.example/a/b:1"]
-    r = run(fake_skopeo(False), 3)
-    assert r.returncode == 0, r.stderr
-    assert log.read_text().split("\n")[:-1] == [
-        "inspect", "--authfile", "/x/config.json", "docker://r.example/a/b:1"]
-    r = run(fake_skopeo(True), 0)
-    assert log.read_text().split("\n")[:-1] == [
-        "inspect", "--authfile", "/x/config.json", "docker://r.example/a/b:1"]
-    r = run(fake_skopeo(True, status=1), 2)
-    assert r.returncode == 1 and "fake skopeo stderr" in r.stderr and r.stdout == ""
-    assert "--retry-times" in log.read_text()
+    log.unlink()
+    (tmp_path / "second-started").unlink()
+    bad = "docker://r.example/bad:1"
+    results, _ = _run_verify(bindir, [(bad, None), (second, None)], retries=0)
+    assert results == [(False, "time=x level=fatal msg=denied second line"), (True, "")]
+    assert "--retry-times" not in log.read_text()
+
+
+def test_verify_script_runs_an_older_skopeo_without_retries(tmp_path):
+    """A skopeo without --retry-times (RHEL 7's) refuses the flag naming it: that check runs once more
+    without it; its other failures are reported as they are."""
+    bindir, log = _fake_skopeo_bin(tmp_path, has_retries=False)
+    ref = "docker://r.example/a/b:1"
+    results, _ = _run_verify(bindir, [(ref, None)], retries=2)
+    assert results == [(True, "")]
+    assert log.read_text().splitlines() == [
+        "inspect --retry-times 2 --raw --authfile /x/config.json %s" % ref,
+        "inspect --raw --authfile /x/config.json %s" % ref]
+    results, _ = _run_verify(bindir, [("docker://r.example/bad:1", None)], retries=2)
+    assert results == [(False, "time=x level=fatal msg=denied second line")]
+
+
+def test_verify_script_without_skopeo(tmp_path):
+    import shutil
+
+    bindir = tmp_path / "empty"
+    bindir.mkdir()
+    for tool in ("sh", "tr"):
+        os.symlink(shutil.which(tool), str(bindir / tool))
+    results, out = _run_verify(bindir, [("docker://r.example/a:1", None)], retries=1)
+    assert results is None and out.strip() == operations.NO_SKOPEO
+    assert operations.parse_verify_output(["okd-registry-verify 0 0 "], 2) == [
+        (True, ""), (False, "skopeo gave no result")]
 
 
 def test_verify_time_budget():
@@ -832,14 +968,14 @@ def _rendered():
 
 
 def _file_state(path, state):
-    """Canned answers for the fact and the read of `path`: missing, same (the rendered content,
-    0600) or mode (the rendered content, 0644: only a chmod)."""
-    quoted = re.escape("okd-registry-fact %s " % path)
+    """Canned answer of the operation's one stat+read command of `path`: missing, same (the rendered
+    content, 0600) or mode (the rendered content, 0644: only a chmod)."""
+    quoted = re.escape("okd-registry-stat-read %s " % path)
     if state == "missing":
         return [[quoted, []]]
     mode = "-rw-------" if state == "same" else "-rw-r--r--"
-    return [[quoted, ["dir drwx------ root root", "file %s root root" % mode]],
-            [re.escape("okd-registry-read %s" % path) + "$", _b64_lines(_rendered().encode())]]
+    return [[quoted, ["dir drwx------ root root", "file %s root root" % mode, remote_read.CONTENT_MARKER]
+             + _b64_lines(_rendered().encode())]]
 
 
 def _service(running=True):
@@ -855,7 +991,9 @@ def run_fake(tmp_path, files, *args, masters=("master1",)):
         answers = []
         for path, state in paths.items():
             answers += _file_state(path, state)
-        responses[name] = answers + _service()
+        # the host's check: every registry in one command, each verified
+        verify = [[r"okd-registry-verify \d+ ", ["okd-registry-verify %d 0 " % i for i in range(len(FAKE_REGISTRIES))]]]
+        responses[name] = answers + _service() + verify
     spec = {"registries": FAKE_REGISTRIES, "responses": responses, "masters": list(masters),
             "nodes": list(files)}
     inventory = tmp_path / "fake_inventory.py"
@@ -905,6 +1043,11 @@ def test_deploy_master_paths_and_restart_where_changed(tmp_path):
                         "node2": ["systemctl restart okd-test.service"]}
     # the restart comes after every write and check of the host
     assert cmds["master1"][-1] == "systemctl restart okd-test.service"
+    # without the controller's check every host checks its first file: one command for all registries
+    for h in files:
+        checks = [c for c in cmds[h] if "okd-registry-verify " in c and "--raw --authfile" in c]
+        assert len(checks) == 1 and NODE_PATH + " docker://127.0.0.1:1/openshift3/ose-pod:v3.11 " in checks[0], cmds[h]
+    assert "verified with %s" % NODE_PATH in out and "cannot pull" not in out
     # registry_credentials_verify_controller=false: no connection to the (unreachable) registry
     assert "rejected" not in out
     assert FAKE_SECRET not in out

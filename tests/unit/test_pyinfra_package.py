@@ -142,7 +142,7 @@ nodes = [_hosts[n] for n in _spec["responses"]]
 
 
 def run_fake(tmp_path, deploy, *args, registries=REGISTRIES):
-    responses = {name: [[re.escape("okd-registry-fact %s " % PATH), []]] for name in ("master1", "node1")}
+    responses = {name: [[re.escape("okd-registry-stat-read %s " % PATH), []]] for name in ("master1", "node1")}
     inventory = tmp_path / "inventory.py"
     inventory.write_text(INVENTORY % json.dumps({"registries": registries, "responses": responses}))
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
