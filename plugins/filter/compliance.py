@@ -9,35 +9,28 @@ __metaclass__ = type
 #
 # Cheap to import (issue 10): ansible-core imports every filter file of the collection in a worker whenever a
 # template of that worker uses any of its filters, so the core modules are imported only when a filter that needs
-# them runs (_core), not when this file is loaded.
+# them runs (module_utils/core_loader.py), not when this file is loaded.
 
-
-def _core():
-    """(compliance, cluster_compliance, ToolkitError) of the core, imported when first needed."""
-    try:
-        from ansible_collections.okd.registry_toolkit.plugins.module_utils import cluster_compliance, compliance
-        from ansible_collections.okd.registry_toolkit.plugins.module_utils.errors import ToolkitError
-    except ImportError:  # repository root on sys.path (pyinfra, unit tests)
-        from plugins.module_utils import cluster_compliance, compliance
-        from plugins.module_utils.errors import ToolkitError
-    return compliance, cluster_compliance, ToolkitError
+try:
+    from ansible_collections.okd.registry_toolkit.plugins.module_utils.core_loader import ToolkitError, core
+except ImportError:  # repository root on sys.path (pyinfra, unit tests)
+    from plugins.module_utils.core_loader import ToolkitError, core
 
 
 def _filter_error(msg):
     try:
         from ansible.errors import AnsibleFilterError
     except ImportError:  # pyinfra: the core's own error
-        return _core()[2](msg)
+        return ToolkitError(msg)
     return AnsibleFilterError(msg)
 
 
 def registry_expectation(entry):
     """{registry: canonical key (path scope kept), username?, password?, test_image?} of one entry
     (registry or host, resolved by the core's entry model: compliance.expectation)."""
-    compliance, _cc, toolkit_error = _core()
     try:
-        return compliance.expectation(entry)
-    except toolkit_error as e:
+        return core("compliance").expectation(entry)
+    except ToolkitError as e:
         raise _filter_error(e.msg)
 
 
@@ -71,12 +64,12 @@ def compliance_cluster_report(result):
 
 def compliance_junit_xml(report):
     """JUnit XML of a compliance report (one testcase per host/check and per cluster check)."""
-    return _core()[1].junit_xml(report)
+    return core("cluster_compliance").junit_xml(report)
 
 
 def compliance_table(report):
     """A readable table of a compliance report, one line per check."""
-    return _core()[1].report_table(report)
+    return core("cluster_compliance").report_table(report)
 
 
 class FilterModule(object):

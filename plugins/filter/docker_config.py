@@ -13,33 +13,10 @@ import json
 
 from ansible.errors import AnsibleFilterError
 
-try:
-    from ansible_collections.okd.registry_toolkit.plugins.module_utils.errors import ToolkitError
+try:  # the core's modules are imported on first use (module_utils/core_loader.py says why)
+    from ansible_collections.okd.registry_toolkit.plugins.module_utils.core_loader import ToolkitError, core
 except ImportError:  # repository root on sys.path (pyinfra, unit tests)
-    from plugins.module_utils.errors import ToolkitError
-
-
-def _core():
-    """The core's dockercfg, imported on first use rather than when this file loads: ansible-core imports every
-    filter file of the collection, compiling it from source, in each worker process whenever any of the
-    collection's filters is used (issue 10)."""
-    try:
-        from ansible_collections.okd.registry_toolkit.plugins.module_utils import dockercfg as core
-    except ImportError:  # repository root on sys.path (pyinfra, unit tests)
-        from plugins.module_utils import dockercfg as core
-    return core
-
-
-def credential_entries(*args, **kwargs):
-    return _core().credential_entries(*args, **kwargs)
-
-
-def parse_config(*args, **kwargs):
-    return _core().parse_config(*args, **kwargs)
-
-
-def redact_config(*args, **kwargs):
-    return _core().redact_config(*args, **kwargs)
+    from plugins.module_utils.core_loader import ToolkitError, core
 
 
 def _text_of(data):
@@ -71,20 +48,20 @@ def _b64(data):
 
 def _parse(data):
     try:
-        return parse_config(_text_of(data), source="config.json (filter input)")
+        return core("dockercfg").parse_config(_text_of(data), source="config.json (filter input)")
     except ToolkitError as e:
         raise AnsibleFilterError(e.msg)
 
 
 def docker_config_auths(data):
     """[{registry, username, password}] for every auths entry with credentials (the core's rules)."""
-    return credential_entries(_parse(data))
+    return core("dockercfg").credential_entries(_parse(data))
 
 
 def docker_config_redact(data):
     """The parsed config with every secret redacted."""
     # plain dicts (json round trip): Ansible's variable storage does not take OrderedDict
-    return json.loads(json.dumps(redact_config(_parse(data))))
+    return json.loads(json.dumps(core("dockercfg").redact_config(_parse(data))))
 
 
 class FilterModule(object):

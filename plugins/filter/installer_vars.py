@@ -10,21 +10,10 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
-try:
-    from ansible_collections.okd.registry_toolkit.plugins.module_utils.errors import ToolkitError
+try:  # the core's modules are imported on first use (module_utils/core_loader.py says why)
+    from ansible_collections.okd.registry_toolkit.plugins.module_utils.core_loader import ToolkitError, core
 except ImportError:  # repository root on sys.path (pyinfra, unit tests)
-    from plugins.module_utils.errors import ToolkitError
-
-
-def _core():
-    """The core's installer_vars, imported on first use rather than when this file loads: ansible-core imports
-    every filter file of the collection, from source, in each worker process whenever any of its filters is
-    used (issue 10)."""
-    try:
-        from ansible_collections.okd.registry_toolkit.plugins.module_utils import installer_vars as core
-    except ImportError:  # repository root on sys.path (pyinfra, unit tests)
-        from plugins.module_utils import installer_vars as core
-    return core
+    from plugins.module_utils.core_loader import ToolkitError, core
 
 
 def installer_vars(values, host="", production=True):
@@ -33,7 +22,7 @@ def installer_vars(values, host="", production=True):
         raise AnsibleFilterError("installer_vars expects a mapping of installer variables, got %s"
                                  % type(values).__name__)
     try:
-        return _core().map_installer_vars(dict(values), host=host, production=bool(production))
+        return core("installer_vars").map_installer_vars(dict(values), host=host, production=bool(production))
     except ToolkitError as e:
         raise AnsibleFilterError(e.msg)
 
@@ -44,17 +33,17 @@ def installer_vars_hosts(hostvars, hosts):
     inventory sets; only the installer variables' values are templated."""
     if isinstance(hosts, (str, bytes)) or not hasattr(hosts, "__iter__"):
         raise AnsibleFilterError("installer_vars_hosts expects a list of host names, got %s" % type(hosts).__name__)
-    core = _core()
+    mapping = core("installer_vars")
     values, defined, production = {}, {}, {}
     hosts = [str(h) for h in hosts]
     for host in hosts:
         hv = hostvars[host]
         names = [str(k) for k in hv]
-        values[host] = dict((k, hv[k]) for k in names if core.INSTALLER_VAR_RE.match(k))
-        defined[host] = [k for k in names if core.TOOLKIT_VAR_RE.match(k)]
+        values[host] = dict((k, hv[k]) for k in names if mapping.INSTALLER_VAR_RE.match(k))
+        defined[host] = [k for k in names if mapping.TOOLKIT_VAR_RE.match(k)]
         if "okd_production_cluster" in names:
             production[host] = hv["okd_production_cluster"]
-    return core.plan_hosts(hosts, values, defined, production)
+    return mapping.plan_hosts(hosts, values, defined, production)
 
 
 class FilterModule(object):

@@ -13,21 +13,10 @@ import yaml
 
 from ansible.errors import AnsibleFilterError
 
-try:
-    from ansible_collections.okd.registry_toolkit.plugins.module_utils.errors import ToolkitError
+try:  # the core's modules are imported on first use (module_utils/core_loader.py says why)
+    from ansible_collections.okd.registry_toolkit.plugins.module_utils.core_loader import ToolkitError, core
 except ImportError:  # repository root on sys.path (unit tests)
-    from plugins.module_utils.errors import ToolkitError
-
-
-def _core():
-    """The core's master_config, imported on first use rather than when this file loads: ansible-core imports
-    every filter file of the collection, from source, in each worker process whenever any of its filters is
-    used (issue 10)."""
-    try:
-        from ansible_collections.okd.registry_toolkit.plugins.module_utils import master_config
-    except ImportError:  # repository root on sys.path (unit tests)
-        from plugins.module_utils import master_config
-    return master_config
+    from plugins.module_utils.core_loader import ToolkitError, core
 
 
 def master_ca_bundle(sources):
@@ -36,7 +25,7 @@ def master_ca_bundle(sources):
     if not isinstance(sources, list) or not sources:
         raise AnsibleFilterError("master_ca_bundle expects a non-empty list of {name, pem}")
     try:
-        return _core().bundle([(str(s.get("name") or "CA"), s.get("pem")) for s in sources])
+        return core("master_config").bundle([(str(s.get("name") or "CA"), s.get("pem")) for s in sources])
     except ToolkitError as e:
         raise AnsibleFilterError(e.msg)
     except AttributeError:
@@ -55,11 +44,11 @@ def master_config_problem(text, path="master-config.yaml"):
         return "%s does not parse as YAML" % path
     if not isinstance(doc, dict) or doc.get("kind") != "MasterConfig":
         return "%s is not a MasterConfig (kind: MasterConfig)" % path
-    section = _core().SECTION
+    section = core("master_config").SECTION
     if not isinstance(doc.get(section) or {}, dict):
         return "%s: %s is not a mapping" % (path, section)
     try:
-        _core().get_trusted_ca(text)
+        core("master_config").get_trusted_ca(text)
     except ToolkitError as e:
         return "%s: %s" % (path, e.msg)
     return ""

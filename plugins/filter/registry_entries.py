@@ -10,29 +10,10 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
-try:
-    from ansible_collections.okd.registry_toolkit.plugins.module_utils.errors import ToolkitError
+try:  # the core's modules are imported on first use (module_utils/core_loader.py says why)
+    from ansible_collections.okd.registry_toolkit.plugins.module_utils.core_loader import ToolkitError, core
 except ImportError:  # repository root on sys.path (pyinfra, unit tests)
-    from plugins.module_utils.errors import ToolkitError
-
-
-def _core():
-    """The core's registry_entry, imported on first use rather than when this file loads: ansible-core imports every
-    filter file of the collection, compiling it from source, in each worker process whenever any of the
-    collection's filters is used (issue 10)."""
-    try:
-        from ansible_collections.okd.registry_toolkit.plugins.module_utils import registry_entry as core
-    except ImportError:  # repository root on sys.path (pyinfra, unit tests)
-        from plugins.module_utils import registry_entry as core
-    return core
-
-
-def normalize_key(*args, **kwargs):
-    return _core().normalize_key(*args, **kwargs)
-
-
-def registry_entry(*args, **kwargs):
-    return _core().registry_entry(*args, **kwargs)
+    from plugins.module_utils.core_loader import ToolkitError, core
 
 
 def _label(item, index):
@@ -61,7 +42,7 @@ def registry_entry_problems(registries):
             out.append("%s is not a mapping" % label)
             continue
         try:
-            registry_entry(item, label)
+            core("registry_entry").registry_entry(item, label)
         except ToolkitError as e:
             out.append(e.msg)
         for key in ("username", "password"):
@@ -77,7 +58,7 @@ def registry_entries(registries, remove=None):
     out = []
     for index, item in enumerate(_list(registries, "registries")):
         try:
-            entry = registry_entry(item, _label(item, index))
+            entry = core("registry_entry").registry_entry(item, _label(item, index))
         except ToolkitError as e:
             raise AnsibleFilterError(e.msg)
         if entry["key"] in removed:
@@ -94,8 +75,8 @@ def registry_keys(names):
     out = []
     for name in _list(names, "registry names"):
         try:
-            key = normalize_key(name.get("registry") or name.get("host")) if isinstance(name, dict) \
-                else normalize_key(name)
+            key = core("registry_entry").normalize_key(name.get("registry") or name.get("host")) if isinstance(name, dict) \
+                else core("registry_entry").normalize_key(name)
         except ToolkitError as e:
             raise AnsibleFilterError(e.msg)
         if key not in out:
@@ -111,12 +92,12 @@ def registry_test_images(registries, overrides=None):
         if not isinstance(item, dict) or not item.get("test_image"):
             continue
         try:
-            out[registry_entry(item, _label(item, index))["key"]] = item["test_image"]
+            out[core("registry_entry").registry_entry(item, _label(item, index))["key"]] = item["test_image"]
         except ToolkitError as e:
             raise AnsibleFilterError(e.msg)
     for name, image in (overrides or {}).items():
         try:
-            out[normalize_key(name)] = image
+            out[core("registry_entry").normalize_key(name)] = image
         except ToolkitError as e:
             raise AnsibleFilterError("registry_credentials_test_images: %s" % e.msg)
     return out

@@ -20,7 +20,7 @@ OLD_PYTHONS = {
 }
 TARGET_DIRS = [os.path.join(ROOT, "plugins", "module_utils"), os.path.join(ROOT, "plugins", "modules")]
 CORE_FILES = ["errors.py", "dockercfg.py", "v2auth.py", "http_transport.py", "registry_entry.py", "localfile.py",
-              "master_config.py"]
+              "master_config.py", "core_loader.py"]
 
 
 def _vermin(paths):
