@@ -44,11 +44,11 @@ def master_config_problem(text, path="master-config.yaml"):
         return "%s does not parse as YAML" % path
     if not isinstance(doc, dict) or doc.get("kind") != "MasterConfig":
         return "%s is not a MasterConfig (kind: MasterConfig)" % path
-    section = core("master_config").SECTION
-    if not isinstance(doc.get(section) or {}, dict):
-        return "%s: %s is not a mapping" % (path, section)
+    master_config = core("master_config")
+    if not isinstance(doc.get(master_config.SECTION) or {}, dict):
+        return "%s: %s is not a mapping" % (path, master_config.SECTION)
     try:
-        core("master_config").get_trusted_ca(text)
+        master_config.get_trusted_ca(text)
     except ToolkitError as e:
         return "%s: %s" % (path, e.msg)
     return ""

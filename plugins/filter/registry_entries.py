@@ -35,6 +35,7 @@ def registry_entry_problems(registries):
     malformed or doubly given registry; [] when every entry is fine."""
     if isinstance(registries, (str, bytes, dict)) or not isinstance(registries, (list, tuple)):
         return ["registry_credentials_registries must be a list of {name, host, username, password, test_image}"]
+    model = core("registry_entry")
     out = []
     for index, item in enumerate(registries):
         label = _label(item, index)
@@ -42,7 +43,7 @@ def registry_entry_problems(registries):
             out.append("%s is not a mapping" % label)
             continue
         try:
-            core("registry_entry").registry_entry(item, label)
+            model.registry_entry(item, label)
         except ToolkitError as e:
             out.append(e.msg)
         for key in ("username", "password"):
@@ -55,10 +56,11 @@ def registry_entries(registries, remove=None):
     """[{registry: canonical key, username, password, email?}] of the entries (registry or host, maybe
     path-scoped), without those whose key is in ``remove`` (any spelling). Holds passwords: no_log."""
     removed = set(registry_keys(remove or []))
+    model = core("registry_entry")
     out = []
     for index, item in enumerate(_list(registries, "registries")):
         try:
-            entry = core("registry_entry").registry_entry(item, _label(item, index))
+            entry = model.registry_entry(item, _label(item, index))
         except ToolkitError as e:
             raise AnsibleFilterError(e.msg)
         if entry["key"] in removed:
@@ -72,11 +74,11 @@ def registry_entries(registries, remove=None):
 
 def registry_keys(names):
     """Canonical config.json keys of registry names (path scope kept; ``https://h/v1/`` -> ``h``)."""
+    model = core("registry_entry")
     out = []
     for name in _list(names, "registry names"):
         try:
-            key = core("registry_entry").normalize_key(name.get("registry") or name.get("host")) if isinstance(name, dict) \
-                else core("registry_entry").normalize_key(name)
+            key = model.normalize_key((name.get("registry") or name.get("host")) if isinstance(name, dict) else name)
         except ToolkitError as e:
             raise AnsibleFilterError(e.msg)
         if key not in out:
@@ -87,17 +89,18 @@ def registry_keys(names):
 def registry_test_images(registries, overrides=None):
     """{canonical key: REPO:TAG} from the entries' test_image, overridden by ``overrides``
     ({registry name: REPO:TAG}, any spelling)."""
+    model = core("registry_entry")
     out = {}
     for index, item in enumerate(_list(registries, "registries")):
         if not isinstance(item, dict) or not item.get("test_image"):
             continue
         try:
-            out[core("registry_entry").registry_entry(item, _label(item, index))["key"]] = item["test_image"]
+            out[model.registry_entry(item, _label(item, index))["key"]] = item["test_image"]
         except ToolkitError as e:
             raise AnsibleFilterError(e.msg)
     for name, image in (overrides or {}).items():
         try:
-            out[core("registry_entry").normalize_key(name)] = image
+            out[model.normalize_key(name)] = image
         except ToolkitError as e:
             raise AnsibleFilterError("registry_credentials_test_images: %s" % e.msg)
     return out

@@ -641,9 +641,9 @@ def report_table(report):
 # ---------------------------------------------------------------------------------------------------
 # the run's verdict: one line per host, and the one failure naming every non-compliant host and check
 # (the role prints and asserts these once, run_once, instead of a debug and an assert task on every host)
-def _host_failed(h):
-    """The failed results of a host's report entry."""
-    return [r for r in h.get("results") or [] if r.get("status") == FAIL]
+def _failed(entry):
+    """The failed results of a host's (or the cluster's) report entry."""
+    return [r for r in entry.get("results") or [] if r.get("status") == FAIL]
 
 
 def host_summary(h):
@@ -653,7 +653,7 @@ def host_summary(h):
         return "compliant"
     if h.get("unreachable"):
         return "UNREACHABLE"
-    failed = [r.get("message") or r.get("check") or "" for r in _host_failed(h)]
+    failed = [r.get("message") or r.get("check") or "" for r in _failed(h)]
     if not failed and h.get("error"):
         failed = [h["error"]]
     return "NOT compliant: " + "; ".join(failed)
@@ -677,14 +677,14 @@ def findings_message(report, report_path):
     parts = []
     cluster = report.get("cluster")
     if cluster is not None and not cluster.get("compliant"):
-        failed = [r.get("message") or r.get("check") for r in cluster.get("results") or [] if r.get("status") == FAIL]
+        failed = [r.get("message") or r.get("check") for r in _failed(cluster)]
         parts.append("the cluster is not compliant: %s%s" % (cluster.get("error") or "", "; ".join(failed)))
     hosts = report.get("hosts") or {}
     for host in sorted(hosts):
         h = hosts[host]
         if h.get("compliant"):
             continue
-        failed = _host_failed(h)
+        failed = _failed(h)
         if h.get("unreachable"):
             what = "unreachable: %s" % (h.get("error") or "")
         elif not failed:
