@@ -36,7 +36,7 @@ from pyinfra.operations import server
 from . import REPO_ROOT  # noqa: F401  (puts the repository root on sys.path)
 from .remote_read import (  # noqa: F401  (re-exported: the one reader's names, as before)
     READ_FAILED, READ_LINK, READ_NO_FILE, READ_NOT_REGULAR, READ_SCRIPT, RemoteReadError, decode_read,
-    decode_stat_read, read_command, read_remote_bytes, stat_read_command)
+    decode_stat_read, read_command, read_remote_bytes, read_remote_state, stat_read_command)
 from plugins.module_utils import dockercfg
 from plugins.module_utils.errors import ToolkitError
 from plugins.module_utils.registry_entry import registry_entry
@@ -118,25 +118,12 @@ def _connector_arguments():
 # remote_read.py, shared with sources and compliance; imported above, so its names stay importable here.
 
 
-def read_remote_file(path):
-    """Content (bytes) of a credentials file on the current host; see read_remote_bytes."""
-    try:
-        return read_remote_bytes(host, path, **_connector_arguments())
-    except RemoteReadError as exc:
-        raise OperationError(exc.message) from None
-
-
-def read_remote_state(path):
+def read_file_state(path):
     """(info, content) of a credentials file on the current host in one round trip: the metadata the
     RegistryAuthFile fact reports and, for a regular file, its exact bytes by the one reader
-    (remote_read.stat_read_command; never printed, no PTY, never a fact)."""
-    kwargs = _connector_arguments()
-    kwargs.pop("_stdin", None)
-    kwargs["_get_pty"] = False
-    status, output = host.run_shell_command(stat_read_command(path), print_output=False,
-                                            print_input=pyinfra_state.print_input, **kwargs)
+    (remote_read.read_remote_state; never printed, no PTY, never a fact)."""
     try:
-        return decode_stat_read(host.name, path, status, output)
+        return read_remote_state(host, path, **_connector_arguments())
     except RemoteReadError as exc:
         raise OperationError(exc.message) from None
 
@@ -221,7 +208,7 @@ def _registry_credentials(path=DEFAULT_PATH, registries=(), state="present", own
     source = "%s:%s" % (host.name, path)
 
     # one round trip: the file's metadata (what the RegistryAuthFile fact reports) and its content
-    info, current_bytes = read_remote_state(path)
+    info, current_bytes = read_file_state(path)
     if info.get("dir_type") == "link":
         raise OperationError("%s: %s is a symbolic link; refusing to follow it (remove the link or "
                              "manage the real path)" % (host.name, posixpath.dirname(path) or "/"))

@@ -122,12 +122,23 @@ def decode_stat_read(name, path, status, output):
         raise RemoteReadError("failed", "%s: the read returned garbage (%s)" % (label, exc))
 
 
+def _run_unprinted(remote, command, connector_kwargs):
+    """(status, output) of COMMAND on `remote`: never printed (print_output=False), no PTY, nothing on stdin."""
+    connector_kwargs.pop("_stdin", None)
+    connector_kwargs["_get_pty"] = False
+    return remote.run_shell_command(command, print_output=False,
+                                    print_input=getattr(pyinfra_state, "print_input", False), **connector_kwargs)
+
+
 def read_remote_bytes(remote, path, **connector_kwargs):
     """Exact bytes of `path` on `remote` (a pyinfra Host), never printed (print_output=False, no PTY),
     never through a fact. Raises RemoteReadError."""
-    connector_kwargs.pop("_stdin", None)
-    connector_kwargs["_get_pty"] = False
-    status, output = remote.run_shell_command(read_command(path), print_output=False,
-                                              print_input=getattr(pyinfra_state, "print_input", False),
-                                              **connector_kwargs)
+    status, output = _run_unprinted(remote, read_command(path), connector_kwargs)
     return decode_read(remote.name, path, status, output)
+
+
+def read_remote_state(remote, path, **connector_kwargs):
+    """(info, content) of `path` on `remote` in one round trip (stat_read_command, decode_stat_read), run as
+    read_remote_bytes runs the read. Raises RemoteReadError."""
+    status, output = _run_unprinted(remote, stat_read_command(path), connector_kwargs)
+    return decode_stat_read(remote.name, path, status, output)
