@@ -18,7 +18,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible.errors import AnsibleActionFail
-from ansible.module_utils.six import string_types
 from ansible.plugins.action import ActionBase
 
 try:
@@ -32,23 +31,8 @@ MODULE = "okd.registry_toolkit.registry_compliance"
 
 
 def module_args(args, inventory_hostname):
-    """The module's arguments from the task's: ``expected`` entries as expectations, an empty ``ca_file`` and a
-    ``node_config`` without ``key`` left out, ``node_config.host`` defaulting to ``inventory_hostname``. Raises
-    ToolkitError."""
-    out = dict(args)
-    expected = out.get("expected")
-    if expected is not None:
-        if isinstance(expected, (string_types, dict)) or not isinstance(expected, (list, tuple)):
-            raise ToolkitError("expected must be a list of registry entries")
-        out["expected"] = [compliance.expectation(entry) for entry in expected]
-    if "ca_file" in out and not out["ca_file"]:
-        del out["ca_file"]
-    node_config = out.get("node_config")
-    if "node_config" in out and (not node_config or isinstance(node_config, dict) and not node_config.get("key")):
-        del out["node_config"]
-    elif isinstance(node_config, dict) and not node_config.get("host"):
-        out["node_config"] = dict(node_config, host=inventory_hostname)
-    return out
+    """The module's arguments from the task's (compliance.check_args). Raises ToolkitError."""
+    return compliance.check_args(args, inventory_hostname)
 
 
 class ActionModule(ActionBase):

@@ -5,7 +5,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 # Each filter is documented in its own file beside this one (registry_expectation.yml,
-# compliance_host_report.yml, compliance_cluster_report.yml, compliance_junit_xml.yml, compliance_table.yml).
+# compliance_host_report.yml, compliance_of_credentials.yml, compliance_cluster_report.yml, compliance_junit_xml.yml, compliance_table.yml).
 #
 # Cheap to import (issue 10): ansible-core imports every filter file of the collection in a worker whenever a
 # template of that worker uses any of its filters, so the core modules are imported only when a filter that needs
@@ -34,6 +34,22 @@ def registry_expectation(entry):
         raise _filter_error(e.msg)
 
 
+def compliance_of_credentials(result):
+    """The registry_compliance-shaped result of one host from its registered registry_credentials result whose
+    call made the checks (option ``compliance``, site.yml): the checks as they are; an unreachable host as it is;
+    a failed write (or checks that could not be made) ``failed`` with ``error`` naming the cause, beside the
+    checks that were made."""
+    if not isinstance(result, dict) or result.get("unreachable"):
+        return result
+    checks = result.get("compliance")
+    out = dict(checks) if isinstance(checks, dict) else {"failed": True, "msg": "the credentials call made no checks"}
+    errors = [m for m in (out.pop("msg", None) if out.get("failed") else None,
+                          result.get("msg") if result.get("failed") else None) if m]
+    if errors:
+        out.update(failed=True, compliant=False, error="; ".join(str(m) for m in errors))
+    return out
+
+
 def compliance_host_report(result):
     """The report for one host from its registered registry_compliance result (no secrets in it)."""
     if not isinstance(result, dict):
@@ -43,7 +59,9 @@ def compliance_host_report(result):
                 "results": []}
     report = {"compliant": bool(result.get("compliant")), "unreachable": False,
               "results": result.get("results", [])}
-    if result.get("failed") and "results" not in result:
+    if result.get("error"):
+        report["error"] = result["error"]
+    elif result.get("failed") and "results" not in result:
         report["error"] = result.get("msg", "")
     if "summary" in result:
         report["counts"] = result["summary"].get("counts", {})
@@ -77,6 +95,7 @@ class FilterModule(object):
         return {
             "registry_expectation": registry_expectation,
             "compliance_host_report": compliance_host_report,
+            "compliance_of_credentials": compliance_of_credentials,
             "compliance_cluster_report": compliance_cluster_report,
             "compliance_junit_xml": compliance_junit_xml,
             "compliance_table": compliance_table,

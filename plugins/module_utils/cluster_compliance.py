@@ -647,15 +647,16 @@ def _failed(entry):
 
 
 def host_summary(h):
-    """``compliant``, ``UNREACHABLE`` or ``NOT compliant: MESSAGE; ...`` for one host's report entry (a module
-    failure without results or a host with no result: its error)."""
+    """``compliant``, ``UNREACHABLE`` or ``NOT compliant: MESSAGE; ...`` for one host's report entry (the failed
+    checks' messages, then its error: a module failure, a host with no result, the failed write of a credentials
+    call that made the checks)."""
     if h.get("compliant"):
         return "compliant"
     if h.get("unreachable"):
         return "UNREACHABLE"
     failed = [r.get("message") or r.get("check") or "" for r in _failed(h)]
-    if not failed and h.get("error"):
-        failed = [h["error"]]
+    if h.get("error") and h["error"] not in failed:
+        failed.append(h["error"])
     return "NOT compliant: " + "; ".join(failed)
 
 

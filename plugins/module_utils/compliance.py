@@ -47,6 +47,28 @@ def expectation(entry):
     return out
 
 
+def check_args(args, host):
+    """The per-host checks' arguments (module registry_compliance, registry_credentials' ``compliance``) from a
+    task's, as the controller shapes them: ``expected`` items may be ``okd_registries`` entries as they are (each
+    becomes its ``expectation``), an empty ``ca_file`` and a ``node_config`` without ``key`` are left out (no key:
+    no cluster checks this run), ``node_config.host`` defaults to HOST (the task's inventory_hostname). Raises
+    ToolkitError naming a bad entry, never a password."""
+    out = dict(args)
+    expected = out.get("expected")
+    if expected is not None:
+        if not isinstance(expected, (list, tuple)):
+            raise ToolkitError("expected must be a list of registry entries")
+        out["expected"] = [expectation(entry) for entry in expected]
+    if "ca_file" in out and not out["ca_file"]:
+        del out["ca_file"]
+    node_config = out.get("node_config")
+    if "node_config" in out and (not node_config or isinstance(node_config, dict) and not node_config.get("key")):
+        del out["node_config"]
+    elif isinstance(node_config, dict) and not node_config.get("host"):
+        out["node_config"] = dict(node_config, host=host)
+    return out
+
+
 def same_credentials(have, want):
     """True when (username, password) ``have`` equals ``want``, compared in constant time.
 

@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
-# Thin adapter over plugins/module_utils/compliance.py: gathers facts on the host, evaluates, reports.
+# Thin adapter over plugins/module_utils/compliance_host.py (reads the files, proves access) and compliance.py
+# (evaluates): reports per check.
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
@@ -141,112 +142,27 @@ node_config:
   type: dict
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_text
 
-from ansible_collections.okd.registry_toolkit.plugins.module_utils import compliance
+from ansible_collections.okd.registry_toolkit.plugins.module_utils import compliance_host
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.errors import ToolkitError
-from ansible_collections.okd.registry_toolkit.plugins.module_utils.http_transport import make_urllib_transport, registry_ca_file
-from ansible_collections.okd.registry_toolkit.plugins.module_utils.v2auth import verify_access
-from ansible_collections.okd.registry_toolkit.plugins.module_utils.dockercfg import get_credentials, registry_host
-
-
-def gather(path):
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None, None
-    try:
-        dst = os.stat(os.path.dirname(path) or ".")
-        dir_mode = dst.st_mode
-    except OSError:
-        dir_mode = None
-    with open(path, "rb") as f:
-        content = to_text(f.read(), errors="surrogate_or_strict")
-    return {"mode": st.st_mode, "uid": st.st_uid, "dir_mode": dir_mode}, content
-
-
-def node_file_text(path):
-    """The node file's text as the controller decoded the slurped file before: None when it cannot be read
-    (missing, unreadable, a directory), compliance.NOT_TEXT when it is not UTF-8."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except (IOError, OSError):
-        return None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return compliance.NOT_TEXT
-
-
-def registry_ca(ca_file, registry):
-    """The given CA bundle, else the registry's CA where docker keeps it (/etc/docker/certs.d)."""
-    return registry_ca_file(registry_host(registry), ca_file)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            paths=dict(type="list", elements="path", default=["/var/lib/origin/.docker/config.json"]),
-            expected=dict(type="list", elements="dict", default=[], options=dict(
-                registry=dict(type="str", required=True),
-                username=dict(type="str"),
-                password=dict(type="str", no_log=True),
-                test_image=dict(type="str"),
-            )),
-            verify_access=dict(type="bool", default=False),
-            ca_file=dict(type="path"),
-            validate_certs=dict(type="bool", default=True),
-            timeout=dict(type="int", default=30),
-            fail_on_findings=dict(type="bool", default=False),
-            node_config=dict(type="dict", options=dict(
-                path=dict(type="path", required=True),
-                key=dict(type="str", required=True, no_log=True),
-                host=dict(type="str", required=True),
-            )),
-        ),
-        supports_check_mode=True,
-    )
+    # the checks' options are shared with registry_credentials' compliance option (module_utils/compliance_host)
+    spec = compliance_host.options_spec()
+    spec["fail_on_findings"] = dict(type="bool", default=False)
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
-    results = []
-    first_config = None
     try:
-        for path in p["paths"]:
-            stat, content = gather(path)
-            res, config = compliance.evaluate_file(path, stat, content, p["expected"])
-            results.extend(res)
-            if first_config is None and config is not None:
-                first_config = config
-        if p["verify_access"]:
-            for ex in p["expected"]:
-                reg = ex["registry"]
-                transport = make_urllib_transport(ca_file=registry_ca(p["ca_file"], reg),
-                                                  validate_certs=p["validate_certs"], timeout=p["timeout"])
-                creds = get_credentials(first_config, reg) if first_config is not None else None
-                if creds is None:
-                    results.append(compliance.result("access", compliance.SKIP, "no credentials to try",
-                                                     registry=reg))
-                    continue
-                try:
-                    out = verify_access(transport, reg, creds[0], creds[1], image=ex.get("test_image"))
-                    out["username"] = creds[0]
-                    # pass, or untested when the registry never asked for the credentials
-                    results.append(compliance.access_result(reg, out, ex.get("test_image")))
-                except ToolkitError as e:
-                    results.append(compliance.result("access", compliance.FAIL, str(e), registry=reg))
+        out = compliance_host.check(p)
     except ToolkitError as e:
         module.fail_json(msg=str(e))
-    summary = compliance.summarize(results)
-    out = dict(changed=False, results=results, summary=summary, compliant=summary["compliant"])
-    nc = p["node_config"]
-    if nc:
-        out["node_config"] = compliance.node_file_macs(node_file_text(nc["path"]), nc["key"], nc["host"])
-    if p["fail_on_findings"] and not summary["compliant"]:
+    out["changed"] = False
+    if p["fail_on_findings"] and not out["compliant"]:
+        failed = out["summary"]["failed"]
         module.fail_json(msg="%d compliance check(s) failed: %s" % (
-            len(summary["failed"]), "; ".join(r["message"] for r in summary["failed"])), **out)
+            len(failed), "; ".join(r["message"] for r in failed)), **out)
     module.exit_json(**out)
 
 

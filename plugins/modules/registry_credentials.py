@@ -177,6 +177,74 @@ options:
     description: Seconds before the first retry of O(verify) (doubling, up to 60).
     type: int
     default: 2
+  compliance:
+    description:
+      - After writing (and O(verify)), also make the checks of M(okd.registry_toolkit.registry_compliance) in this
+        call, with these options (that module's, but C(fail_on_findings)), and return them (RV(compliance)).
+        C(site.yml) gives them, so that the run's compliance report needs no second module call per host
+        (docs/compliance.md).
+      - The files are read again after the write, as they are then; the checks never fail this module (a failed
+        check is a result). In check mode they see the files as they are (nothing was written).
+      - The collection's action for this module also takes C(expected) items as C(okd_registries) entries, leaves
+        out an empty C(ca_file) and a C(node_config) without C(key), and names the node file by the task's
+        C(inventory_hostname), as for M(okd.registry_toolkit.registry_compliance).
+    type: dict
+    suboptions:
+      paths:
+        description: Credentials files to check.
+        type: list
+        elements: path
+        default: [/var/lib/origin/.docker/config.json]
+      expected:
+        description: Registries each file must have an entry for (C(password) given, with exactly that credential).
+        type: list
+        elements: dict
+        default: []
+        suboptions:
+          registry:
+            description: Registry key as in config.json (C(host[:port]), or path-scoped C(host[:port]/namespace)).
+            type: str
+            required: true
+          username:
+            description: Expected user name.
+            type: str
+          password:
+            description: Expected password or token (compared on the host, never returned).
+            type: str
+          test_image:
+            description: REPO:TAG to prove pull access with the file's own credentials when C(verify_access).
+            type: str
+      verify_access:
+        description: Also log in to each expected registry with the credentials found in the first file.
+        type: bool
+        default: false
+      ca_file:
+        description: CA bundle on the host for C(verify_access); not set, C(/etc/docker/certs.d/<registry>/ca.crt) if present.
+        type: path
+      validate_certs:
+        description: Verify registry TLS certificates (C(verify_access)).
+        type: bool
+        default: true
+      timeout:
+        description: Seconds per registry request (C(verify_access)).
+        type: int
+        default: 30
+      node_config:
+        description: The node credentials file whose entries are returned as user and HMAC under C(key).
+        type: dict
+        suboptions:
+          path:
+            description: The file.
+            type: path
+            required: true
+          key:
+            description: The run's MAC key (never returned).
+            type: str
+            required: true
+          host:
+            description: The host's inventory name, naming the file in a parser's message.
+            type: str
+            required: true
 notes:
   - Supports check mode and diff mode. Stdlib only on the target; Python 2.7 and 3.6+.
   - The file is written in one fixed format (JSON, 4-space indent, key order kept, ASCII),
@@ -297,6 +365,13 @@ report:
   returned: always
   type: str
   sample: "/var/lib/origin/.docker/config.json: updated registry.redhat.io\n"
+compliance:
+  description:
+    - With O(compliance), the checks' outcome as M(okd.registry_toolkit.registry_compliance) returns it - C(results),
+      C(summary), C(compliant) and, with O(compliance.node_config), C(node_config) - or C(failed) and C(msg) when
+      the checks could not be made. No secret, no fingerprint of one.
+  returned: when O(compliance) is given
+  type: dict
 msg:
   description: What happened, in one line.
   returned: always
@@ -332,7 +407,7 @@ from ansible_collections.okd.registry_toolkit.plugins.module_utils.dockercfg imp
     summarize,
 )
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.http_transport import verify_options_spec, verify_over_https
-from ansible_collections.okd.registry_toolkit.plugins.module_utils import registry_entry
+from ansible_collections.okd.registry_toolkit.plugins.module_utils import compliance_host, registry_entry
 from ansible_collections.okd.registry_toolkit.plugins.module_utils.v2auth import file_credentials
 
 FILE_MODE = 0o600
@@ -778,6 +853,12 @@ def run(module):
     result["verified"] = verified
     if verified:
         result["msg"] = "%s; verified from this host: %s" % (result.get("msg", ""), "; ".join(verified))
+    if params["compliance"]:
+        # registry_compliance's checks of the files as they are now, in this call (site.yml: one call per host)
+        try:
+            result["compliance"] = compliance_host.check(params["compliance"])
+        except ToolkitError as e:
+            result["compliance"] = dict(failed=True, msg=e.msg)
     return result, ("; ".join(errors) if errors else None)
 
 
@@ -799,6 +880,7 @@ def main():
             group=dict(type="str"),
             verify=dict(type="str", choices=["never", "changed", "always"], default="never"),
             verify_images=dict(type="dict", default={}),
+            compliance=dict(type="dict", options=compliance_host.options_spec()),
             **verify_options_spec()
         ),
         mutually_exclusive=[["registries", "registry"], ["path", "paths"]],

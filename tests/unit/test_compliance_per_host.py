@@ -20,7 +20,7 @@ import sys
 import pytest
 
 from plugins.action.registry_compliance import module_args
-from plugins.filter.compliance import registry_expectation
+from plugins.filter.compliance import compliance_host_report, compliance_of_credentials, registry_expectation
 from plugins.module_utils import cluster_compliance as cc
 from plugins.module_utils.errors import ToolkitError
 
@@ -93,6 +93,32 @@ def test_action_arguments_are_the_filters_expectations():
     assert "node_config" not in module_args({"node_config": None, "ca_file": None}, "h")
     kept = module_args({"node_config": {"path": "/n", "key": "k", "host": "x"}, "ca_file": "/ca"}, "h")
     assert kept == {"node_config": {"path": "/n", "key": "k", "host": "x"}, "ca_file": "/ca"}
+
+
+def test_checks_of_the_credentials_call_report_like_the_check_module():
+    """site.yml: a host's registered registry_credentials result with `compliance` reports as the check module's."""
+    checks = {"results": [{"check": "file_mode", "status": "pass", "path": "/p", "message": "mode 0600"}],
+              "summary": {"counts": {"pass": 1, "fail": 0}, "failed": [], "compliant": True}, "compliant": True,
+              "node_config": {"entries": []}}
+    ok = compliance_of_credentials({"changed": False, "files": [], "compliance": checks})
+    assert ok == checks
+    assert compliance_host_report(ok) == {"compliant": True, "unreachable": False, "results": checks["results"],
+                                          "counts": {"pass": 1, "fail": 0}}
+    # the write failed after the checks: the checks are kept, the host is not compliant, the cause is named
+    failed = compliance_of_credentials({"failed": True, "msg": "registry_credentials: node1: /p: disk full",
+                                        "compliance": checks})
+    report = compliance_host_report(failed)
+    assert report["compliant"] is False and report["results"] == checks["results"]
+    assert report["error"] == "registry_credentials: node1: /p: disk full"
+    # the checks could not be made; the call failed before making them
+    assert compliance_host_report(compliance_of_credentials(
+        {"changed": False, "compliance": {"failed": True, "msg": "cannot read"}}))["error"] == "cannot read"
+    assert compliance_host_report(compliance_of_credentials({"failed": True, "msg": "bad args"}))["error"] == \
+        "the credentials call made no checks; bad args"
+    # unreachable, or no result at all (a host that failed earlier in the run)
+    assert compliance_host_report(compliance_of_credentials({"unreachable": True, "msg": "ssh: timeout"})) == {
+        "compliant": False, "unreachable": True, "error": "ssh: timeout", "results": []}
+    assert compliance_host_report(compliance_of_credentials(None))["error"] == "no result (host skipped)"
 
 
 def test_action_refuses_bad_entries_naming_them_never_the_password():

@@ -128,6 +128,58 @@ def test_credentials_check_apply_idempotent_check(tmp_path):
     assert PASSWORD not in proc.stdout
 
 
+def test_credentials_call_makes_the_compliance_checks(tmp_path):
+    """site.yml: the write's call also makes registry_compliance's checks (option compliance), of the files as the
+    write left them; in check mode of the files as they are; a stale expected credential is a failed check, not a
+    failed write; okd_registries items are taken as the compliance action takes them; no secret, no fingerprint of
+    one, in the output (the MAC key and the expected password are no_log)."""
+    path = tmp_path / "origin" / ".docker" / "config.json"
+    existing_config(path)  # 0644, a stale credential for REG
+    key = "run-key-" + "k" * 30
+
+    def checks(**over):
+        c = {"paths": [str(path)], "expected": [{"name": "redhat", "host": REG, "username": USER,
+                                                  "password": PASSWORD}],
+             "ca_file": "", "node_config": {"path": str(path), "key": key}}
+        c.update(over)
+        return c
+
+    tasks = [
+        cred_task("check", path, check=True, registries=[ENTRY], compliance=checks()),
+        cred_task("apply", path, registries=[ENTRY], compliance=checks()),
+        cred_task("stale expectation", path, registries=[ENTRY],
+                  compliance=checks(expected=[{"registry": REG, "username": USER, "password": "not-the-one"}])),
+        cred_task("bad entry", path, registries=[ENTRY], compliance=checks(expected=[{"name": "x"}])),
+        cred_task("no checks", path, registries=[ENTRY]),
+    ]
+    proc, r = run_play(tmp_path, tasks)
+
+    def by_check(result):
+        return {(c["check"], c.get("registry")): c["status"] for c in result["compliance"]["results"]}
+
+    # check mode: nothing written, the checks see the file as it is (0644, the old credential)
+    assert r["check"]["changed"] is True and not r["check"].get("failed")
+    seen = by_check(r["check"])
+    assert seen[("file_mode", None)] == "fail" and seen[("entry_current", REG)] == "fail"
+    assert r["check"]["compliance"]["compliant"] is False
+    # applied: the checks see the file the write left (0600, the current credential), the node file's entries as MACs
+    assert r["apply"]["changed"] is True and not r["apply"].get("failed")
+    seen = by_check(r["apply"])
+    for check in (("file_present", None), ("file_mode", None), ("dir_mode", None), ("file_valid", None),
+                  ("entry_present", REG), ("entry_current", REG)):
+        assert seen[check] == "pass", (check, r["apply"]["compliance"])
+    macs = {e["registry"]: e for e in r["apply"]["compliance"]["node_config"]["entries"]}
+    assert macs[REG]["username"] == USER and len(macs[REG]["mac"]) == 64
+    # a stale expectation is a failed check; the write itself is fine and changed nothing
+    assert not r["stale expectation"].get("failed") and r["stale expectation"]["changed"] is False
+    assert by_check(r["stale expectation"])[("entry_current", REG)] == "fail"
+    # a malformed entry fails the task on the controller, naming the host, nothing written
+    assert r["bad entry"]["failed"] is True and "registry_credentials: localhost: compliance:" in r["bad entry"]["msg"]
+    assert "compliance" not in r["no checks"]
+    for secret in (PASSWORD, key):
+        assert secret not in proc.stdout + proc.stderr
+
+
 def test_credentials_new_file_and_directory_with_backup_and_short_form(tmp_path):
     path = tmp_path / "root" / ".docker" / "config.json"
     tasks = [
