@@ -444,6 +444,13 @@ def test_modules_on_old_python_targets_with_ansible_216(version, tmp_path):
              "register": "r_apply"},
             {"name": "again", "okd.registry_toolkit.registry_credentials": {"path": path, "registries": [entry]},
              "register": "r_again"},
+            # site.yml's one call: compliance's checks, access proved with the file's own credentials, node MACs
+            {"name": "checks", "okd.registry_toolkit.registry_credentials": {
+                "path": path, "registries": [entry], "compliance": {
+                    "paths": [path], "expected": [dict(entry, test_image="openshift3/ose-pod:v3.11")],
+                    "verify_access": True, "ca_file": reg.paths["ca"],
+                    "node_config": {"path": path, "key": "k" * 32}}},
+             "register": "r_checks"},
             {"name": "verify", "okd.registry_toolkit.registry_verify": {
                 "registry": reg.host, "config_path": path, "image": "openshift3/ose-pod:v3.11",
                 "ca_file": reg.paths["ca"]}, "register": "r_verify"},
@@ -456,7 +463,7 @@ def test_modules_on_old_python_targets_with_ansible_216(version, tmp_path):
                 "path": linked + "/config.json", "registries": [entry]}, "register": "r_link",
              "ignore_errors": True},
             {"name": "save", "delegate_to": "localhost", "ansible.builtin.copy": {
-                "dest": out, "content": "{{ {'apply': r_apply, 'again': r_again, 'verify': r_verify, "
+                "dest": out, "content": "{{ {'apply': r_apply, 'again': r_again, 'checks': r_checks, 'verify': r_verify, "
                                         "'bad': r_bad, 'absent': r_absent, 'link': r_link} | to_json }}"}},
         ]
         play = tmp_path / "play.json"
@@ -471,6 +478,10 @@ def test_modules_on_old_python_targets_with_ansible_216(version, tmp_path):
     with open(out) as handle:
         r = json.load(handle)
     assert r["apply"]["changed"] and not r["again"]["changed"]
+    checks = {(c["check"], c.get("registry")): c["status"] for c in r["checks"]["compliance"]["results"]}
+    assert checks[("entry_current", reg.host)] == "pass" and checks[("access", reg.host)] == "pass", checks
+    assert checks[("file_mode", None)] == "pass" and not r["checks"]["changed"]
+    assert [e["username"] for e in r["checks"]["compliance"]["node_config"]["entries"]] == [USER]
     assert r["verify"]["digest"] == DIGEST and r["verify"]["logged_in"]
     assert r["bad"]["failed"] and r["bad"]["msg"].endswith("login failed: 401 UNAUTHORIZED: Invalid username or password")
     assert r["absent"]["registries_removed"] == [reg.host]
