@@ -21,7 +21,8 @@ UNTESTED = "untested"
 
 # check id -> what it proves (documentation for reports and docs/compliance.md)
 CHECKS = {
-    "file_present": "the credentials file exists",
+    "file_present": "the credentials file exists as a regular file (a link, FIFO or directory is never followed or "
+                    "opened)",
     "file_mode": "the credentials file is mode 0600 (no group/other access)",
     "file_owner": "the credentials file is owned by root",
     "dir_mode": "the directory holding the credentials file gives no group/other access",
@@ -111,7 +112,9 @@ def evaluate_file(path, stat, content, expected):
     """Evaluate one credentials file.
 
     path: the file's path (for messages).
-    stat: None when the file is missing, else a dict {"mode": int, "uid": int, "dir_mode": int}.
+    stat: None when the file is missing, {"error": why} when it is not a regular file that could be read (a
+      symbolic link, a FIFO, a directory: the gatherer never follows or opens those), else a dict
+      {"mode": int, "uid": int, "dir_mode": int}.
     content: the file's text (ignored when stat is None).
     expected: list of {"registry", optional "username", "password"}; entries with a password get the
       entry_current check (is the file holding the current credentials, e.g. after a rotation?).
@@ -122,6 +125,11 @@ def evaluate_file(path, stat, content, expected):
         results.append(result("file_present", FAIL, "%s is missing" % path, path))
         for e in expected:
             results.append(result("entry_present", SKIP, "file missing", path, e["registry"]))
+        return results, None
+    if stat.get("error"):
+        results.append(result("file_present", FAIL, stat["error"], path))
+        for e in expected:
+            results.append(result("entry_present", SKIP, "not a regular file", path, e["registry"]))
         return results, None
     results.append(result("file_present", PASS, "%s exists" % path, path))
     mode = stat["mode"] & 0o7777

@@ -19,6 +19,7 @@ from . import compliance
 from .dockercfg import get_credentials, registry_host
 from .errors import ToolkitError
 from .http_transport import make_urllib_transport, registry_ca_file
+from .localfile import read_regular
 from .v2auth import verify_access
 
 DEFAULT_PATH = "/var/lib/origin/.docker/config.json"
@@ -57,27 +58,30 @@ def _text(data):
 
 
 def gather(path):
-    """(stat facts, text) of the file at PATH, (None, None) when it does not exist or cannot be stat'ed."""
+    """(stat facts, text) of the credentials file at PATH: (None, None) when nothing is there; ({"error": why},
+    None) for a symbolic link, a FIFO, a directory or a device (never followed, never opened: a planted FIFO would
+    block a read) or a file that cannot be read, so the check fails naming it instead of the module failing."""
     try:
-        st = os.stat(path)
-    except OSError:
+        data, st = read_regular(path, "compliance check")
+    except ToolkitError as e:
+        return {"error": e.msg}, None
+    if data is None:
         return None, None
     try:
         dir_mode = os.stat(os.path.dirname(path) or ".").st_mode
     except OSError:
         dir_mode = None
-    with open(path, "rb") as f:
-        content = _text(f.read())
-    return {"mode": st.st_mode, "uid": st.st_uid, "dir_mode": dir_mode}, content
+    return {"mode": st.st_mode, "uid": st.st_uid, "dir_mode": dir_mode}, _text(data)
 
 
 def node_file_text(path):
-    """The node file's text: None when it cannot be read (missing, unreadable, a directory), compliance.NOT_TEXT
-    when it is not UTF-8."""
+    """The node file's text: None when it cannot be read (missing, unreadable, a link, a FIFO or a directory:
+    never followed or opened), compliance.NOT_TEXT when it is not UTF-8."""
     try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except (IOError, OSError):
+        data, _st = read_regular(path, "compliance check")
+    except ToolkitError:
+        return None
+    if data is None:
         return None
     try:
         return data.decode("utf-8")

@@ -180,6 +180,42 @@ def test_credentials_call_makes_the_compliance_checks(tmp_path):
         assert secret not in proc.stdout + proc.stderr
 
 
+def test_compliance_never_follows_a_link_nor_opens_a_fifo(tmp_path):
+    """A planted link or FIFO at the checked path (or at the node file) fails file_present naming it; nothing is
+    followed or opened (a FIFO would block the read: the run would hang), in both modules that make the checks."""
+    good = tmp_path / "elsewhere" / "config.json"
+    good.parent.mkdir()
+    good.write_text(json.dumps({"auths": {REG: {"auth": auth_of(USER, PASSWORD)}}}))
+    os.chmod(str(good), 0o600)
+    link = tmp_path / "l" / "config.json"
+    link.parent.mkdir(mode=0o700)
+    os.symlink(str(good), str(link))
+    fifo = tmp_path / "f" / "config.json"
+    fifo.parent.mkdir(mode=0o700)
+    os.mkfifo(str(fifo), 0o600)
+    key = "k" * 32
+
+    def check(path):
+        return {"paths": [str(path)], "expected": [{"registry": REG, "username": USER, "password": PASSWORD}],
+                "node_config": {"path": str(path), "key": key, "host": "h"}}
+
+    tasks = [{"name": "link", "okd.registry_toolkit.registry_compliance": check(link)},
+             {"name": "fifo", "okd.registry_toolkit.registry_compliance": check(fifo)},
+             cred_task("fifo in the credentials call", tmp_path / "other" / "config.json",
+                       registries=[ENTRY], compliance=check(fifo))]
+    proc, r = run_play(tmp_path, tasks, timeout=120)
+    for name, what in (("link", "is a symbolic link (to %s)" % good), ("fifo", "is a FIFO (named pipe)")):
+        res = r[name]
+        assert not res.get("failed") and res["compliant"] is False, res
+        present = [c for c in res["results"] if c["check"] == "file_present"][0]
+        assert present["status"] == "fail" and what in present["message"], present
+        assert [c["status"] for c in res["results"] if c["check"] == "entry_present"] == ["skip"]
+        assert res["node_config"] == {"missing": True}
+    inner = r["fifo in the credentials call"]["compliance"]
+    assert inner["compliant"] is False and "is a FIFO" in inner["results"][0]["message"]
+    assert PASSWORD not in proc.stdout
+
+
 def test_credentials_new_file_and_directory_with_backup_and_short_form(tmp_path):
     path = tmp_path / "root" / ".docker" / "config.json"
     tasks = [
