@@ -5,7 +5,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 # Each filter is documented in its own file beside this one (registry_expectation.yml,
-# compliance_host_report.yml, compliance_of_credentials.yml, compliance_cluster_report.yml, compliance_junit_xml.yml, compliance_table.yml).
+# compliance_host_report.yml, compliance_of_credentials.yml, compliance_cluster_report.yml, compliance_junit_xml.yml,
+# compliance_table.yml).
 #
 # Cheap to import (issue 10): ansible-core imports every filter file of the collection in a worker whenever a
 # template of that worker uses any of its filters, so the core modules are imported only when a filter that needs
@@ -43,10 +44,14 @@ def compliance_of_credentials(result):
         return result
     checks = result.get("compliance")
     out = dict(checks) if isinstance(checks, dict) else {"failed": True, "msg": "the credentials call made no checks"}
-    errors = [m for m in (out.pop("msg", None) if out.get("failed") else None,
-                          result.get("msg") if result.get("failed") else None) if m]
+    errors = []
+    if out.get("failed"):  # the checks could not be made
+        errors.append(out.pop("msg", None))
+    if result.get("failed"):  # the write failed
+        errors.append(result.get("msg"))
+    errors = [str(m) for m in errors if m]
     if errors:
-        out.update(failed=True, compliant=False, error="; ".join(str(m) for m in errors))
+        out.update(failed=True, compliant=False, error="; ".join(errors))
     return out
 
 

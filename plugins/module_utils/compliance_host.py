@@ -57,14 +57,24 @@ def _text(data):
         return data.decode("utf-8", "surrogateescape" if str is not bytes else "replace")
 
 
-def gather(path):
-    """(stat facts, text) of the credentials file at PATH: (None, None) when nothing is there; ({"error": why},
-    None) for a symbolic link, a FIFO, a directory or a device (never followed, never opened: a planted FIFO would
-    block a read) or a file that cannot be read, so the check fails naming it instead of the module failing."""
+def read(path):
+    """(bytes, stat, None) of the regular file at PATH; (None, None, None) when nothing is there; (None, None, why)
+    for a symbolic link, a FIFO, a directory or a device (never followed, never opened: a planted FIFO would block a
+    read) or a file that cannot be read."""
     try:
         data, st = read_regular(path, "compliance check")
     except ToolkitError as e:
-        return {"error": e.msg}, None
+        return None, None, e.msg
+    return data, st, None
+
+
+def gather(path, done):
+    """(stat facts for compliance.evaluate_file, text) of the file at PATH from its read DONE: (None, None) when
+    nothing is there, ({"error": why}, None) when it is not a regular file that could be read (the check fails
+    naming it instead of the module failing)."""
+    data, st, error = done
+    if error:
+        return {"error": error}, None
     if data is None:
         return None, None
     try:
@@ -74,14 +84,11 @@ def gather(path):
     return {"mode": st.st_mode, "uid": st.st_uid, "dir_mode": dir_mode}, _text(data)
 
 
-def node_file_text(path):
-    """The node file's text: None when it cannot be read (missing, unreadable, a link, a FIFO or a directory:
-    never followed or opened), compliance.NOT_TEXT when it is not UTF-8."""
-    try:
-        data, _st = read_regular(path, "compliance check")
-    except ToolkitError:
-        return None
-    if data is None:
+def node_file_text(done):
+    """The node file's text from its read DONE: None when it could not be read (missing, unreadable, a link, a
+    FIFO or a directory), compliance.NOT_TEXT when it is not UTF-8."""
+    data, _st, error = done
+    if error or data is None:
         return None
     try:
         return data.decode("utf-8")
@@ -95,8 +102,15 @@ def check(params):
     from this host; with ``node_config``, that file's entries as user + HMAC. Raises ToolkitError."""
     results = []
     first_config = None
+    reads = {}  # each file read once: the node file is usually one of the checked paths
+
+    def read_once(path):
+        if path not in reads:
+            reads[path] = read(path)
+        return reads[path]
+
     for path in params["paths"]:
-        stat, content = gather(path)
+        stat, content = gather(path, read_once(path))
         res, config = compliance.evaluate_file(path, stat, content, params["expected"])
         results.extend(res)
         if first_config is None and config is not None:
@@ -121,6 +135,6 @@ def check(params):
     out = dict(results=results, summary=summary, compliant=summary["compliant"])
     node_config = params.get("node_config")
     if node_config:
-        out["node_config"] = compliance.node_file_macs(node_file_text(node_config["path"]), node_config["key"],
-                                                       node_config["host"])
+        out["node_config"] = compliance.node_file_macs(node_file_text(read_once(node_config["path"])),
+                                                       node_config["key"], node_config["host"])
     return out
