@@ -13,19 +13,13 @@
 # The module is shipped as before (_execute_module) when the task targets another host, and on a local
 # connection when it would not run as this process would: with become to another user, with async, or with
 # a Python interpreter set for the host that is not the controller's own (a test of an old Python target
-# through a local connection keeps testing that Python).
+# through a local connection keeps testing that Python): plugin_utils/in_worker.why_shipped, which the okd_*
+# modules' actions share.
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import os
-import pwd
-import shutil
-import sys
-
-from ansible import constants as C
-from ansible.errors import AnsibleError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 from ansible.module_utils.errors import UnsupportedError
@@ -34,18 +28,9 @@ from ansible.utils.display import Display
 from ansible.utils.vars import merge_hash
 
 from ansible_collections.okd.registry_toolkit.plugins.modules import registry_verify as module_code
+from ansible_collections.okd.registry_toolkit.plugins.plugin_utils import in_worker
 
 display = Display()
-
-_DISCOVERY = ("", "auto", "auto_legacy", "auto_silent", "auto_legacy_silent")
-
-
-def _same_python(interpreter):
-    """True when INTERPRETER (a path or a command name) is the Python this process runs on."""
-    path = interpreter if os.path.isabs(interpreter) else shutil.which(interpreter)
-    if not path or not os.path.exists(path) or not sys.executable:
-        return False
-    return os.path.realpath(path) == os.path.realpath(sys.executable)
 
 
 class _Output(object):
@@ -83,11 +68,11 @@ class ActionModule(ActionBase):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
         task_vars = task_vars or {}
-        why_shipped = self._why_shipped(task_vars)
+        why_shipped = in_worker.why_shipped(self, task_vars)
         if why_shipped is None:
             display.vvv("registry_verify: runs in this worker process (local connection, the controller's "
                         "Python); the module is not shipped", host=self._play_context.remote_addr)
-            with self._task_environment():
+            with in_worker.TaskEnviron(self):
                 return merge_hash(result, self._run_here())
         display.vvv("registry_verify: the module is shipped (%s)" % why_shipped, host=self._play_context.remote_addr)
         wrap_async = self._task.async_val and not self._connection.has_native_async
@@ -96,48 +81,6 @@ class ActionModule(ActionBase):
         if not wrap_async:
             self._remove_tmp_path(self._connection._shell.tmpdir)
         return result
-
-    # ------------------------------------------------------------------ where the module's code runs
-
-    def _why_shipped(self, task_vars):
-        """None when the module's code can run in this process as it would run as a module; else the reason
-        it is shipped."""
-        if getattr(self._connection, "transport", None) not in ("local", "ansible.builtin.local"):
-            return "connection %s" % getattr(self._connection, "transport", "?")
-        if self._task.async_val:
-            return "async"
-        become = getattr(self._connection, "become", None)
-        if become is not None:
-            try:
-                user = become.get_option("become_user")
-            except (KeyError, AnsibleError):
-                user = getattr(self._play_context, "become_user", None)
-            user = user or "root"
-            if user != pwd.getpwuid(os.geteuid()).pw_name:
-                return "become %s" % user
-        if self._task.delegate_to:
-            use_vars = (task_vars.get("ansible_delegated_vars") or {}).get(self._task.delegate_to, task_vars)
-        else:
-            use_vars = task_vars
-        try:
-            interpreter = C.config.get_config_value("INTERPRETER_PYTHON", variables=use_vars)
-            interpreter = self._templar.template(interpreter) if interpreter else ""
-        except Exception as e:  # an interpreter setting that does not template: let the module path report it
-            return "interpreter setting: %s" % e
-        if not isinstance(interpreter, str):
-            return "interpreter setting %r" % (interpreter,)
-        interpreter = interpreter.strip()
-        # not pinned (discovery picks a system Python for the stdlib-only module): this process will do
-        if interpreter in _DISCOVERY or _same_python(interpreter):
-            return None
-        return "interpreter %s is not the controller's Python %s" % (interpreter, sys.executable)
-
-    def _task_environment(self):
-        """The task's `environment` (a proxy, for example) in os.environ while the check runs here, as the
-        module would see it; restored after."""
-        environment = {}
-        self._compute_environment_string(environment)
-        return _Environ(environment)
 
     # ------------------------------------------------------------------ the module's code, here
 
@@ -167,23 +110,3 @@ class ActionModule(ActionBase):
             values = dict(failed=True, changed=False,
                           msg="registry_verify failed unexpectedly: %s: %s" % (type(e).__name__, e))
         return output.result(values, params)
-
-
-class _Environ(object):
-    def __init__(self, environment):
-        self.environment = dict((str(k), str(v)) for k, v in environment.items())
-        self.saved = {}
-
-    def __enter__(self):
-        for key, value in self.environment.items():
-            self.saved[key] = os.environ.get(key)
-            os.environ[key] = value
-        return self
-
-    def __exit__(self, *exc):
-        for key, value in self.saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        return False
