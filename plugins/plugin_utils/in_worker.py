@@ -8,7 +8,8 @@
 # the module would run as this process runs (`why_shipped` below), the worker forks and the child runs the
 # module exactly as the AnsiballZ wrapper does: its arguments, with Ansible's internal ones
 # (_update_module_args), encoded as the controller encodes them for a module, in
-# `ansible.module_utils.basic._ANSIBLE_ARGS`, the module run as `__main__` (runpy), its stdout and stderr
+# `ansible.module_utils.basic._ANSIBLE_ARGS`, module_utils switched back to a target's behaviour
+# (_as_on_a_target), the module run as `__main__` (runpy), its stdout and stderr
 # and exit code returned to the worker, which parses them as it parses a shipped module's
 # (_parse_returned_data). So argument validation, check mode, diff, no_log masking and warnings are the
 # module's own, and a play sees the same result either way.
@@ -140,6 +141,27 @@ def _encode_args(module_args):
     return json.dumps(params, cls=AnsibleJSONEncoder, vault_to_text=True).encode("utf-8")
 
 
+def _as_on_a_target():  # pragma: no cover - runs in the fork
+    """ansible's module_utils as on a target host. Importing the controller (ansible-core 2.19+) switches a few of
+    them to controller behaviour (ansible/_internal/__init__.py, utils/display.py): module.warn() and deprecate()
+    would go to the controller's display instead of the module's result, JSON would use the controller's
+    encoders, tracebacks the controller's settings. The child puts back what a target has."""
+    try:
+        from ansible.module_utils import _internal
+    except ImportError:  # ansible-core 2.16 to 2.18: module_utils do not know where they run
+        return
+    if not getattr(_internal, "is_controller", False):
+        return
+    _internal.is_controller = False
+    _internal.import_controller_module = lambda _name: None
+    _internal.get_controller_serialize_map = dict
+    try:
+        from ansible.module_utils._internal import _traceback
+        _traceback._is_traceback_enabled = _traceback._is_module_traceback_enabled
+    except (ImportError, AttributeError):
+        pass
+
+
 def _child(module_fqn, json_params, environment, out_w, err_w):  # pragma: no cover - runs in the fork
     """The forked child: the module as the AnsiballZ wrapper runs it; never returns."""
     code = 1
@@ -156,6 +178,7 @@ def _child(module_fqn, json_params, environment, out_w, err_w):  # pragma: no co
         sys.stdout = io.open(1, "w", encoding="utf-8", errors="surrogateescape", closefd=False)
         sys.stderr = io.open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
         os.environ.update(environment)
+        _as_on_a_target()
         basic._ANSIBLE_ARGS = json_params
         if hasattr(basic, "_ANSIBLE_PROFILE"):
             basic._ANSIBLE_PROFILE = _PROFILE

@@ -30,7 +30,7 @@ PLAYBOOKS = [os.path.join(ROOT, ".venv", "bin", "ansible-playbook"),
 OTHER_PYTHON = "/usr/bin/python3"
 TOKEN = "in-worker-api-T0ken-" + "z" * 24
 SECRET = "In-Worker-S3cret-'q\"-$(id)-" + "s" * 16
-MODULES = ("okd_resource", "okd_resource_info")
+MODULES = ("okd_resource", "okd_resource_info", "okd_registry_secret")
 
 
 @pytest.fixture(params=PLAYBOOKS, ids=["2.19", "2.16"])
@@ -48,7 +48,8 @@ class FakeAPI(object):
     recorded as (method, path); a wrong bearer token gets 401."""
 
     def __init__(self):
-        self.objects, self.requests, self.rv = {}, [], 0
+        self.objects, self.requests, self.rv = {"/api/v1/namespaces/lab": {
+            "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "lab", "resourceVersion": "0"}}}, [], 0
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -174,6 +175,10 @@ def tasks_for(api_url, silent_port):
         {"name": "both", "okd.registry_toolkit.okd_resource": dict(definition=cm("one"), definitions=[], **conn)},
         {"name": "loop", "loop": ["four", "five"],
          "okd.registry_toolkit.okd_resource": dict(definition=cm("{{ item }}", c="{{ item }}"), **conn)},
+        # a module's warning (module.warn): in the result and shown once, as from the shipped module
+        {"name": "a warning", "check_mode": True, "okd.registry_toolkit.okd_registry_secret": dict(
+            name="pull", namespace="lab", realm_check=True, **dict(conn, registries=[
+                {"registry": "127.0.0.1:%d" % closed_port(), "username": "robot", "password": SECRET}]))},
         # an API that accepts and never answers; the task's timeout ends the call (and its child)
         {"name": "timeout", "timeout": 3, "okd.registry_toolkit.okd_resource_info": dict(
             queries=[{"kind": "ConfigMap", "name": "one", "namespace": "lab"}],
@@ -276,6 +281,10 @@ def test_in_a_fork_of_the_worker_same_results_as_the_shipped_module(ansible_play
     assert r["both"]["msg"] == "parameters are mutually exclusive: definition|definitions"
     assert [x["changed"] for x in r["loop"]["results"]] == [True, True]
     assert api_here.objects["/api/v1/namespaces/lab/configmaps/five"]["data"] == {"c": "five"}
+    warnings = [str(w) for w in r["a warning"].get("warnings") or []]
+    assert len(warnings) == 1 and "could not ask for its token realm" in warnings[0], r["a warning"]
+    for proc in (here, shipped):
+        assert proc.stdout.count("could not ask for its token realm") == 1
 
     # the task's timeout: a failed task, and the call's child killed with it (its connection closed long
     # before the call's own 300 s API timeout)
