@@ -3,6 +3,10 @@
 # It speaks just enough of the protocol to exercise registry_verify and http_transport for real:
 # TLS with its own CA, WWW-Authenticate Bearer/Basic challenges, a token endpoint that checks Basic
 # credentials, manifests by tag, forced 503s (retries) and a cross-host redirect (Authorization drop).
+# It speaks HTTP/1.1 with keep-alive like a real registry and counts the TCP connections it accepted
+# (``connections``); ``max_requests_per_connection`` makes it close a kept connection silently (a stale
+# keep-alive for the client), ``connection_close`` sends ``Connection: close`` on every answer (and with
+# ``"keep-open"`` keeps the connection open anyway, so that a client ignoring the header is seen reusing it).
 import base64
 import datetime
 import hashlib
@@ -64,8 +68,12 @@ def make_ca_and_cert(directory):
 class LocalRegistry(object):
     """Start with ``with LocalRegistry(tmpdir, users={...}) as reg:``; ``reg.host`` is 'localhost:PORT'."""
 
-    def __init__(self, directory, users, repos=None, scheme="bearer", fail_first=0, paths=None):
+    def __init__(self, directory, users, repos=None, scheme="bearer", fail_first=0, paths=None,
+                 max_requests_per_connection=None, connection_close=None):
         self.paths = paths or make_ca_and_cert(directory)
+        self.max_requests_per_connection = max_requests_per_connection
+        self.connection_close = connection_close  # None, "close" or "keep-open"
+        self.connections = 0  # TCP connections accepted
         self.users = users
         self.repos = repos if repos is not None else {"openshift3/ose-pod": {"v3.11": MANIFEST}}
         self.scheme = scheme
@@ -80,15 +88,34 @@ class LocalRegistry(object):
         registry = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as a real registry
+            timeout = 30  # an idle kept connection ends its thread at last
+            # Nagle's algorithm left on (http.server's default, as the lab's front door): the body, written after
+            # the headers, waits for the client's ACK, which a kept connection must not delay (http_transport)
+            served = 0
+
             def log_message(self, *args):
                 pass
 
             def do_GET(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                self.body = self.rfile.read(length) if length else b""
+                self.served += 1
                 registry.handle(self)
+                limit = registry.max_requests_per_connection
+                if limit is not None and self.served >= limit:
+                    self.close_connection = True  # closed without saying so: stale for a keeping client
 
-            do_HEAD = do_GET
+            do_HEAD = do_POST = do_PUT = do_GET
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def get_request(self):
+                pair = ThreadingHTTPServer.get_request(self)
+                with registry.lock:
+                    registry.connections += 1
+                return pair
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(self.paths["cert"], self.paths["key"])
         self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
@@ -113,9 +140,13 @@ class LocalRegistry(object):
             else:
                 handler.send_header(key, value)
         handler.send_header("Content-Length", str(len(body)))
+        if self.connection_close:
+            handler.send_header("Connection", "close")
         handler.end_headers()
         if handler.command != "HEAD":
             handler.wfile.write(body)
+        if self.connection_close == "keep-open":
+            handler.close_connection = False  # said close, keeps serving: a client that reuses it is seen
 
     def _error(self, handler, status, code, message, headers=None, detail=None):
         item = {"code": code, "message": message}
@@ -151,6 +182,9 @@ class LocalRegistry(object):
         if parts.path == "/redirect":
             target = parse_qs(parts.query)["to"][0]
             return self._send(handler, 302, b"", {"Location": target})
+        if parts.path == "/bytes":  # N bytes, no authentication (a body longer than a client's max_body)
+            return self._send(handler, 200, b"x" * int(parse_qs(parts.query)["n"][0]),
+                              {"Content-Type": "application/octet-stream"})
         if parts.path == "/echo-auth":
             body = json.dumps({"authorization": handler.headers.get("Authorization")}).encode("utf-8")
             return self._send(handler, 200, body, {"Content-Type": "application/json"})
