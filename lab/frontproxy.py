@@ -52,6 +52,9 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "lab-front/1"
     sys_version = ""
     protocol_version = "HTTP/1.1"
+    # TCP_NODELAY on every connection, as Go's net package sets it (the real registry and OKD API are Go
+    # servers): with Nagle on, a kept-alive client waits ~40 ms for each answer's body (delayed ACK)
+    disable_nagle_algorithm = True
     timeout = 60
 
     def log_message(self, fmt, *args):  # request line and status only: no header is ever logged

@@ -410,6 +410,9 @@ class Front(object):
 def make_handler(front):
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # TCP_NODELAY on every connection, as Go's net package sets it (the real registry and OKD API are Go
+        # servers): with Nagle on, a kept-alive client waits ~40 ms for each answer's body (delayed ACK)
+        disable_nagle_algorithm = True
         server_version = "okd-lab-registry"
 
         def log_message(self, fmt, *args):

@@ -153,6 +153,9 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "lab-token-realm/1"
     sys_version = ""
     protocol_version = "HTTP/1.1"
+    # TCP_NODELAY on every connection, as Go's net package sets it (the real registry and OKD API are Go
+    # servers): with Nagle on, a kept-alive client waits ~40 ms for each answer's body (delayed ACK)
+    disable_nagle_algorithm = True
     timeout = 30
 
     def log_message(self, fmt, *args):

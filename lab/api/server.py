@@ -366,6 +366,9 @@ class App(object):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # TCP_NODELAY on every connection, as Go's net package sets it (the real registry and OKD API are Go
+    # servers): with Nagle on, a kept-alive client waits ~40 ms for each answer's body (delayed ACK)
+    disable_nagle_algorithm = True
     server_version = "lab-okd-api/3.11"
     timeout = 120
 
