@@ -39,6 +39,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import traceback
 
 from ansible import constants as C
@@ -239,8 +240,12 @@ class InWorkerModuleAction(ActionBase):
         del tmp
         task_vars = task_vars or {}
         module_fqn = self._module_fqn()
-        why = why_shipped(self, task_vars) if module_fqn else "module %s not found in a collection" % (
-            self._task.action,)
+        if not module_fqn:
+            why = "module %s not found in a collection" % (self._task.action,)
+        elif threading.active_count() > 1:  # Ansible's workers have one; a fork would copy other threads' locks
+            why = "this worker process runs %d threads" % threading.active_count()
+        else:
+            why = why_shipped(self, task_vars)
         host = self._play_context.remote_addr
         if why is None:
             display.vvv("%s: runs in a fork of this worker process (local connection, the controller's Python); "
