@@ -400,3 +400,63 @@ def test_rotation_reports_unreachable_host_and_rerun_converges(lab, lab_exec, ho
     assert_ok(ansible(ROTATE, "--limit", ",".join(hosts), extra_vars={
         "registry_credentials_rotate_report_path": str(report)}))
     assert users(read_config(lab_exec, "node3"))[quay] == "laborg+robot"
+
+
+# ------------------------------------------------------------------ the restart handler (registry_credentials_restart_service)
+
+UNIT = "okd-creds-restart-ansible.service"
+UNIT_LOG = "/tmp/okd-creds-restart-ansible.log"
+UNIT_TEXT = """[Unit]
+Description=okd-registry-toolkit lab test: records every (re)start
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/sh -c "echo started >> %s"
+""" % UNIT_LOG
+HANDLER = "Restart the service that reads the registry credentials"
+
+
+@pytest.fixture
+def test_unit(lab_exec, hosts):
+    """A harmless unit on every host (run by the lab's docker-systemctl-replacement), started, its start log
+    emptied; removed afterwards."""
+    r = lab_exec("master1", "systemctl --version", check=False)
+    assert "systemctl.py" in r.stdout, "lab hosts need docker-systemctl-replacement (docs/lab.md)"
+    for h in HOSTS:
+        lab_exec(h, "cat > /etc/systemd/system/%s" % UNIT, input=UNIT_TEXT)
+        lab_exec(h, "systemctl start %s && rm -f %s" % (UNIT, UNIT_LOG))
+    yield
+    for h in HOSTS:
+        lab_exec(h, "systemctl stop %s; rm -f /etc/systemd/system/%s %s /run/systemd/%s.lock "
+                    "/var/log/journal/%s.log" % (UNIT, UNIT, UNIT_LOG, UNIT, UNIT), check=False)
+
+
+def starts(lab_exec):
+    return {h: len(lab_exec(h, "cat %s 2>/dev/null || true" % UNIT_LOG).stdout.split()) for h in HOSTS}
+
+
+def test_the_service_is_restarted_only_where_a_file_changed(lab, lab_exec, hosts, test_unit):
+    """With registry_credentials_restart_service, the hosts whose file changed restart it, one at a time; an
+    unchanged run restarts nothing. Without it, the handler is not even notified (no handler task runs)."""
+    limit = ["--limit", ",".join(HOSTS)]
+    assert_ok(ansible(PLAYBOOK, *limit))  # every host up to date
+    seed_foreign(lab_exec, "node2")  # node2's file will change (merged)
+    reset(lab_exec, ["node3"])       # node3's file will be created
+
+    service = {"registry_credentials_restart_service": UNIT[:-len(".service")]}
+    r = ansible(PLAYBOOK, *limit, extra_vars=service)
+    assert_ok(r)
+    assert "RUNNING HANDLER [registry_credentials : %s]" % HANDLER in r.stdout
+    assert starts(lab_exec) == {"master1": 0, "node1": 0, "node2": 1, "node3": 1}
+
+    r = ansible(PLAYBOOK, *limit, extra_vars=service)  # nothing changed: nothing restarted
+    assert_ok(r)
+    assert "RUNNING HANDLER" not in r.stdout
+    assert starts(lab_exec) == {"master1": 0, "node1": 0, "node2": 1, "node3": 1}
+
+    reset(lab_exec, ["node1"])  # a change without a service to restart: no handler at all
+    r = ansible(PLAYBOOK, *limit)
+    assert_ok(r)
+    assert recap(r.stdout)["node1"]["changed"] >= 1
+    assert "RUNNING HANDLER" not in r.stdout
+    assert starts(lab_exec) == {"master1": 0, "node1": 0, "node2": 1, "node3": 1}
