@@ -74,13 +74,8 @@ class ActionModule(ActionBase):
                         "Python); the module is not shipped", host=self._play_context.remote_addr)
             with in_worker.TaskEnviron(self):
                 return merge_hash(result, self._run_here())
-        display.vvv("registry_verify: the module is shipped (%s)" % why_shipped, host=self._play_context.remote_addr)
-        wrap_async = self._task.async_val and not self._connection.has_native_async
-        result = merge_hash(result, self._execute_module(module_name=self._task.action, task_vars=task_vars,
-                                                         wrap_async=wrap_async))
-        if not wrap_async:
-            self._remove_tmp_path(self._connection._shell.tmpdir)
-        return result
+        return merge_hash(result, in_worker.ship(self, task_vars, "registry_verify: the module is shipped (%s)"
+                                                 % why_shipped))
 
     # ------------------------------------------------------------------ the module's code, here
 

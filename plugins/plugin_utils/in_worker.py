@@ -106,6 +106,16 @@ def why_shipped(action, task_vars):
     return "interpreter %s is not the controller's Python %s" % (interpreter, sys.executable)
 
 
+def ship(action, task_vars, why):
+    """ACTION's module shipped and run the usual way (AnsiballZ), after saying WHY at -vvv: its result."""
+    display.vvv(why, host=action._play_context.remote_addr)
+    wrap_async = action._task.async_val and not action._connection.has_native_async
+    result = action._execute_module(module_name=action._task.action, task_vars=task_vars, wrap_async=wrap_async)
+    if not wrap_async:
+        action._remove_tmp_path(action._connection._shell.tmpdir)
+    return result
+
+
 def task_environment(action):
     """The task's `environment` (a proxy, for example) as a dict of strings, as a module would see it."""
     environment = {}
@@ -251,13 +261,7 @@ class InWorkerModuleAction(ActionBase):
             display.vvv("%s: runs in a fork of this worker process (local connection, the controller's Python); "
                         "the module is not shipped" % self._task.action, host=host)
             return merge_hash(result, self._run_in_fork(module_fqn, task_vars))
-        display.vvv("%s: the module is shipped (%s)" % (self._task.action, why), host=host)
-        wrap_async = self._task.async_val and not self._connection.has_native_async
-        result = merge_hash(result, self._execute_module(module_name=self._task.action, task_vars=task_vars,
-                                                         wrap_async=wrap_async))
-        if not wrap_async:
-            self._remove_tmp_path(self._connection._shell.tmpdir)
-        return result
+        return merge_hash(result, ship(self, task_vars, "%s: the module is shipped (%s)" % (self._task.action, why)))
 
     def _module_fqn(self):
         """The Python name of the task's module (ansible_collections.NS.COLL.plugins.modules.NAME), or None."""
